@@ -1,0 +1,551 @@
+"""``ledger``: the command line of the agreement ledger.
+
+Each command parses its options, makes one call into the core (:mod:`ledger`) or the read side
+(:mod:`projections`), and prints the result; every rule lives in the core. ``--json`` prints the
+documented JSON form of the result (docs/CLI.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from commands import render
+from commands.common import Common, command, emit_json
+from ledger import bodies
+from ledger.application import Recorded
+from ledger.bodies import Changes, FundingLine, NewPartner, PartnerDetails, Terms
+from ledger.errors import InvalidInput, NotFound
+from ledger.keys import key_id, parse_public_key
+from ledger.keystore import check_key_name
+from ledger.values import (
+    at_text,
+    parse_date,
+    parse_slug,
+    parse_year,
+    read_at,
+    read_money,
+    read_notice,
+)
+from ledger.verify import verify_entries
+from projections.views import budget_of, history_of, status_of
+
+app = typer.Typer(
+    name="ledger",
+    help="A signed ledger of multi-party agreements: who agreed what, when, with how much money.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+keys_app = typer.Typer(help="Create and list partners' signing keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+# --- shared option types -------------------------------------------------------------------------
+
+Ref = Annotated[str, typer.Argument(help="Agreement reference, e.g. salford-dat-2004.")]
+As = Annotated[str, typer.Option("--as", help="The partner acting (its id).")]
+At = Annotated[str | None, typer.Option(
+    "--at", help="When the act was done: YYYY-MM-DD or RFC 3339 (default: now).")]
+KeyName = Annotated[str | None, typer.Option(
+    "--key", help="Key to sign with (default: the partner's current key in the key folder).")]
+DEFAULT_SOURCE = "contribution"
+
+
+def _at(value: str | None) -> datetime | None:
+    return None if value is None else read_at(value)
+
+
+def _day(value: str | None, what: str) -> date | None:
+    return None if value is None else parse_date(value, what)
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def _acted(opts: Common, recorded: Recorded) -> None:
+    s = recorded.entry.statement
+    agreement = recorded.agreement
+    state = agreement.state_on(_today())
+    if opts.json:
+        emit_json({"reference": s.agreement, "seq": s.seq, "action": s.action,
+                   "partner": s.partner, "key_id": s.key, "at": at_text(s.at),
+                   "entry_hash": recorded.entry.hash, "state": state,
+                   "state_digest": agreement.state_digest(), "attempts": recorded.attempts})
+        return
+    typer.echo(f"recorded {s.agreement} entry {s.seq}: {s.action} by {s.partner} "
+               f"at {at_text(s.at)} (entry {recorded.entry.hash[:16]}); agreement is {state}")
+
+
+def _terms_hash(terms: Path | None, terms_hash: str | None) -> str | None:
+    if terms is not None and terms_hash is not None:
+        raise InvalidInput("give --terms FILE or --terms-hash HEX, not both")
+    if terms is not None:
+        try:
+            return hashlib.sha256(terms.read_bytes()).hexdigest()
+        except OSError as exc:
+            raise InvalidInput(f"cannot read terms document {terms}: {exc.strerror}") from None
+    if terms_hash is not None:
+        return bodies.parse_sign({"state": terms_hash.lower()})
+    return None
+
+
+def _details(*, name: str, role: str, lead: bool, host: bool, pool: bool,
+             signatory: str, designation: str, public_key: bytes) -> PartnerDetails:
+    data = PartnerDetails(name, role, lead, host, pool, signatory, designation, public_key)
+    return bodies.parse_partner(data.to_json())
+
+
+def _signer_for_partner(opts: Common, reference: str, partner: str, key: str | None) -> Any:
+    agreement = opts.open_ledger().agreement(reference)
+    current = agreement.partners.get(partner)
+    if current is None:
+        raise NotFound(f"{partner!r} is not a partner of agreement {reference!r}")
+    return opts.signer_for(partner, current.current.key_id, key)
+
+
+# --- the ledger and keys -----------------------------------------------------------------------
+
+
+@command(app, "init")
+def init(opts: Common,
+         origin: Annotated[str | None, typer.Option(
+             help="The ledger's origin name, first line of its checkpoints "
+                  "(e.g. ledger.salford.example/dat).")] = None,
+         operator: Annotated[str, typer.Option(
+             help="Name of the operator's key in the key folder (created if missing).")]
+         = "operator") -> None:
+    """Create a new ledger and its operator (checkpoint-signing) key."""
+    location = opts.location
+    app_ = opts.open_ledger(must_exist=False)
+    if app_.is_initialised():
+        raise InvalidInput(f"{location.describe()} already holds the ledger "
+                           f"{app_.origin!r}; nothing was changed")
+    name = origin or f"agreement-ledger/{(location.path.stem if location.path else location.dbname)}"
+    store = opts.keystore
+    check_key_name(operator)
+    if store.exists(operator):
+        info = store.public(operator)
+    else:
+        info = store.create(operator, opts.passphrase(confirm=True))
+    identity = app_.initialise(name, operator, info.public_key)
+    if opts.json:
+        emit_json({"ledger": location.describe(), "origin": identity.origin,
+                   "operator": operator, "operator_key_id": info.key_id})
+        return
+    typer.echo(f"created ledger {identity.origin!r} at {location.describe()}; "
+               f"operator key {operator} ({info.key_id[:16]})")
+
+
+@command(keys_app, "new")
+def keys_new(opts: Common,
+             partner: Annotated[str, typer.Argument(help="Name of the key (usually the "
+                                                         "partner id).")]) -> None:
+    """Create an Ed25519 key, stored encrypted (PKCS#8 PEM) in the key folder."""
+    store = opts.keystore
+    check_key_name(partner)
+    if store.exists(partner):
+        raise InvalidInput(f"a key named {partner!r} already exists in {store.folder}")
+    info = store.create(partner, opts.passphrase(confirm=True))
+    if opts.json:
+        emit_json({"name": info.name, "key_id": info.key_id,
+                   "public_key": info.public_key.hex(), "folder": str(store.folder)})
+        return
+    typer.echo(f"created key {info.name} in {store.folder}")
+    typer.echo(f"  key id:     {info.key_id}")
+    typer.echo(f"  public key: {info.public_key.hex()}")
+
+
+@command(keys_app, "list")
+def keys_list(opts: Common) -> None:
+    """List the keys in the key folder with their key ids."""
+    infos = opts.keystore.list()
+    if opts.json:
+        emit_json({"folder": str(opts.keystore.folder), "keys": [
+            {"name": i.name, "key_id": i.key_id, "public_key": i.public_key.hex()}
+            for i in infos]})
+        return
+    if not infos:
+        typer.echo(f"no keys in {opts.keystore.folder}")
+    for info in infos:
+        typer.echo(f"{info.name:24} {info.key_id}")
+
+
+@command(keys_app, "show")
+def keys_show(opts: Common,
+              partner: Annotated[str, typer.Argument(help="Name of the key.")]) -> None:
+    """Show one key's id and public key."""
+    info = opts.keystore.public(partner)
+    if opts.json:
+        emit_json({"name": info.name, "key_id": info.key_id, "public_key": info.public_key.hex()})
+        return
+    typer.echo(f"name:       {info.name}")
+    typer.echo(f"key id:     {info.key_id}")
+    typer.echo(f"public key: {info.public_key.hex()}")
+
+
+# --- partner acts --------------------------------------------------------------------------------
+
+
+@command(app, "draft")
+def draft(opts: Common, reference: Ref, partner: As,
+          title: Annotated[str, typer.Option(help="Title of the agreement.")],
+          start: Annotated[str, typer.Option(help="Start date, YYYY-MM-DD.")],
+          notice: Annotated[str, typer.Option(help="Notice period, e.g. 6m.")],
+          name: Annotated[str, typer.Option(help="The convening partner's name.")],
+          role: Annotated[str, typer.Option(help="commissioning, provider or other.")],
+          signatory: Annotated[str, typer.Option(help="Who signs for the convenor.")],
+          designation: Annotated[str, typer.Option(help="The signatory's designation.")],
+          terms: Annotated[Path | None, typer.Option(
+              help="The terms document; the ledger keeps its SHA-256.")] = None,
+          terms_hash: Annotated[str | None, typer.Option(
+              help="SHA-256 of the terms document, if the file is not at hand.")] = None,
+          end: Annotated[str | None, typer.Option(help="End date, YYYY-MM-DD.")] = None,
+          agreed: Annotated[str | None, typer.Option(
+              help="Date of agreement as the document states it.")] = None,
+          basis: Annotated[str, typer.Option(help="Legal basis.")] = "",
+          flexibility: Annotated[list[str] | None, typer.Option(
+              help="A flexibility used (repeat): pooled-budget, lead-commissioning, "
+                   "integrated-provision.")] = None,
+          on_withdrawal: Annotated[str, typer.Option(
+              help="terminate: one partner leaving ends it; continue: the others carry on.")]
+          = "terminate",
+          lead: Annotated[bool, typer.Option(help="The convenor is lead commissioner.")] = False,
+          host: Annotated[bool, typer.Option(help="The convenor is the host partner.")] = False,
+          pool_manager: Annotated[bool, typer.Option(
+              help="The convenor manages the pooled fund.")] = False,
+          key: KeyName = None, at: At = None) -> None:
+    """Draft a new agreement; the convening partner is its first partner."""
+    parse_slug(reference, "agreement reference")
+    parse_slug(partner, "partner id")
+    digest = _terms_hash(terms, terms_hash)
+    if digest is None:
+        raise InvalidInput("give the terms document with --terms FILE (or --terms-hash HEX)")
+    flex = sorted(set(flexibility or []))
+    agreement_terms = bodies.parse_terms(Terms(
+        title, basis, tuple(flex), digest, _day(agreed, "--agreed"),
+        parse_date(start, "--start"), _day(end, "--end"), read_notice(notice),
+        on_withdrawal).to_json())
+    signer = opts.signer(key or partner)
+    details = _details(name=name, role=role, lead=lead, host=host, pool=pool_manager,
+                       signatory=signatory, designation=designation,
+                       public_key=signer.public_key)
+    _acted(opts, opts.open_ledger().draft(reference, partner, agreement_terms, details, signer,
+                                          _at(at)))
+
+
+@command(app, "join")
+def join(opts: Common, reference: Ref, partner: As,
+         name: Annotated[str, typer.Option(help="The partner's name.")],
+         role: Annotated[str, typer.Option(help="commissioning, provider or other.")],
+         signatory: Annotated[str, typer.Option(help="Who signs for the partner.")],
+         designation: Annotated[str, typer.Option(help="The signatory's designation.")],
+         lead: Annotated[bool, typer.Option(help="Lead commissioner.")] = False,
+         host: Annotated[bool, typer.Option(help="Host partner.")] = False,
+         pool_manager: Annotated[bool, typer.Option(help="Manages the pooled fund.")] = False,
+         key: KeyName = None, at: At = None) -> None:
+    """Join a draft agreement, signing with the partner's own key (proof of possession)."""
+    parse_slug(partner, "partner id")
+    signer = opts.signer(key or partner)
+    details = _details(name=name, role=role, lead=lead, host=host, pool=pool_manager,
+                       signatory=signatory, designation=designation,
+                       public_key=signer.public_key)
+    _acted(opts, opts.open_ledger().join(reference, partner, details, signer, _at(at)))
+
+
+@command(app, "contribute")
+def contribute(opts: Common, reference: Ref, partner: As,
+               year: Annotated[str, typer.Option(help="Financial year, e.g. 2003/04.")],
+               amount: Annotated[str | None, typer.Option(
+                   help="Pounds, e.g. 341740 or 341740.50 (omit with --tba).")] = None,
+               source: Annotated[str | None, typer.Option(
+                   help=f"Funding source (default {DEFAULT_SOURCE!r}; for a payment, the "
+                        f"partner's only line that year).")] = None,
+               indicative: Annotated[bool, typer.Option(
+                   help="The amount is indicative, not confirmed.")] = False,
+               tba: Annotated[bool, typer.Option(help="Amount to be announced.")] = False,
+               paid: Annotated[bool, typer.Option(
+                   help="Record a payment into the pool instead of declaring funding.")]
+               = False,
+               key: KeyName = None, at: At = None) -> None:
+    """Declare one of the partner's funding lines, or record a payment (--paid)."""
+    if sum((indicative, tba, paid)) > 1:
+        raise InvalidInput("give at most one of --indicative, --tba and --paid")
+    fy = parse_year(year)
+    if tba and amount is not None:
+        raise InvalidInput("a --tba line has no amount yet; leave out --amount")
+    if not tba and amount is None:
+        raise InvalidInput("give --amount (or --tba when the amount is not yet known)")
+    money = None if amount is None else read_money(amount)
+    signer = _signer_for_partner(opts, reference, partner, key)
+    ledger = opts.open_ledger()
+    if paid:
+        assert money is not None
+        if money <= 0:
+            raise InvalidInput("a payment must be more than zero")
+        _acted(opts, ledger.pay(reference, partner, fy, money, source, signer, _at(at)))
+        return
+    status = "tba" if tba else "indicative" if indicative else "confirmed"
+    line = FundingLine(partner, fy, source or DEFAULT_SOURCE, money, status)
+    bodies.parse_line(line.to_json())
+    _acted(opts, ledger.declare(reference, line, signer, _at(at)))
+
+
+@command(app, "sign")
+def sign(opts: Common, reference: Ref, partner: As,
+         state: Annotated[str | None, typer.Option(
+             help="The state digest you reviewed (from 'ledger status'); refused if it "
+                  "changed.")] = None,
+         key: KeyName = None, at: At = None) -> None:
+    """Sign the agreement's current terms, partners and funding."""
+    signer = _signer_for_partner(opts, reference, partner, key)
+    _acted(opts, opts.open_ledger().sign(reference, partner, signer, _at(at), state))
+
+
+def _fund(spec: str) -> FundingLine:
+    fields: dict[str, str] = {}
+    for part in spec.split(","):
+        name, sep, value = part.partition("=")
+        if not sep:
+            raise InvalidInput(f"--fund {spec!r}: write partner=P,year=Y,amount=A"
+                               f"[,source=S][,status=indicative]")
+        fields[name.strip()] = value.strip()
+    unknown = set(fields) - {"partner", "year", "amount", "source", "status"}
+    if unknown or not {"partner", "year"} <= set(fields):
+        raise InvalidInput(f"--fund {spec!r}: needs partner= and year=, knows amount=, "
+                           f"source=, status=")
+    status = fields.get("status", "confirmed")
+    amount = fields.get("amount")
+    money = None if status == "tba" or amount is None else read_money(amount)
+    line = FundingLine(parse_slug(fields["partner"], "partner id"), parse_year(fields["year"]),
+                       fields.get("source", DEFAULT_SOURCE), money, status)
+    return bodies.parse_line(line.to_json())
+
+
+@command(app, "vary")
+def vary(opts: Common, reference: Ref, partner: As,
+         variation: Annotated[str, typer.Option("--id", help="Id of the variation, e.g. v1.")],
+         reason: Annotated[str, typer.Option(help="Why the agreement changes.")],
+         terms: Annotated[Path | None, typer.Option(help="New terms document.")] = None,
+         terms_hash: Annotated[str | None, typer.Option(help="SHA-256 of new terms.")] = None,
+         title: Annotated[str | None, typer.Option(help="New title.")] = None,
+         basis: Annotated[str | None, typer.Option(help="New legal basis.")] = None,
+         start: Annotated[str | None, typer.Option(help="New start date.")] = None,
+         end: Annotated[str | None, typer.Option(help="New end date.")] = None,
+         no_end: Annotated[bool, typer.Option(help="Remove the end date.")] = False,
+         notice: Annotated[str | None, typer.Option(help="New notice period, e.g. 3m.")]
+         = None,
+         flexibility: Annotated[list[str] | None, typer.Option(
+             help="The flexibilities after the variation (repeat; replaces the list).")] = None,
+         on_withdrawal: Annotated[str | None, typer.Option(help="New withdrawal policy.")]
+         = None,
+         fund: Annotated[list[str] | None, typer.Option(
+             help="A funding line to set (repeat): partner=P,year=2004/05,amount=A"
+                  "[,source=S][,status=confirmed|indicative|tba].")] = None,
+         remove_partner: Annotated[list[str] | None, typer.Option(
+             help="A partner to remove (repeat).")] = None,
+         add_partner: Annotated[str | None, typer.Option(help="Id of a partner to add.")]
+         = None,
+         partner_name: Annotated[str | None, typer.Option(help="Added partner's name.")]
+         = None,
+         partner_role: Annotated[str, typer.Option(help="Added partner's role.")] = "other",
+         partner_signatory: Annotated[str | None, typer.Option(
+             help="Added partner's signatory.")] = None,
+         partner_designation: Annotated[str | None, typer.Option(
+             help="Added partner's signatory's designation.")] = None,
+         partner_key: Annotated[str | None, typer.Option(
+             help="Added partner's key: a key name in the folder or 64 hex digits.")] = None,
+         end_agreement: Annotated[bool, typer.Option(
+             help="The variation ends the agreement once all consent.")] = False,
+         key: KeyName = None, at: At = None) -> None:
+    """Propose a variation; it takes effect when every partner has consented."""
+    if end is not None and no_end:
+        raise InvalidInput("give --end or --no-end, not both")
+    adds: tuple[NewPartner, ...] = ()
+    if add_partner is not None:
+        if not (partner_name and partner_signatory and partner_designation and partner_key):
+            raise InvalidInput("--add-partner needs --partner-name, --partner-signatory, "
+                               "--partner-designation and --partner-key")
+        public = (parse_public_key(partner_key) if len(partner_key) == 64
+                  else opts.keystore.public(partner_key).public_key)
+        adds = (NewPartner(parse_slug(add_partner, "partner id"), _details(
+            name=partner_name, role=partner_role, lead=False, host=False, pool=False,
+            signatory=partner_signatory, designation=partner_designation, public_key=public)),)
+    kwargs: dict[str, Any] = {}
+    if end is not None or no_end:
+        kwargs["end"] = None if no_end else parse_date(end, "--end")
+    changes = Changes(
+        title=title, basis=basis,
+        flexibilities=None if flexibility is None else tuple(sorted(set(flexibility))),
+        terms_hash=_terms_hash(terms, terms_hash), start=_day(start, "--start"),
+        notice_months=None if notice is None else read_notice(notice),
+        on_withdrawal=on_withdrawal, funding=tuple(_fund(f) for f in fund or []),
+        add_partners=adds, remove_partners=tuple(remove_partner or []),
+        ends_agreement=end_agreement, **kwargs)
+    changes = bodies.parse_changes(changes.to_json())
+    signer = _signer_for_partner(opts, reference, partner, key)
+    _acted(opts, opts.open_ledger().vary(reference, partner, variation, reason, changes, signer,
+                                         _at(at)))
+
+
+@command(app, "consent")
+def consent(opts: Common, reference: Ref,
+            variation: Annotated[str, typer.Argument(help="Id of the variation.")],
+            partner: As, key: KeyName = None, at: At = None) -> None:
+    """Consent to a pending variation; the last consent puts it into effect."""
+    ledger = opts.open_ledger()
+    agreement = ledger.agreement(reference)
+    if partner in agreement.partners or key is not None:
+        signer = _signer_for_partner(opts, reference, partner, key)
+    else:
+        # A partner added by the variation signs with the key the variation names.
+        v = agreement.variations.get(variation)
+        added = [n for n in v.changes.add_partners if n.id == partner] if v else []
+        if not added:
+            raise NotFound(f"{partner!r} is not a partner of agreement {reference!r}")
+        signer = opts.signer_for(partner, key_id(added[0].details.public_key))
+    _acted(opts, ledger.consent(reference, partner, variation, signer, _at(at)))
+
+
+@command(app, "notice")
+def notice(opts: Common, reference: Ref, partner: As,
+           reason: Annotated[str, typer.Option(help="Why notice is given.")] = "",
+           termination: Annotated[bool, typer.Option(
+               help="Notice to end the whole agreement, not only the partner's part.")]
+           = False,
+           key: KeyName = None, at: At = None) -> None:
+    """Give notice of withdrawal (or of termination)."""
+    signer = _signer_for_partner(opts, reference, partner, key)
+    kind = "termination" if termination else "withdrawal"
+    _acted(opts, opts.open_ledger().notice(reference, partner, kind, reason, signer, _at(at)))
+
+
+@command(app, "terminate")
+def terminate(opts: Common, reference: Ref, partner: As,
+              reason: Annotated[str, typer.Option(help="Why it ends.")] = "",
+              key: KeyName = None, at: At = None) -> None:
+    """Record the end of the agreement once notice has run out or its end date has come."""
+    signer = _signer_for_partner(opts, reference, partner, key)
+    _acted(opts, opts.open_ledger().terminate(reference, partner, reason, signer, _at(at)))
+
+
+@command(app, "appoint")
+def appoint(opts: Common, reference: Ref, partner: As,
+            signatory: Annotated[str, typer.Option(help="The new signatory.")],
+            designation: Annotated[str, typer.Option(help="Their designation.")],
+            new_key: Annotated[str, typer.Option(
+                "--key", help="Name of the new signatory's key in the key folder.")],
+            current_key: Annotated[str | None, typer.Option(
+                help="Name of the current key, if not found by its id.")] = None,
+            at: At = None) -> None:
+    """Change the partner's signatory and key, signed by the current key."""
+    public = opts.keystore.public(new_key).public_key
+    signer = _signer_for_partner(opts, reference, partner, current_key)
+    _acted(opts, opts.open_ledger().appoint(reference, partner, signatory, designation, public,
+                                            signer, _at(at)))
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+AsOf = Annotated[str | None, typer.Option(
+    "--as-of", help="Show the agreement as it stood at the end of this date.")]
+AsOfEntry = Annotated[int | None, typer.Option(
+    "--as-of-entry", help="Show the agreement as it stood after entry N.")]
+
+
+def _agreement_at(opts: Common, reference: str, as_of: str | None,
+                  as_of_entry: int | None) -> tuple[Any, date]:
+    from projections.asof import agreement_as_of  # noqa: PLC0415 - read path only
+
+    day = _day(as_of, "--as-of")
+    return agreement_as_of(opts.open_ledger(), reference, day, as_of_entry), day or _today()
+
+
+@command(app, "status")
+def status(opts: Common, reference: Ref, as_of: AsOf = None, as_of_entry: AsOfEntry = None
+           ) -> None:
+    """The agreement's state, partners, signatures, pending variations and notices."""
+    agreement, day = _agreement_at(opts, reference, as_of, as_of_entry)
+    view = status_of(agreement, day)
+    if opts.json:
+        emit_json(view.to_json())
+        return
+    render.status(view)
+
+
+@command(app, "signatures")
+def signatures(opts: Common, reference: Ref, as_of: AsOf = None,
+               as_of_entry: AsOfEntry = None) -> None:
+    """Who signed which state of the agreement, with which key and when."""
+    agreement, day = _agreement_at(opts, reference, as_of, as_of_entry)
+    view = status_of(agreement, day)
+    if opts.json:
+        emit_json({"reference": view.reference, "state": view.state,
+                   "state_digest": view.state_digest,
+                   "signatures": [s.to_json() for s in view.signatures],
+                   "partners": [{"id": p.id, "signed": p.signed} for p in view.partners]})
+        return
+    render.signatures(view)
+
+
+@command(app, "history")
+def history(opts: Common, reference: Ref, as_of: AsOf = None, as_of_entry: AsOfEntry = None
+            ) -> None:
+    """Every entry of the agreement: seq, action, partner, key, time signed and recorded."""
+    agreement, _ = _agreement_at(opts, reference, as_of, as_of_entry)
+    rows = history_of(agreement)
+    if opts.json:
+        emit_json({"reference": reference, "entries": [r.to_json() for r in rows]})
+        return
+    render.history(reference, rows)
+
+
+@command(app, "budget")
+def budget(opts: Common, reference: Ref,
+           year: Annotated[str | None, typer.Option(help="Only this financial year.")] = None,
+           by: Annotated[str, typer.Option(help="Break down by partner or source.")]
+           = "partner",
+           csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+           as_of: AsOf = None, as_of_entry: AsOfEntry = None) -> None:
+    """Funding per financial year: confirmed, indicative, tba, paid, outstanding, share."""
+    if by not in ("partner", "source"):
+        raise InvalidInput("--by is partner or source")
+    wanted = None if year is None else str(parse_year(year))
+    agreement, _ = _agreement_at(opts, reference, as_of, as_of_entry)
+    view = budget_of(agreement)
+    if wanted is not None:
+        view = type(view)(view.reference, tuple(y for y in view.years if y.year == wanted))
+    if opts.json:
+        emit_json(view.to_json())
+    elif csv:
+        typer.echo(render.budget_csv(view, by), nl=False)
+    else:
+        render.budget(view, by)
+
+
+@command(app, "verify")
+def verify(opts: Common, reference: Annotated[str | None, typer.Argument(
+        help="Only this agreement (default: the whole ledger).")] = None) -> None:
+    """Check every entry: signatures, seq/prev chains, keys and the rules replayed. Exit 3 on
+    any failure, naming each."""
+    ledger = opts.open_ledger()
+    if reference is not None:
+        ledger.agreement(reference)
+    report = verify_entries(ledger, reference)
+    if opts.json:
+        emit_json(report.to_json())
+    else:
+        for failure in report.failures:
+            typer.echo(f"FAILED {failure.line()}", err=True)
+        verdict = "verified" if report.ok else "verification FAILED"
+        typer.echo(f"{verdict}: {report.entries} entries in {report.agreements} agreements")
+    report.raise_for_failures()
+
+
+def main() -> None:
+    """Entry point of the ``ledger`` console script."""
+    app()

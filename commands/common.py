@@ -1,0 +1,178 @@
+"""What every command shares: its common options, opening the ledger and keys, and the one
+place where errors become a line on stderr and an exit status.
+
+``@command(app)`` registers a function as a ``ledger`` sub-command and gives it the options every
+command accepts after its name (``--ledger``, ``--keys``, ``--json``, ``--verbose``), passed to the
+function as one :class:`Common` object.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import os
+import sys
+import traceback
+import typing
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import platformdirs
+import typer
+
+from ledger.application import Ledger
+from ledger.errors import InvalidInput, LedgerError, NotFound, StorageError
+from ledger.keys import Signer
+from ledger.keystore import KeyStore
+from ledger.storage import Location, parse_location
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Common:
+    """The options every command accepts, and what they open."""
+
+    ledger_url: str | None = None
+    keys_dir: str | None = None
+    json: bool = False
+    verbose: bool = False
+    _ledger: Ledger | None = field(default=None, repr=False)
+
+    @property
+    def location(self) -> Location:
+        """Where the ledger is."""
+        return parse_location(self.ledger_url)
+
+    def open_ledger(self, *, must_exist: bool = True) -> Ledger:
+        """The ledger named by ``--ledger``; a missing ledger is one clear error."""
+        if self._ledger is None:
+            location = self.location
+            if must_exist and location.is_sqlite:
+                assert location.path is not None
+                if not location.path.exists():
+                    raise StorageError(f"there is no ledger at {location.path}; create one with "
+                                       f"'ledger init' or name another with --ledger")
+            app = Ledger(location)
+            if must_exist and not app.is_initialised():
+                app.close()
+                raise StorageError(f"{location.describe()} is not a ledger; "
+                                   f"create one with 'ledger init'")
+            self._ledger = app
+        return self._ledger
+
+    @property
+    def keystore(self) -> KeyStore:
+        """The key folder: ``--keys``, ``LEDGER_KEYS`` or the user data folder."""
+        folder = self.keys_dir or os.environ.get("LEDGER_KEYS")
+        if folder:
+            return KeyStore(Path(folder).expanduser())
+        return KeyStore(Path(platformdirs.user_data_dir("agreement-ledger")) / "keys")
+
+    def passphrase(self, *, confirm: bool = False) -> bytes:
+        """``LEDGER_PASSPHRASE``, or asked for on the terminal."""
+        value = os.environ.get("LEDGER_PASSPHRASE")
+        if value is None:
+            if not sys.stdin.isatty():
+                raise InvalidInput("no passphrase: set LEDGER_PASSPHRASE or run on a terminal")
+            value = typer.prompt("Passphrase", hide_input=True,
+                                 confirmation_prompt=confirm, err=True)
+        if not value:
+            raise InvalidInput("the passphrase is empty; set LEDGER_PASSPHRASE")
+        return value.encode()
+
+    def signer(self, name: str) -> Signer:
+        """Open key NAME from the key folder."""
+        return self.keystore.open(name, self.passphrase())
+
+    def signer_for(self, partner: str, wanted_key_id: str, name: str | None = None) -> Signer:
+        """The key in the folder that is ``partner``'s current key (or key ``name``)."""
+        store = self.keystore
+        if name is not None:
+            return store.open(name, self.passphrase())
+        if store.exists(partner) and store.public(partner).key_id == wanted_key_id:
+            return store.open(partner, self.passphrase())
+        found = store.find(wanted_key_id)
+        if found is None:
+            raise NotFound(
+                f"no key in {store.folder} is {partner!r}'s current key ({wanted_key_id[:16]}); "
+                f"use --keys to name the folder that holds it")
+        return store.open(found.name, self.passphrase())
+
+    def close(self) -> None:
+        """Release the database."""
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+
+
+LedgerOpt = Annotated[str | None, typer.Option(
+    "--ledger", envvar="LEDGER_URL", metavar="PATH|URL",
+    help="Ledger: a SQLite file (default ./ledger.db) or postgresql://user@host/db[?schema=S].")]
+KeysOpt = Annotated[str | None, typer.Option(
+    "--keys", envvar="LEDGER_KEYS", metavar="DIR",
+    help="Key folder (default: the user data folder of agreement-ledger).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document on stdout.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", help="Show tracebacks of errors.")]
+
+_COMMON = [
+    inspect.Parameter("ledger_url", inspect.Parameter.KEYWORD_ONLY, default=None,
+                      annotation=LedgerOpt),
+    inspect.Parameter("keys_dir", inspect.Parameter.KEYWORD_ONLY, default=None,
+                      annotation=KeysOpt),
+    inspect.Parameter("json_output", inspect.Parameter.KEYWORD_ONLY, default=False,
+                      annotation=JsonOpt),
+    inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default=False,
+                      annotation=VerboseOpt),
+]
+
+
+def command(app: typer.Typer, name: str | None = None) -> Callable[[F], F]:
+    """Register ``func(opts: Common, ...)`` as a command with the common options."""
+    def register(func: F) -> F:
+        signature = inspect.signature(func)
+        # The commands' annotations are strings (PEP 563); resolve them against the command's
+        # own module, since typer reads them from the wrapper, which lives here.
+        hints = typing.get_type_hints(func, include_extras=True)
+        own = [p.replace(annotation=hints.get(p.name, p.annotation))
+               for p in signature.parameters.values() if p.name != "opts"]
+
+        @functools.wraps(func)
+        def wrapper(**kwargs: Any) -> Any:
+            opts = Common(kwargs.pop("ledger_url"), kwargs.pop("keys_dir"),
+                          kwargs.pop("json_output"), kwargs.pop("verbose"))
+            with handle_errors(opts):
+                try:
+                    return func(opts, **kwargs)
+                finally:
+                    opts.close()
+
+        wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[*own, *_COMMON])
+        app.command(name)(wrapper)
+        return func
+    return register
+
+
+@contextmanager
+def handle_errors(opts: Common) -> Iterator[None]:
+    """The one place errors are caught: one line on stderr, the right exit status."""
+    try:
+        yield
+    except LedgerError as exc:
+        if opts.verbose:
+            traceback.print_exc()
+        typer.echo(f"error: {exc.diagnostics()}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted; nothing more was written", err=True)
+        raise typer.Exit(130) from None
+
+
+def emit_json(document: Any) -> None:
+    """Print a JSON document on stdout (stable key order, UTF-8)."""
+    typer.echo(json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False))

@@ -1,0 +1,348 @@
+"""The ledger application: partners' acts in, signed entries stored, errors made plain.
+
+:class:`Ledger` is an eventsourcing application over one database (see :mod:`ledger.storage`).
+Its methods are the partner actions of DESIGN section 2. Each builds the statement at the
+agreement's current position, signs it with the key at hand, has the aggregate check every
+rule, and stores the event; when another act lands on the same agreement in between, the store
+refuses the write (optimistic concurrency) and the act is re-read, re-checked and re-signed, a
+bounded number of times, before the agreement is reported busy. Storage errors are translated
+into :mod:`ledger.errors`.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    Notification,
+    OperationalError,
+    PersistenceError,
+)
+from eventsourcing.utils import Environment
+
+from ledger import bodies
+from ledger.bodies import Changes, FundingLine, NoticeBody, PartnerDetails, Payment, Terms
+from ledger.canonical import ZERO_HASH
+from ledger.domain import Acted, Agreement, agreement_id
+from ledger.errors import AgreementBusy, InvalidInput, NotFound, StorageError
+from ledger.identity import IDENTITY_ID, LedgerIdentity
+from ledger.keys import Signer
+from ledger.statement import Entry, Statement, parse_origin
+from ledger.storage import Location
+from ledger.values import FinancialYear, parse_slug
+
+#: How many times an act is re-read, re-checked and re-signed when others keep landing first.
+MAX_ATTEMPTS = 12
+
+#: Topics of the events that carry entries (everything else in the store is bookkeeping).
+ENTRY_TOPICS = (
+    Agreement.Drafted.TOPIC,
+    *(cls.TOPIC for cls in Agreement.EVENTS.values()),
+)
+
+
+def utc_now() -> datetime:
+    """The ledger's clock."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An act that landed: the entry as stored and the agreement after it."""
+
+    entry: Entry
+    agreement: Agreement
+    attempts: int
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """An entry read back from the store's notification log, in commit order."""
+
+    notification_id: int
+    originator_id: UUID
+    version: int
+    topic: str
+    entry_text: str
+    recorded: datetime
+
+
+class Ledger(Application[UUID]):
+    """One ledger: its identity and its agreements, in one database."""
+
+    name = "ledger"
+
+    def __init__(self, location: Location, *, clock: Callable[[], datetime] = utc_now,
+                 extra_env: dict[str, str] | None = None) -> None:
+        self.location = location
+        self.clock = clock
+        self._identity: LedgerIdentity | None = None
+        env = {**location.eventsourcing_env(), **(extra_env or {})}
+        try:
+            super().__init__(env)
+        except (OperationalError, InterfaceError, PersistenceError) as exc:
+            raise unreachable(location, exc) from None
+
+    def construct_env(self, name: str, env: Any = None) -> Environment:
+        # Only the settings given: a stray PERSISTENCE_MODULE or CIPHER_TOPIC in the shell's
+        # environment must not silently change where or how a ledger is stored.
+        return Environment(name, dict(env or {}))
+
+    # --- the ledger itself ---------------------------------------------------------------------
+
+    def initialise(self, origin: str, operator: str, operator_key: bytes) -> LedgerIdentity:
+        """Create the ledger's identity; refused if this database already holds a ledger."""
+        parse_origin(origin)
+        if self.is_initialised():
+            raise InvalidInput(f"{self.location.describe()} already holds a ledger "
+                               f"({self.identity.origin!r}); nothing was changed")
+        identity = LedgerIdentity.initialise(origin, operator, operator_key)
+        try:
+            self._save(identity)
+        except IntegrityError:
+            raise InvalidInput(f"{self.location.describe()} already holds a ledger") from None
+        self._identity = identity
+        return identity
+
+    def is_initialised(self) -> bool:
+        """Whether ``ledger init`` has run on this database."""
+        try:
+            self._identity = self._get(IDENTITY_ID)  # type: ignore[assignment]
+        except NotFound:
+            return False
+        return True
+
+    @property
+    def identity(self) -> LedgerIdentity:
+        """Origin and operator of this ledger."""
+        if self._identity is None and not self.is_initialised():
+            raise StorageError(f"{self.location.describe()} is not a ledger; "
+                               f"create one with 'ledger init'")
+        assert self._identity is not None
+        return self._identity
+
+    @property
+    def origin(self) -> str:
+        """The ledger's origin name."""
+        return self.identity.origin
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def agreement(self, reference: str, version: int | None = None) -> Agreement:
+        """The agreement as it stands (or as it stood after entry ``version``)."""
+        parse_slug(reference, "agreement reference")
+        try:
+            found = self._get(agreement_id(reference), version)
+        except NotFound:
+            raise NotFound(f"there is no agreement {reference!r} in this ledger; "
+                           f"'ledger list' shows them") from None
+        assert isinstance(found, Agreement)
+        return found
+
+    def exists(self, reference: str) -> bool:
+        """Whether an agreement with this reference has been drafted."""
+        try:
+            return bool(self.recorder.select_events(agreement_id(reference), limit=1))
+        except PersistenceError as exc:
+            raise unreachable(self.location, exc) from None
+
+    def entries(self, reference: str) -> list[Acted]:
+        """Every entry of one agreement, in order, with its recorded time."""
+        return list(self.agreement(reference).history)
+
+    def stored_entries(self, start: int = 1, batch: int = 1000,
+                       stop: int | None = None) -> Iterator[StoredEntry]:
+        """Every entry of the ledger in commit order, straight from the notification log."""
+        position = start
+        while True:
+            try:
+                rows = self.recorder.select_notifications(position, batch, stop=stop,
+                                                          topics=ENTRY_TOPICS)
+            except PersistenceError as exc:
+                raise unreachable(self.location, exc) from None
+            for row in rows:
+                yield self.decode_entry(row)
+            if len(rows) < batch:
+                return
+            position = rows[-1].id + 1
+
+    def decode_entry(self, row: Notification) -> StoredEntry:
+        """The entry and recorded time held by one stored event."""
+        event: Any = self.mapper.to_domain_event(row)
+        return StoredEntry(row.id, row.originator_id, row.originator_version,  # type: ignore[arg-type]
+                           row.topic, event.entry, event.timestamp)
+
+    # --- acting --------------------------------------------------------------------------------
+
+    def draft(self, reference: str, partner: str, terms: Terms, details: PartnerDetails,
+              signer: Signer, at: datetime | None = None) -> Recorded:
+        """The convening partner drafts a new agreement, as its first partner."""
+        body = bodies.DraftBody(terms, details).to_json()
+        return self._act(reference, partner, "draft", lambda _: body, signer, at)
+
+    def join(self, reference: str, partner: str, details: PartnerDetails, signer: Signer,
+             at: datetime | None = None) -> Recorded:
+        """A partner joins a draft, signing with the key it brings."""
+        body = details.to_json()
+        return self._act(reference, partner, "join", lambda _: body, signer, at)
+
+    def declare(self, reference: str, line: FundingLine, signer: Signer,
+                at: datetime | None = None) -> Recorded:
+        """A partner declares (or amends) one of its own funding lines in a draft."""
+        body = {"line": line.to_json(with_partner=False)}
+        return self._act(reference, line.partner, "contribute", lambda _: body, signer, at)
+
+    def pay(self, reference: str, partner: str, year: FinancialYear, amount: Any,
+            source: str | None, signer: Signer, at: datetime | None = None) -> Recorded:
+        """A partner records a payment into the pool against one of its funding lines.
+
+        Without a source, the partner's only funding line for that year is meant.
+        """
+        def body(agreement: Agreement | None) -> dict[str, Any]:
+            assert agreement is not None
+            chosen = source if source is not None else _only_source(agreement, partner, year)
+            return {"payment": Payment(year, chosen, amount).to_json()}
+        return self._act(reference, partner, "contribute", body, signer, at)
+
+    def sign(self, reference: str, partner: str, signer: Signer, at: datetime | None = None,
+             state: str | None = None) -> Recorded:
+        """A partner signs the agreement's current state (or refuses if ``state`` is stale)."""
+        def body(agreement: Agreement | None) -> dict[str, Any]:
+            assert agreement is not None
+            return {"state": state or agreement.state_digest()}
+        return self._act(reference, partner, "sign", body, signer, at)
+
+    def vary(self, reference: str, partner: str, variation: str, reason: str, changes: Changes,
+             signer: Signer, at: datetime | None = None) -> Recorded:
+        """A partner proposes a variation (its own consent included)."""
+        body = bodies.VaryBody(variation, reason, changes).to_json()
+        return self._act(reference, partner, "vary", lambda _: body, signer, at)
+
+    def consent(self, reference: str, partner: str, variation: str, signer: Signer,
+                at: datetime | None = None) -> Recorded:
+        """A partner consents to a pending variation."""
+        body = {"variation": variation}
+        return self._act(reference, partner, "consent", lambda _: body, signer, at)
+
+    def notice(self, reference: str, partner: str, kind: str, reason: str, signer: Signer,
+               at: datetime | None = None) -> Recorded:
+        """A partner gives notice of withdrawal or of termination."""
+        body = NoticeBody(kind, reason).to_json()
+        return self._act(reference, partner, "notice", lambda _: body, signer, at)
+
+    def terminate(self, reference: str, partner: str, reason: str, signer: Signer,
+                  at: datetime | None = None) -> Recorded:
+        """A partner records the end of the agreement (or of its own part)."""
+        body = {"reason": reason}
+        return self._act(reference, partner, "terminate", lambda _: body, signer, at)
+
+    def appoint(self, reference: str, partner: str, signatory: str, designation: str,
+                public_key: bytes, signer: Signer, at: datetime | None = None) -> Recorded:
+        """A partner changes its signatory and key, signed by its current key."""
+        body = bodies.AppointBody(signatory, designation, public_key).to_json()
+        return self._act(reference, partner, "appoint", lambda _: body, signer, at)
+
+    def submit(self, entry: Entry, recorded: datetime | None = None) -> Agreement:
+        """Check and store an entry someone else signed (import of a verified copy)."""
+        now = recorded or self.clock()
+        s = entry.statement
+        if s.action == "draft":
+            if self.exists(s.agreement):
+                raise InvalidInput(f"agreement {s.agreement!r} already exists in this ledger")
+            agreement = Agreement.draft(entry, self.origin, now)
+        else:
+            agreement = self.agreement(s.agreement)
+            agreement.record(entry, now)
+        try:
+            self._save(agreement)
+        except IntegrityError:
+            raise AgreementBusy(f"agreement {s.agreement!r} changed while the entry was "
+                                f"being stored; try again") from None
+        return agreement
+
+    def _act(self, reference: str, partner: str, action: str,
+             body: Callable[[Agreement | None], dict[str, Any]], signer: Signer,
+             at: datetime | None) -> Recorded:
+        parse_slug(reference, "agreement reference")
+        parse_slug(partner, "partner id")
+        moment = (at or self.clock()).astimezone(UTC).replace(microsecond=0)
+        origin = self.origin
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            agreement: Agreement | None = None
+            if action == "draft":
+                if self.exists(reference):
+                    raise InvalidInput(f"agreement {reference!r} already exists; "
+                                       f"choose another reference")
+                seq, prev = 1, ZERO_HASH
+            else:
+                agreement = self.agreement(reference)
+                seq, prev = agreement.version + 1, agreement.head
+            statement = Statement(origin, reference, seq, prev, action, partner,
+                                  signer.key_id, moment, body(agreement))
+            entry = Entry.sign(statement, signer)
+            now = self.clock()
+            if agreement is None:
+                agreement = Agreement.draft(entry, origin, now)
+            else:
+                agreement.record(entry, now)
+            try:
+                self._save(agreement)
+            except IntegrityError:
+                # Another act landed first: back off a little, then re-read and re-sign.
+                time.sleep(random.uniform(0, 0.005 * attempt))  # noqa: S311 - jitter only
+                continue
+            return Recorded(entry, agreement, attempt)
+        raise AgreementBusy(f"agreement {reference!r} is busy: other acts kept landing first "
+                            f"({MAX_ATTEMPTS} attempts); nothing was written, try again")
+
+    # --- storage, with its errors translated ---------------------------------------------------
+
+    def _save(self, *aggregates: Any) -> None:
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            raise
+        except PersistenceError as exc:
+            raise unreachable(self.location, exc) from None
+
+    def _get(self, aggregate_id: UUID, version: int | None = None) -> Any:
+        try:
+            return self.repository.get(aggregate_id, version=version)
+        except AggregateNotFoundError:
+            raise NotFound(f"nothing stored under {aggregate_id}") from None
+        except PersistenceError as exc:
+            raise unreachable(self.location, exc) from None
+
+
+def _only_source(agreement: Agreement, partner: str, year: FinancialYear) -> str:
+    sources = sorted(src for (p, y, src) in agreement.funding if p == partner and y == year)
+    if len(sources) == 1:
+        return sources[0]
+    if not sources:
+        raise NotFound(f"{partner!r} has no funding line for {year}; declare one first")
+    raise InvalidInput(f"{partner!r} has {len(sources)} funding lines for {year}; "
+                       f"name one with --source ({', '.join(sources)})")
+
+
+def unreachable(location: Location, exc: BaseException) -> StorageError:
+    """One line naming the database and what to check."""
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if location.is_sqlite:
+        return StorageError(f"cannot use the ledger file {location.path}: {detail}")
+    return StorageError(
+        f"cannot reach PostgreSQL at {location.host}:{location.port} (database "
+        f"{location.dbname!r}): {detail}; check that the server is running and the URL is right")
+
+
+def as_of_version(acts: Sequence[Acted], day: date) -> int:
+    """How many entries of an agreement had been made by the end of ``day``."""
+    return sum(1 for act in acts if act.entry.statement.at.date() <= day)

@@ -1,0 +1,57 @@
+"""The one canonical byte form of everything the ledger signs or hashes.
+
+Statements and entries are JSON objects canonicalised with RFC 8785 (JCS). Nothing else in the
+ledger serialises a statement: signing, hashing and verifying all go through these functions, so
+that anyone can recompute the same bytes with any JCS implementation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import rfc8785
+
+from ledger.errors import InvalidInput
+
+#: Domain separation: a statement signature can never be mistaken for a signature over anything
+#: else made with the same key (a signed note, another protocol's message).
+SIGNING_CONTEXT = b"agreement-ledger/v1\n"
+
+#: ``prev`` of the first entry of every agreement.
+ZERO_HASH = "0" * 64
+
+
+def canonical(obj: Any) -> bytes:
+    """RFC 8785 canonical JSON of ``obj`` (no floats: money and dates are strings)."""
+    try:
+        return rfc8785.dumps(obj)
+    except (rfc8785.CanonicalizationError, TypeError) as exc:
+        raise InvalidInput(f"cannot canonicalise this value as JSON: {exc}") from None
+
+
+def signing_input(statement: dict[str, Any]) -> bytes:
+    """The exact bytes an Ed25519 signature covers: the context line, then JCS(statement)."""
+    return SIGNING_CONTEXT + canonical(statement)
+
+
+def sha256_hex(data: bytes) -> str:
+    """Lower-case hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def parse_canonical(text: bytes | str) -> Any:
+    """Parse JSON that must already be in canonical form; refuse anything else.
+
+    A stored or received entry is accepted only in its one canonical form, so that one entry has
+    exactly one hash (no malleability through white space, key order or escapes).
+    """
+    raw = text.encode() if isinstance(text, str) else text
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"not valid JSON: {exc}") from None
+    if canonical(value) != raw:
+        raise InvalidInput("JSON is not in RFC 8785 canonical form")
+    return value

@@ -1,0 +1,770 @@
+"""The Agreement aggregate: every rule of DESIGN section 2, checked before an event exists.
+
+An agreement's history is a chain of signed entries. :meth:`Agreement.draft` starts one and
+:meth:`Agreement.record` appends the next; both check, in this order, that the entry belongs
+here (origin, agreement, ``seq``, ``prev``), that it was signed by the acting partner's current
+key, that its time is plausible, and that the act is allowed to that partner in the agreement's
+present state. Only then is an event triggered. The event methods (``_apply_*``) change state
+and are replayed on every load, so they never check or raise.
+
+The same code replays a history for verification: :func:`replay` rebuilds an agreement from its
+entries alone, checking every rule again, with no database.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from eventsourcing.domain import Aggregate
+
+from ledger import bodies
+from ledger.bodies import (
+    AppointBody,
+    Changes,
+    ContributeBody,
+    DraftBody,
+    FundingLine,
+    NoticeBody,
+    PartnerDetails,
+    Terms,
+    VaryBody,
+)
+from ledger.canonical import ZERO_HASH, canonical, sha256_hex
+from ledger.errors import NotFound, RuleViolation, SignatureInvalid
+from ledger.keys import key_id
+from ledger.statement import Entry
+from ledger.values import FinancialYear, add_months, money_text
+
+#: UUIDs of aggregates are derived from their reference, so that "the agreement called X" is
+#: one row key everywhere and a second draft of the same reference conflicts in the store.
+NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:agreement-ledger")
+
+#: How far ahead of the ledger's clock a partner's stated time may be (clock drift between the
+#: partner's machine and the server); anything later is "in the future" and refused.
+CLOCK_TOLERANCE = timedelta(minutes=1)
+
+DRAFT, SIGNED, IN_FORCE, NOTICE_GIVEN, TERMINATED, EXPIRED = (
+    "draft", "signed", "in force", "notice given", "terminated", "expired")
+STATES = (DRAFT, SIGNED, IN_FORCE, NOTICE_GIVEN, TERMINATED, EXPIRED)
+
+
+def agreement_id(reference: str) -> uuid.UUID:
+    """The aggregate id of the agreement with this reference."""
+    return uuid.uuid5(NAMESPACE, f"agreement:{reference}")
+
+
+# --- state held by an agreement ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Signatory:
+    """One appointment of a signatory for a partner, with the entry that made it."""
+
+    name: str
+    designation: str
+    key_id: str
+    public_key: bytes
+    seq: int
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Partner:
+    """A partner of the agreement as it stands."""
+
+    id: str
+    name: str
+    role: str
+    lead: bool
+    host: bool
+    pool_manager: bool
+    signatories: tuple[Signatory, ...]
+    status: str = "active"  # active | withdrawn | removed
+    joined_seq: int = 0
+    left_seq: int | None = None
+
+    @property
+    def current(self) -> Signatory:
+        """The signatory (and key) that acts for the partner now."""
+        return self.signatories[-1]
+
+    @property
+    def active(self) -> bool:
+        """Still a partner (not withdrawn or removed)."""
+        return self.status == "active"
+
+
+@dataclass(frozen=True)
+class SignatureRecord:
+    """A partner's signature of one state of the agreement."""
+
+    partner: str
+    state: str
+    key_id: str
+    at: datetime
+    recorded: datetime
+    seq: int
+
+
+@dataclass(frozen=True)
+class Variation:
+    """A proposed variation and the consents it has gathered."""
+
+    id: str
+    proposer: str
+    reason: str
+    changes: Changes
+    seq: int
+    at: datetime
+    #: partner id -> seq of the entry that consented (the proposer consents by proposing).
+    consents: tuple[tuple[str, int], ...]
+    effective_seq: int | None = None
+    effective_at: datetime | None = None
+
+    @property
+    def effective(self) -> bool:
+        """Whether every partner has consented and the changes are in effect."""
+        return self.effective_seq is not None
+
+    def consented(self, partner: str) -> bool:
+        """Whether ``partner`` has consented."""
+        return any(p == partner for p, _ in self.consents)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A notice of withdrawal or termination and when it can take effect."""
+
+    partner: str
+    kind: str
+    reason: str
+    at: datetime
+    seq: int
+    effective_from: date
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    """A payment into the pool."""
+
+    partner: str
+    year: FinancialYear
+    source: str
+    amount: Decimal
+    at: datetime
+    seq: int
+
+
+@dataclass(frozen=True)
+class Acted:
+    """One entry of the agreement with the time the ledger recorded it."""
+
+    entry: Entry
+    recorded: datetime
+
+
+# --- the aggregate -----------------------------------------------------------------------------
+
+
+class Agreement(Aggregate):
+    """A multi-party agreement, rebuilt from its chain of signed entries."""
+
+    TOPIC = "agreement-ledger:Agreement"
+
+    class Created(Aggregate.Created):
+        """Never triggered: agreements begin with :class:`Drafted`. eventsourcing asks every
+        event class of an aggregate with an explicit topic to have one, inherited ones too."""
+
+        TOPIC = "agreement-ledger:Agreement.Created"
+
+    class Drafted(Aggregate.Created):
+        """The convening partner drafted the agreement."""
+
+        TOPIC = "agreement-ledger:Agreement.Drafted"
+        entry: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._apply(Entry.parse_trusted(self.entry), self.timestamp)
+
+    class Acted(Aggregate.Event):
+        """A partner acted on the agreement (base of every later event)."""
+
+        TOPIC = "agreement-ledger:Agreement.Acted"
+        entry: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._apply(Entry.parse_trusted(self.entry), self.timestamp)
+
+    class Joined(Acted):
+        """A partner joined."""
+
+        TOPIC = "agreement-ledger:Agreement.Joined"
+
+    class Contributed(Acted):
+        """A partner declared funding or recorded a payment."""
+
+        TOPIC = "agreement-ledger:Agreement.Contributed"
+
+    class Signed(Acted):
+        """A partner signed the current state."""
+
+        TOPIC = "agreement-ledger:Agreement.Signed"
+
+    class Varied(Acted):
+        """A partner proposed a variation."""
+
+        TOPIC = "agreement-ledger:Agreement.Varied"
+
+    class Consented(Acted):
+        """A partner consented to a variation."""
+
+        TOPIC = "agreement-ledger:Agreement.Consented"
+
+    class NoticeGiven(Acted):
+        """A partner gave notice."""
+
+        TOPIC = "agreement-ledger:Agreement.NoticeGiven"
+
+    class Terminated(Acted):
+        """The agreement (or a partner's part in it) ended."""
+
+        TOPIC = "agreement-ledger:Agreement.Terminated"
+
+    class Appointed(Acted):
+        """A partner changed its signatory and key."""
+
+        TOPIC = "agreement-ledger:Agreement.Appointed"
+
+    EVENTS: ClassVar[dict[str, type[Aggregate.Event]]] = {}
+
+    def __init__(self, entry: str) -> None:
+        # Everything is set by _apply_draft; these are the defaults of an empty agreement.
+        self.reference = ""
+        self.origin = ""
+        self.terms: Terms
+        self.partners: dict[str, Partner] = {}
+        self.funding: dict[tuple[str, FinancialYear, str], FundingLine] = {}
+        self.paid: dict[tuple[str, FinancialYear, str], Decimal] = {}
+        self.payments: list[PaymentRecord] = []
+        self.signatures: list[SignatureRecord] = []
+        self.variations: dict[str, Variation] = {}
+        self.notices: list[Notice] = []
+        self.history: list[Acted] = []
+        self.executed_seq: int | None = None
+        self.executed_at: datetime | None = None
+        self.executed_state: str | None = None
+        self.terminated_seq: int | None = None
+        self.terminated_at: datetime | None = None
+        self.terminated_by: str | None = None
+        self.head = ZERO_HASH
+        self.last_at = datetime.min.replace(tzinfo=UTC)
+
+    # --- commands ------------------------------------------------------------------------------
+
+    @classmethod
+    def draft(cls, entry: Entry, origin: str, now: datetime) -> Agreement:
+        """Start an agreement from its signed draft entry."""
+        s = entry.statement
+        if s.action != "draft":
+            raise RuleViolation(f"agreement {s.agreement!r} does not exist; draft it first")
+        _check_origin(s.origin, origin)
+        if s.seq != 1 or s.prev != ZERO_HASH:
+            raise RuleViolation("a draft is the first entry of its agreement: seq 1, prev zeros")
+        body = bodies.parse_draft(s.body)
+        _check_own_key(entry, body.partner.public_key)
+        _check_not_future(s.at, now)
+        return cls._create(cls.Drafted, id=agreement_id(s.agreement), entry=entry.text,
+                           timestamp=now)
+
+    def record(self, entry: Entry, now: datetime) -> None:
+        """Check every rule for ``entry`` and, if all hold, append it to the agreement.
+
+        ``now`` is the ledger's clock: the time the entry is recorded.
+        """
+        self.check(entry, now)
+        self.trigger_event(self.EVENTS[entry.statement.action], entry=entry.text, timestamp=now)
+
+    def check(self, entry: Entry, now: datetime) -> None:
+        """Raise the first rule ``entry`` breaks; return if it may be appended."""
+        s = entry.statement
+        _check_origin(s.origin, self.origin)
+        if s.agreement != self.reference:
+            raise RuleViolation(
+                f"entry is for agreement {s.agreement!r}, not {self.reference!r}")
+        if s.action == "draft":
+            raise RuleViolation(f"agreement {self.reference!r} already exists; "
+                                f"choose another reference")
+        if s.seq != self.version + 1 or s.prev != self.head:
+            raise RuleViolation(
+                f"entry seq {s.seq} does not follow entry {self.version} of {self.reference!r} "
+                f"(prev must be {self.head[:16]}...); re-read the agreement and sign again")
+        self.check_not_terminated()
+        signer = self._signer_for(entry)
+        if s.key != key_id(signer):
+            raise SignatureInvalid(
+                f"key {s.key[:16]} is not the current key of partner {s.partner!r}; "
+                f"sign with that partner's own key")
+        entry.verify_signature(signer)
+        if s.at < self.last_at:
+            raise RuleViolation(
+                f"time {_at(s.at)} is before the previous act ({_at(self.last_at)}); "
+                f"acts are recorded in order")
+        _check_not_future(s.at, now)
+        self.CHECKS[s.action](self, entry)
+
+    # --- what the state is ---------------------------------------------------------------------
+
+    @property
+    def active_partners(self) -> list[Partner]:
+        """Partners that have not withdrawn or been removed, in joining order."""
+        return [p for p in self.partners.values() if p.active]
+
+    def state_digest(self) -> str:
+        """Hash of what a signature covers: the terms, the partner set and the funding."""
+        return sha256_hex(canonical({
+            "agreement": self.terms.to_json(),
+            "partners": [
+                {"id": p.id, "name": p.name, "role": p.role, "lead": p.lead, "host": p.host,
+                 "pool_manager": p.pool_manager}
+                for p in sorted(self.active_partners, key=lambda p: p.id)
+            ],
+            "funding": [line.to_json() for line in self.funding_lines()],
+        }))
+
+    def funding_lines(self) -> list[FundingLine]:
+        """Every funding line, ordered by year, partner and source."""
+        return sorted(self.funding.values(), key=lambda ln: (ln.year, ln.partner, ln.source))
+
+    def state_on(self, day: date) -> str:
+        """The lifecycle state on ``day`` (DESIGN section 2)."""
+        if self.terminated_seq is not None:
+            return TERMINATED
+        if self.executed_seq is None:
+            return DRAFT
+        if self.terms.end is not None and day > self.terms.end:
+            return EXPIRED
+        if self.pending_notices():
+            return NOTICE_GIVEN
+        if day >= self.terms.start:
+            return IN_FORCE
+        return SIGNED
+
+    def pending_notices(self) -> list[Notice]:
+        """Notices given and not yet acted on."""
+        return [n for n in self.notices if not n.done]
+
+    def pending_variations(self) -> list[Variation]:
+        """Variations still waiting for consents."""
+        return [v for v in self.variations.values() if not v.effective]
+
+    def signers_of(self, state: str) -> list[str]:
+        """Partners that have signed ``state``."""
+        return sorted({r.partner for r in self.signatures if r.state == state})
+
+    def required_consents(self, variation: Variation) -> list[str]:
+        """Everyone who must consent: every active partner and every partner it adds."""
+        ids = [p.id for p in self.active_partners]
+        ids += [n.id for n in variation.changes.add_partners if n.id not in ids]
+        return ids
+
+    def check_not_terminated(self) -> None:
+        """No act is allowed on a terminated agreement."""
+        if self.terminated_seq is not None:
+            assert self.terminated_at is not None
+            raise RuleViolation(
+                f"agreement {self.reference!r} was terminated on {self.terminated_at.date()}; "
+                f"no further act is allowed")
+
+    # --- who may sign what ---------------------------------------------------------------------
+
+    def _signer_for(self, entry: Entry) -> bytes:
+        """The public key that must have signed ``entry``."""
+        s = entry.statement
+        if s.action == "join":
+            if s.partner in self.partners:
+                raise RuleViolation(f"{s.partner!r} is already a partner of {self.reference!r}")
+            return bodies.parse_join(s.body).public_key
+        partner = self.partners.get(s.partner)
+        if partner is not None and partner.active:
+            return partner.current.public_key
+        if s.action == "consent":
+            # A partner added by a variation proves its key by consenting to it.
+            variation = self.variations.get(bodies.parse_consent(s.body))
+            for new in variation.changes.add_partners if variation else ():
+                if new.id == s.partner:
+                    return new.details.public_key
+        if partner is not None:
+            raise RuleViolation(
+                f"{s.partner!r} has {partner.status} from {self.reference!r} and can no longer act")
+        raise NotFound(f"{s.partner!r} is not a partner of agreement {self.reference!r}")
+
+    # --- rules per action ----------------------------------------------------------------------
+
+    def _phase(self, entry: Entry, allowed: Sequence[str], what: str) -> str:
+        state = self.state_on(entry.statement.at.date())
+        if state not in allowed:
+            raise RuleViolation(f"cannot {what} while the agreement is {state}"
+                                f"{_HINT.get((what, state), '')}")
+        return state
+
+    def _check_join(self, entry: Entry) -> None:
+        self._phase(entry, (DRAFT,), "join")
+
+    def _check_contribute(self, entry: Entry) -> None:
+        s = entry.statement
+        body = bodies.parse_contribute(s.body, s.partner)
+        if body.line is not None:
+            self._phase(entry, (DRAFT,), "declare funding")
+            return
+        assert body.payment is not None
+        self._phase(entry, (SIGNED, IN_FORCE, NOTICE_GIVEN, EXPIRED), "record a payment")
+        pay = body.payment
+        line = self.funding.get((s.partner, pay.year, pay.source))
+        if line is None or line.amount is None:
+            raise NotFound(
+                f"{s.partner!r} has no funding line with an amount for {pay.year} from "
+                f"{pay.source!r}; payments are made against declared funding")
+        paid = self.paid.get(line.key, Decimal(0))
+        if paid + pay.amount > line.amount:
+            raise RuleViolation(
+                f"payment of {money_text(pay.amount)} would exceed the {line.status} funding "
+                f"of {money_text(line.amount)} ({money_text(paid)} already paid)")
+
+    def _check_sign(self, entry: Entry) -> None:
+        s = entry.statement
+        self._phase(entry, (DRAFT,), "sign")
+        state = bodies.parse_sign(s.body)
+        current = self.state_digest()
+        if state != current:
+            raise RuleViolation(
+                f"the agreement changed since that state was read (signed {state[:12]}, "
+                f"current {current[:12]}); review it and sign again")
+        if s.partner in self.signers_of(current):
+            raise RuleViolation(f"{s.partner!r} has already signed this state of the agreement")
+
+    def _check_vary(self, entry: Entry) -> None:
+        s = entry.statement
+        self._phase(entry, (SIGNED, IN_FORCE, NOTICE_GIVEN), "propose a variation")
+        body = bodies.parse_vary(s.body)
+        if body.id in self.variations:
+            raise RuleViolation(f"variation {body.id!r} already exists; choose another id")
+        changes = body.changes
+        active = {p.id for p in self.active_partners}
+        added = {n.id for n in changes.add_partners}
+        for new in changes.add_partners:
+            if new.id in self.partners:
+                raise RuleViolation(f"{new.id!r} is or was already a partner")
+        if len(added) != len(changes.add_partners):
+            raise RuleViolation("a variation adds each partner once")
+        for gone in changes.remove_partners:
+            if gone not in active:
+                raise NotFound(f"{gone!r} is not a partner that can be removed")
+        remaining = (active | added) - set(changes.remove_partners)
+        if len(remaining) < 2:
+            raise RuleViolation("an agreement needs at least two partners")
+        for line in changes.funding:
+            if line.partner not in remaining:
+                raise NotFound(f"funding line for {line.partner!r}, who would not be a partner")
+            paid = self.paid.get(line.key, Decimal(0))
+            if paid and (line.amount is None or line.amount < paid):
+                raise RuleViolation(
+                    f"{line.partner!r} has already paid {money_text(paid)} for {line.year} "
+                    f"from {line.source!r}; the line cannot be set below that")
+        start = changes.start or self.terms.start
+        end = self.terms.end if not changes.changes_end else changes.end
+        bodies.check_dates(start, end)
+
+    def _check_consent(self, entry: Entry) -> None:
+        s = entry.statement
+        self._phase(entry, (SIGNED, IN_FORCE, NOTICE_GIVEN, EXPIRED), "consent")
+        vid = bodies.parse_consent(s.body)
+        variation = self.variations.get(vid)
+        if variation is None:
+            raise NotFound(f"there is no variation {vid!r} of {self.reference!r}")
+        if variation.effective:
+            raise RuleViolation(f"variation {vid!r} is already in effect")
+        if s.partner not in self.required_consents(variation):
+            raise RuleViolation(f"{s.partner!r} is not asked to consent to {vid!r}")
+        if variation.consented(s.partner):
+            raise RuleViolation(f"{s.partner!r} has already consented to {vid!r}")
+
+    def _check_notice(self, entry: Entry) -> None:
+        s = entry.statement
+        self._phase(entry, (SIGNED, IN_FORCE, NOTICE_GIVEN), "give notice")
+        bodies.parse_notice(s.body)
+        if any(n.partner == s.partner for n in self.pending_notices()):
+            raise RuleViolation(f"{s.partner!r} has already given notice")
+
+    def _check_terminate(self, entry: Entry) -> None:
+        s = entry.statement
+        self._phase(entry, (SIGNED, IN_FORCE, NOTICE_GIVEN, EXPIRED), "terminate")
+        bodies.parse_terminate(s.body)
+        if self._termination_ground(entry) is None:
+            day = s.at.date()
+            own = [n for n in self.pending_notices() if n.partner == s.partner]
+            if own:
+                raise RuleViolation(
+                    f"the notice period of {s.partner!r} runs until {own[0].effective_from}; "
+                    f"terminate on or after that date")
+            pending = self.pending_notices()
+            if pending and self.terms.on_withdrawal == "continue":
+                raise RuleViolation(
+                    "under this agreement a withdrawal ends only the withdrawing partner's part; "
+                    "that partner records it")
+            if pending:
+                first = min(n.effective_from for n in pending)
+                raise RuleViolation(f"the notice period runs until {first}; "
+                                    f"terminate on or after that date")
+            end = f" (end date {self.terms.end})" if self.terms.end else ""
+            raise RuleViolation(
+                f"no notice has been given and the end date has not been reached on {day}"
+                f"{end}; give notice first (ledger notice)")
+
+    def _termination_ground(self, entry: Entry) -> tuple[str, Notice | None] | None:
+        """Why ``entry`` may terminate: ('whole' | 'withdraw', the notice acted on)."""
+        s = entry.statement
+        day = s.at.date()
+        if self.terms.end is not None and day >= self.terms.end:
+            return ("whole", None)
+        if any(v.effective and v.changes.ends_agreement for v in self.variations.values()):
+            return ("whole", None)
+        for notice in self.pending_notices():
+            if day < notice.effective_from:
+                continue
+            whole = notice.kind == "termination" or self.terms.on_withdrawal == "terminate"
+            if notice.partner == s.partner:
+                return ("whole" if whole else "withdraw", notice)
+            if whole:
+                return ("whole", notice)
+        return None
+
+    def _check_appoint(self, entry: Entry) -> None:
+        s = entry.statement
+        body = bodies.parse_appoint(s.body)
+        if body.public_key == self.partners[s.partner].current.public_key:
+            raise RuleViolation("the new signatory's key is the current key; "
+                                "give a new key (ledger keys new)")
+
+    CHECKS: ClassVar[dict[str, Callable[[Agreement, Entry], None]]] = {
+        "join": _check_join,
+        "contribute": _check_contribute,
+        "sign": _check_sign,
+        "vary": _check_vary,
+        "consent": _check_consent,
+        "notice": _check_notice,
+        "terminate": _check_terminate,
+        "appoint": _check_appoint,
+    }
+
+    # --- event methods: replayed on every load, so they never check or raise --------------------
+
+    def _apply(self, entry: Entry, recorded: datetime) -> None:
+        s = entry.statement
+        self.APPLY[s.action](self, entry, recorded)
+        self.history.append(Acted(entry, recorded))
+        self.head = entry.hash
+        self.last_at = s.at
+
+    def _apply_draft(self, entry: Entry, _recorded: datetime) -> None:
+        s = entry.statement
+        body: DraftBody = bodies.parse_draft(s.body)
+        self.reference = s.agreement
+        self.origin = s.origin
+        self.terms = body.terms
+        self._add_partner(s.partner, body.partner, s.seq, s.at)
+
+    def _add_partner(self, pid: str, d: PartnerDetails, seq: int, at: datetime) -> None:
+        first = Signatory(d.signatory, d.designation, key_id(d.public_key), d.public_key, seq, at)
+        self.partners[pid] = Partner(pid, d.name, d.role, d.lead, d.host, d.pool_manager,
+                                     (first,), joined_seq=seq)
+
+    def _apply_join(self, entry: Entry, _recorded: datetime) -> None:
+        s = entry.statement
+        self._add_partner(s.partner, bodies.parse_join(s.body), s.seq, s.at)
+
+    def _apply_contribute(self, entry: Entry, _recorded: datetime) -> None:
+        s = entry.statement
+        body: ContributeBody = bodies.parse_contribute(s.body, s.partner)
+        if body.line is not None:
+            self.funding[body.line.key] = body.line
+            return
+        assert body.payment is not None
+        pay = body.payment
+        key = (s.partner, pay.year, pay.source)
+        self.paid[key] = self.paid.get(key, Decimal(0)) + pay.amount
+        self.payments.append(PaymentRecord(s.partner, pay.year, pay.source, pay.amount,
+                                           s.at, s.seq))
+
+    def _apply_sign(self, entry: Entry, recorded: datetime) -> None:
+        s = entry.statement
+        state = bodies.parse_sign(s.body)
+        self.signatures.append(SignatureRecord(s.partner, state, s.key, s.at, recorded, s.seq))
+        self._execute_if_complete(s.seq, s.at)
+
+    def _execute_if_complete(self, seq: int, at: datetime) -> None:
+        active = self.active_partners
+        if self.executed_seq is not None or len(active) < 2:
+            return
+        signed = set(self.signers_of(self.state_digest()))
+        if all(p.id in signed for p in active):
+            self.executed_seq, self.executed_at = seq, at
+            self.executed_state = self.state_digest()
+
+    def _apply_vary(self, entry: Entry, _recorded: datetime) -> None:
+        s = entry.statement
+        body: VaryBody = bodies.parse_vary(s.body)
+        self.variations[body.id] = Variation(body.id, s.partner, body.reason, body.changes,
+                                             s.seq, s.at, ((s.partner, s.seq),))
+        self._take_effect_if_complete(body.id, s.seq, s.at)
+
+    def _apply_consent(self, entry: Entry, _recorded: datetime) -> None:
+        s = entry.statement
+        vid = bodies.parse_consent(s.body)
+        v = self.variations[vid]
+        self.variations[vid] = replace(v, consents=(*v.consents, (s.partner, s.seq)))
+        self._take_effect_if_complete(vid, s.seq, s.at)
+
+    def _take_effect_if_complete(self, vid: str, seq: int, at: datetime) -> None:
+        v = self.variations[vid]
+        if not all(v.consented(p) for p in self.required_consents(v)):
+            return
+        self.variations[vid] = replace(v, effective_seq=seq, effective_at=at)
+        c = v.changes
+        t = self.terms
+        self.terms = replace(
+            t,
+            title=c.title or t.title,
+            basis=t.basis if c.basis is None else c.basis,
+            flexibilities=t.flexibilities if c.flexibilities is None else c.flexibilities,
+            terms_hash=c.terms_hash or t.terms_hash,
+            start=c.start or t.start,
+            end=c.end if c.changes_end else t.end,
+            notice_months=t.notice_months if c.notice_months is None else c.notice_months,
+            on_withdrawal=c.on_withdrawal or t.on_withdrawal,
+        )
+        for new in c.add_partners:
+            self._add_partner(new.id, new.details, seq, at)
+        for gone in c.remove_partners:
+            self.partners[gone] = replace(self.partners[gone], status="removed", left_seq=seq)
+        for line in c.funding:
+            self.funding[line.key] = line
+
+    def _apply_notice(self, entry: Entry, _recorded: datetime) -> None:
+        s = entry.statement
+        body: NoticeBody = bodies.parse_notice(s.body)
+        effective = add_months(s.at.date(), self.terms.notice_months)
+        self.notices.append(Notice(s.partner, body.kind, body.reason, s.at, s.seq, effective))
+
+    def _apply_terminate(self, entry: Entry, _recorded: datetime) -> None:
+        s = entry.statement
+        ground = self._termination_ground(entry)
+        kind, notice = ground if ground is not None else ("whole", None)
+        if notice is not None:
+            self.notices = [replace(n, done=True) if n is notice else n for n in self.notices]
+        if kind == "withdraw":
+            self.partners[s.partner] = replace(self.partners[s.partner], status="withdrawn",
+                                               left_seq=s.seq)
+            if len(self.active_partners) >= 2:
+                return
+        self.terminated_seq, self.terminated_at, self.terminated_by = s.seq, s.at, s.partner
+        self.notices = [replace(n, done=True) for n in self.notices]
+
+    def _apply_appoint(self, entry: Entry, _recorded: datetime) -> None:
+        s = entry.statement
+        body: AppointBody = bodies.parse_appoint(s.body)
+        p = self.partners[s.partner]
+        new = Signatory(body.signatory, body.designation, key_id(body.public_key),
+                        body.public_key, s.seq, s.at)
+        self.partners[s.partner] = replace(p, signatories=(*p.signatories, new))
+
+    APPLY: ClassVar[dict[str, Callable[[Agreement, Entry, datetime], None]]] = {
+        "draft": _apply_draft,
+        "join": _apply_join,
+        "contribute": _apply_contribute,
+        "sign": _apply_sign,
+        "vary": _apply_vary,
+        "consent": _apply_consent,
+        "notice": _apply_notice,
+        "terminate": _apply_terminate,
+        "appoint": _apply_appoint,
+    }
+
+
+Agreement.EVENTS.update({
+    "join": Agreement.Joined,
+    "contribute": Agreement.Contributed,
+    "sign": Agreement.Signed,
+    "vary": Agreement.Varied,
+    "consent": Agreement.Consented,
+    "notice": Agreement.NoticeGiven,
+    "terminate": Agreement.Terminated,
+    "appoint": Agreement.Appointed,
+})
+
+_HINT = {
+    ("declare funding", SIGNED): "; funding is committed once signed: propose a variation",
+    ("declare funding", IN_FORCE): "; funding is committed once signed: propose a variation",
+    ("declare funding", NOTICE_GIVEN): "; funding is committed once signed: propose a variation",
+    ("join", SIGNED): "; a new partner comes in through an agreed variation",
+    ("join", IN_FORCE): "; a new partner comes in through an agreed variation",
+    ("sign", SIGNED): "; it is already signed by every partner",
+    ("sign", IN_FORCE): "; it is already signed by every partner",
+    ("record a payment", DRAFT): "; payments are recorded once every partner has signed",
+    ("propose a variation", DRAFT): "; change a draft by contributing or re-drafting",
+    ("give notice", DRAFT): "; a draft is not yet binding",
+    ("terminate", DRAFT): "; a draft is not yet binding",
+    ("propose a variation", EXPIRED): "; its end date has passed: record its termination",
+    ("give notice", EXPIRED): "; its end date has passed: record its termination",
+}
+
+
+def _at(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _check_origin(statement_origin: str, origin: str) -> None:
+    if statement_origin != origin:
+        raise RuleViolation(
+            f"entry belongs to ledger {statement_origin!r}, not {origin!r}; "
+            f"it cannot be replayed here")
+
+
+def _check_own_key(entry: Entry, public_key: bytes) -> None:
+    """A partner entering the agreement signs with the key it brings (proof of possession)."""
+    if entry.statement.key != key_id(public_key):
+        raise SignatureInvalid("the entry must be signed by the key it introduces "
+                               "(statement key differs from the body's public_key)")
+    entry.verify_signature(public_key)
+
+
+def _check_not_future(at: datetime, now: datetime) -> None:
+    if at > now + CLOCK_TOLERANCE:
+        raise RuleViolation(f"time {_at(at)} is in the future (the ledger's clock says "
+                            f"{_at(now)}); give a time that has passed")
+
+
+def replay(acts: Iterable[Acted], origin: str) -> Agreement:
+    """Rebuild an agreement from its entries alone, checking every rule on the way.
+
+    Each entry is checked against the time the ledger recorded it, as it was when first written.
+    """
+    agreement: Agreement | None = None
+    for act in acts:
+        if agreement is None:
+            agreement = Agreement.draft(act.entry, origin, act.recorded)
+        else:
+            agreement.record(act.entry, act.recorded)
+    if agreement is None:
+        raise NotFound("no entries to replay")
+    agreement.collect_events()
+    return agreement
+
+
+__all__ = ["STATES", "Acted", "Agreement", "Notice", "Partner", "SignatureRecord", "Signatory",
+           "Variation", "agreement_id", "field", "replay"]

@@ -1,0 +1,77 @@
+"""Ed25519 keys: key ids, signing and verifying (RFC 8032), with no file handling.
+
+A partner's key is named in statements by its *key id*: the lower-case hex SHA-256 of the raw
+32-byte public key. Public keys travel in statement bodies as 64 hex digits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from ledger.errors import InvalidInput, SignatureInvalid
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def key_id(public_key: bytes) -> str:
+    """The key id of a raw 32-byte Ed25519 public key."""
+    return hashlib.sha256(public_key).hexdigest()
+
+
+def raw_public_key(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
+    """The 32 raw bytes of a public key (of a private key's public half)."""
+    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    return public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def parse_public_key(text: str) -> bytes:
+    """A public key given as 64 lower-case hex digits, as raw bytes."""
+    if not _HEX64.fullmatch(text):
+        raise InvalidInput(f"{text!r} is not a public key: give 64 lower-case hex digits")
+    return bytes.fromhex(text)
+
+
+def verify_signature(public_key: bytes, signature: bytes, message: bytes) -> None:
+    """Check an Ed25519 signature; raise :class:`SignatureInvalid` if it does not verify."""
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        raise SignatureInvalid(
+            f"signature does not verify under key {key_id(public_key)[:16]}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Signer:
+    """A private key at hand, able to sign statements for the partner that holds it."""
+
+    private_key: Ed25519PrivateKey = field(repr=False)
+    public_key: bytes = field(init=False)
+    key_id: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        public = raw_public_key(self.private_key)
+        object.__setattr__(self, "public_key", public)
+        object.__setattr__(self, "key_id", key_id(public))
+
+    @classmethod
+    def generate(cls) -> Signer:
+        """A new random key."""
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> Signer:
+        """The key whose 32-byte RFC 8032 private seed is ``seed`` (fixed test keys)."""
+        if len(seed) != 32:
+            raise InvalidInput("an Ed25519 seed is exactly 32 bytes")
+        return cls(Ed25519PrivateKey.from_private_bytes(seed))
+
+    def sign(self, message: bytes) -> bytes:
+        """The 64-byte Ed25519 signature of ``message``."""
+        return self.private_key.sign(message)

@@ -1,0 +1,204 @@
+"""Statements, signatures and entries: the signed record of one act of one partner.
+
+A *statement* says who did what to which agreement, where in that agreement's history, and
+when. An *entry* is the statement with its Ed25519 signature. Both have exactly one byte form,
+RFC 8785 canonical JSON (see ``docs/FORMAT.md``)::
+
+    statement = {"v": 1, "origin", "agreement", "seq", "prev", "action", "partner", "key",
+                 "at", "body"}
+    signature = Ed25519(b"agreement-ledger/v1\\n" || JCS(statement))
+    entry     = {"statement": statement, "signature": base64(signature)}
+    entry hash = SHA-256(JCS(entry))
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ledger.canonical import canonical, parse_canonical, sha256_hex, signing_input
+from ledger.errors import InvalidInput
+from ledger.keys import Signer, verify_signature
+from ledger.values import at_text, parse_at, parse_slug
+
+FORMAT_VERSION = 1
+
+ACTIONS = (
+    "draft",
+    "join",
+    "contribute",
+    "sign",
+    "vary",
+    "consent",
+    "notice",
+    "terminate",
+    "appoint",
+)
+
+_FIELDS = frozenset(
+    {"v", "origin", "agreement", "seq", "prev", "action", "partner", "key", "at", "body"}
+)
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_ORIGIN = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?")
+
+
+def parse_origin(text: object) -> str:
+    """A ledger origin: printable ASCII, no leading or trailing space (C2SP checkpoint origin)."""
+    if not isinstance(text, str) or not _ORIGIN.fullmatch(text) or "+" in text:
+        raise InvalidInput(
+            f"{text!r} is not a valid ledger origin: use printable ASCII without '+', "
+            f"e.g. 'ledger.salford.example/dat'"
+        )
+    return text
+
+
+def _hex64(value: object, what: str) -> str:
+    if not isinstance(value, str) or not _HEX64.fullmatch(value):
+        raise InvalidInput(f"{what} must be 64 lower-case hex digits")
+    return value
+
+
+@dataclass(frozen=True)
+class Statement:
+    """What a partner signs: one act on one agreement at one point of its history."""
+
+    origin: str
+    agreement: str
+    seq: int
+    prev: str
+    action: str
+    partner: str
+    key: str
+    at: datetime
+    body: dict[str, Any] = field(hash=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The statement as a JSON object, ready for canonicalisation."""
+        return {
+            "v": FORMAT_VERSION,
+            "origin": self.origin,
+            "agreement": self.agreement,
+            "seq": self.seq,
+            "prev": self.prev,
+            "action": self.action,
+            "partner": self.partner,
+            "key": self.key,
+            "at": at_text(self.at),
+            "body": self.body,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> Statement:
+        """Read a statement, checking the envelope's fields and types (not the body's)."""
+        if not isinstance(data, dict):
+            raise InvalidInput("a statement must be a JSON object")
+        if set(data) != _FIELDS:
+            missing, extra = _FIELDS - set(data), set(data) - _FIELDS
+            raise InvalidInput(
+                f"statement fields are wrong (missing: {sorted(missing)}, "
+                f"unexpected: {sorted(extra)})"
+            )
+        if data["v"] != FORMAT_VERSION or isinstance(data["v"], bool):
+            raise InvalidInput(f"statement version {data['v']!r} is not supported (expected 1)")
+        seq = data["seq"]
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+            raise InvalidInput("statement seq must be a whole number from 1")
+        if data["action"] not in ACTIONS:
+            raise InvalidInput(f"{data['action']!r} is not an action")
+        if not isinstance(data["body"], dict):
+            raise InvalidInput("statement body must be a JSON object")
+        return cls(
+            origin=parse_origin(data["origin"]),
+            agreement=parse_slug(data["agreement"], "agreement reference"),
+            seq=seq,
+            prev=_hex64(data["prev"], "statement prev"),
+            action=data["action"],
+            partner=parse_slug(data["partner"], "partner id"),
+            key=_hex64(data["key"], "statement key"),
+            at=parse_at(data["at"]),
+            body=data["body"],
+        )
+
+    def signing_input(self) -> bytes:
+        """The exact bytes the signature covers."""
+        return signing_input(self.to_json())
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A signed statement, as stored, hashed into the log and exported."""
+
+    statement: Statement
+    signature: bytes
+    #: The entry's canonical JSON text: what is stored and what the hashes cover.
+    text: str = field(compare=False, repr=False)
+
+    @property
+    def hash(self) -> str:
+        """Hex SHA-256 of the canonical entry; the next entry's ``prev``."""
+        return sha256_hex(self.text.encode())
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry as a JSON object."""
+        return {
+            "statement": self.statement.to_json(),
+            "signature": base64.b64encode(self.signature).decode(),
+        }
+
+    @classmethod
+    def sign(cls, statement: Statement, signer: Signer) -> Entry:
+        """Sign a statement with the key at hand."""
+        signature = signer.sign(statement.signing_input())
+        return cls.of(statement, signature)
+
+    @classmethod
+    def of(cls, statement: Statement, signature: bytes) -> Entry:
+        """An entry from a statement and a signature (not checked here)."""
+        document = {
+            "statement": statement.to_json(),
+            "signature": base64.b64encode(signature).decode(),
+        }
+        return cls(statement, signature, canonical(document).decode())
+
+    @classmethod
+    def parse(cls, text: str | bytes) -> Entry:
+        """Read an entry from its canonical JSON; non-canonical text is refused."""
+        return cls._from_data(parse_canonical(text), text)
+
+    @classmethod
+    def parse_trusted(cls, text: str) -> Entry:
+        """Read an entry the ledger itself stored after checking it (no canonical re-check).
+
+        Loading an agreement re-reads every entry it holds; verification uses :meth:`parse`.
+        """
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise InvalidInput(f"stored entry is not valid JSON: {exc}") from None
+        return cls._from_data(data, text)
+
+    @classmethod
+    def _from_data(cls, data: object, text: str | bytes) -> Entry:
+        if not isinstance(data, dict) or set(data) != {"statement", "signature"}:
+            raise InvalidInput("an entry is a JSON object with 'statement' and 'signature'")
+        sig_text = data["signature"]
+        if not isinstance(sig_text, str):
+            raise InvalidInput("entry signature must be base64 text")
+        try:
+            signature = base64.b64decode(sig_text, validate=True)
+        except binascii.Error:
+            raise InvalidInput("entry signature is not valid base64") from None
+        if len(signature) != 64 or base64.b64encode(signature).decode() != sig_text:
+            raise InvalidInput("entry signature must be 64 bytes in canonical base64")
+        statement = Statement.from_json(data["statement"])
+        raw = text.decode() if isinstance(text, bytes) else text
+        return cls(statement, signature, raw)
+
+    def verify_signature(self, public_key: bytes) -> None:
+        """Raise :class:`~ledger.errors.SignatureInvalid` unless ``public_key`` signed this."""
+        verify_signature(public_key, self.signature, self.statement.signing_input())

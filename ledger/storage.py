@@ -1,0 +1,124 @@
+"""Where a ledger lives: a SQLite file or a PostgreSQL database (optionally one schema of it).
+
+``--ledger`` (or ``LEDGER_URL``) is read once into a :class:`Location`, which says how to reach
+the same database from eventsourcing's recorders (the event store) and from SQLAlchemy (the read
+models), so that both halves of a ledger are always in one database.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from sqlalchemy.engine import URL
+
+from ledger.errors import InvalidInput
+
+DEFAULT_FILE = "ledger.db"
+_SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+@dataclass(frozen=True)
+class Location:
+    """A ledger's database."""
+
+    kind: str  # "sqlite" | "postgresql"
+    path: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 5432
+    user: str = "postgres"
+    password: str = ""
+    dbname: str = ""
+    schema: str = "public"
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the ledger is an embedded SQLite file."""
+        return self.kind == "sqlite"
+
+    def describe(self) -> str:
+        """The location for messages (never with the password)."""
+        if self.is_sqlite:
+            return str(self.path)
+        schema = "" if self.schema == "public" else f"?schema={self.schema}"
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.dbname}{schema}"
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """Settings for eventsourcing's recorders."""
+        if self.is_sqlite:
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.path),
+                "SQLITE_LOCK_TIMEOUT": "30",
+            }
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": self.dbname,
+            "POSTGRES_HOST": self.host,
+            "POSTGRES_PORT": str(self.port),
+            "POSTGRES_USER": self.user,
+            "POSTGRES_PASSWORD": self.password,
+            "POSTGRES_SCHEMA": self.schema,
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_LOCK_TIMEOUT": "30",
+            "POSTGRES_POOL_SIZE": "2",
+            "POSTGRES_MAX_OVERFLOW": "4",
+        }
+
+    def sqlalchemy_url(self) -> URL:
+        """The same database for SQLAlchemy."""
+        if self.is_sqlite:
+            return URL.create("sqlite", database=str(self.path))
+        return URL.create(
+            "postgresql+psycopg",
+            username=self.user,
+            password=self.password or None,
+            host=self.host,
+            port=self.port,
+            database=self.dbname,
+        )
+
+
+def parse_location(text: str | None, cwd: Path | None = None) -> Location:
+    """Read ``--ledger``: a file path, ``sqlite:///path`` or ``postgresql://...[?schema=NAME]``."""
+    base = cwd or Path.cwd()
+    if not text:
+        return Location("sqlite", path=(base / DEFAULT_FILE).resolve())
+    if text.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        return _postgres(text)
+    if text.startswith("sqlite://"):
+        raw = text.removeprefix("sqlite://")
+        if not raw.startswith("/") or raw == "/":
+            raise InvalidInput(f"--ledger {text!r}: write sqlite:///relative.db or sqlite:////abs.db")
+        text = raw[1:]
+    if "://" in text:
+        raise InvalidInput(
+            f"--ledger {text!r} is neither a file nor a postgresql:// URL")
+    path = Path(text).expanduser()
+    return Location("sqlite", path=(path if path.is_absolute() else base / path).resolve())
+
+
+def _postgres(text: str) -> Location:
+    parts = urlsplit(text)
+    query = parse_qs(parts.query)
+    schema = query.get("schema", ["public"])[-1]
+    if not _SCHEMA.fullmatch(schema):
+        raise InvalidInput(f"schema {schema!r} is not a valid name: lower-case letters, digits, _")
+    dbname = unquote(parts.path.lstrip("/"))
+    if not dbname:
+        raise InvalidInput(f"--ledger {text!r} names no database: postgresql://user@host/DBNAME")
+    try:
+        port = parts.port or 5432
+    except ValueError:
+        raise InvalidInput(f"--ledger {text!r} has an invalid port") from None
+    return Location(
+        "postgresql",
+        host=parts.hostname or "127.0.0.1",
+        port=port,
+        user=unquote(parts.username or "postgres"),
+        password=unquote(parts.password or ""),
+        dbname=dbname,
+        schema=schema,
+    )
