@@ -19,6 +19,7 @@ from commands.common import Common, command, emit_json
 from ledger import bodies
 from ledger.application import Recorded
 from ledger.bodies import Changes, FundingLine, NewPartner, PartnerDetails, Terms
+from ledger.domain import lifecycle_state
 from ledger.errors import InvalidInput, NotFound
 from ledger.keys import key_id, parse_public_key
 from ledger.keystore import check_key_name
@@ -32,7 +33,12 @@ from ledger.values import (
     read_notice,
 )
 from ledger.verify import verify_entries
-from projections.views import budget_of, history_of, status_of
+from projections.asof import agreement_as_of
+from projections.budget import BudgetView
+from projections.check import ReadModelCheck
+from projections.readmodels import ReadModels
+from projections.rows import AgreementRows, rows_for
+from projections.views import budget_view, history_view, status_view
 
 app = typer.Typer(
     name="ledger",
@@ -125,7 +131,8 @@ def init(opts: Common,
     if app_.is_initialised():
         raise InvalidInput(f"{location.describe()} already holds the ledger "
                            f"{app_.origin!r}; nothing was changed")
-    name = origin or f"agreement-ledger/{(location.path.stem if location.path else location.dbname)}"
+    stem = location.path.stem if location.path else location.dbname
+    name = origin or f"agreement-ledger/{stem}"
     store = opts.keystore
     check_key_name(operator)
     if store.exists(operator):
@@ -457,20 +464,49 @@ AsOfEntry = Annotated[int | None, typer.Option(
     "--as-of-entry", help="Show the agreement as it stood after entry N.")]
 
 
-def _agreement_at(opts: Common, reference: str, as_of: str | None,
-                  as_of_entry: int | None) -> tuple[Any, date]:
-    from projections.asof import agreement_as_of  # noqa: PLC0415 - read path only
-
+def _rows_at(opts: Common, reference: str, as_of: str | None,
+             as_of_entry: int | None) -> tuple[AgreementRows, date]:
+    """The agreement's rows now (from the read models) or as it stood at a date or entry
+    (replayed from that agreement's own entries)."""
     day = _day(as_of, "--as-of")
-    return agreement_as_of(opts.open_ledger(), reference, day, as_of_entry), day or _today()
+    ledger = opts.open_ledger()
+    if day is None and as_of_entry is None:
+        models = ReadModels(ledger)
+        try:
+            return models.load(reference), _today()
+        finally:
+            models.close()
+    return rows_for(agreement_as_of(ledger, reference, day, as_of_entry)), day or _today()
+
+
+@command(app, "list")
+def list_agreements(opts: Common) -> None:
+    """Every agreement in the ledger with its state today."""
+    models = ReadModels(opts.open_ledger())
+    try:
+        rows = models.list()
+    finally:
+        models.close()
+    today = _today()
+    listed = [{"reference": r["reference"], "title": r["title"],
+               "state": lifecycle_state(
+                   today, terminated=r["terminated_seq"] is not None,
+                   executed=r["executed_seq"] is not None, start=date.fromisoformat(r["start"]),
+                   end=None if r["end"] is None else date.fromisoformat(r["end"]),
+                   notice_pending=r["pending_notices"] > 0),
+               "entries": r["entries"], "start": r["start"], "end": r["end"]} for r in rows]
+    if opts.json:
+        emit_json({"agreements": listed})
+        return
+    render.agreements(listed)
 
 
 @command(app, "status")
 def status(opts: Common, reference: Ref, as_of: AsOf = None, as_of_entry: AsOfEntry = None
            ) -> None:
     """The agreement's state, partners, signatures, pending variations and notices."""
-    agreement, day = _agreement_at(opts, reference, as_of, as_of_entry)
-    view = status_of(agreement, day)
+    rows, day = _rows_at(opts, reference, as_of, as_of_entry)
+    view = status_view(rows, day)
     if opts.json:
         emit_json(view.to_json())
         return
@@ -481,8 +517,8 @@ def status(opts: Common, reference: Ref, as_of: AsOf = None, as_of_entry: AsOfEn
 def signatures(opts: Common, reference: Ref, as_of: AsOf = None,
                as_of_entry: AsOfEntry = None) -> None:
     """Who signed which state of the agreement, with which key and when."""
-    agreement, day = _agreement_at(opts, reference, as_of, as_of_entry)
-    view = status_of(agreement, day)
+    rows, day = _rows_at(opts, reference, as_of, as_of_entry)
+    view = status_view(rows, day)
     if opts.json:
         emit_json({"reference": view.reference, "state": view.state,
                    "state_digest": view.state_digest,
@@ -496,12 +532,12 @@ def signatures(opts: Common, reference: Ref, as_of: AsOf = None,
 def history(opts: Common, reference: Ref, as_of: AsOf = None, as_of_entry: AsOfEntry = None
             ) -> None:
     """Every entry of the agreement: seq, action, partner, key, time signed and recorded."""
-    agreement, _ = _agreement_at(opts, reference, as_of, as_of_entry)
-    rows = history_of(agreement)
+    rows, _ = _rows_at(opts, reference, as_of, as_of_entry)
+    entries = history_view(rows)
     if opts.json:
-        emit_json({"reference": reference, "entries": [r.to_json() for r in rows]})
+        emit_json({"reference": reference, "entries": [r.to_json() for r in entries]})
         return
-    render.history(reference, rows)
+    render.history(reference, entries)
 
 
 @command(app, "budget")
@@ -515,10 +551,10 @@ def budget(opts: Common, reference: Ref,
     if by not in ("partner", "source"):
         raise InvalidInput("--by is partner or source")
     wanted = None if year is None else str(parse_year(year))
-    agreement, _ = _agreement_at(opts, reference, as_of, as_of_entry)
-    view = budget_of(agreement)
+    rows, _ = _rows_at(opts, reference, as_of, as_of_entry)
+    view = budget_view(rows)
     if wanted is not None:
-        view = type(view)(view.reference, tuple(y for y in view.years if y.year == wanted))
+        view = BudgetView(view.reference, tuple(y for y in view.years if y.year == wanted))
     if opts.json:
         emit_json(view.to_json())
     elif csv:
@@ -527,15 +563,38 @@ def budget(opts: Common, reference: Ref,
         render.budget(view, by)
 
 
+@command(app, "rebuild")
+def rebuild(opts: Common) -> None:
+    """Drop every read model and rebuild it from the event store."""
+    models = ReadModels(opts.open_ledger())
+    try:
+        with render.progress("rebuilding read models", quiet=opts.json) as advance:
+            entries = models.rebuild(progress=advance)
+    finally:
+        models.close()
+    if opts.json:
+        emit_json({"rebuilt": True, "entries": entries})
+        return
+    typer.echo(f"rebuilt the read models from {entries} entries")
+
+
 @command(app, "verify")
 def verify(opts: Common, reference: Annotated[str | None, typer.Argument(
         help="Only this agreement (default: the whole ledger).")] = None) -> None:
-    """Check every entry: signatures, seq/prev chains, keys and the rules replayed. Exit 3 on
-    any failure, naming each."""
+    """Check every entry (signatures, seq/prev chains, keys, the rules replayed) and that the
+    read models equal a fresh rebuild. Exit 3 on any failure, naming each."""
     ledger = opts.open_ledger()
     if reference is not None:
         ledger.agreement(reference)
-    report = verify_entries(ledger, reference)
+    models = ReadModels(ledger)
+    try:
+        models.catch_up()
+        check = ReadModelCheck(models)
+        with render.progress("verifying entries", quiet=opts.json) as advance:
+            report = verify_entries(ledger, reference, progress=advance, visit=check)
+        check.finish(report, whole_ledger=reference is None)
+    finally:
+        models.close()
     if opts.json:
         emit_json(report.to_json())
     else:

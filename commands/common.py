@@ -57,7 +57,7 @@ class Common:
                 if not location.path.exists():
                     raise StorageError(f"there is no ledger at {location.path}; create one with "
                                        f"'ledger init' or name another with --ledger")
-            app = Ledger(location)
+            app = Ledger(location, create=not must_exist)
             if must_exist and not app.is_initialised():
                 app.close()
                 raise StorageError(f"{location.describe()} is not a ledger; "

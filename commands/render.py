@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ledger.values import at_text, money_text
@@ -126,3 +128,29 @@ def budget_csv(view: BudgetView, by: str) -> str:
                          money_text(p.indicative), p.tba, money_text(p.paid),
                          money_text(p.outstanding), "100.00" if p.total else "0.00"])
     return out.getvalue()
+
+
+def agreements(rows: Sequence[dict[str, object]]) -> None:
+    """One line per agreement."""
+    if not rows:
+        console.print("no agreements yet; draft one with 'ledger draft'")
+        return
+    table = Table(title="Agreements", title_justify="left")
+    for col in ("reference", "title", "state", "entries", "start", "end"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(str(r["reference"]), str(r["title"]), str(r["state"]), str(r["entries"]),
+                      str(r["start"]), str(r["end"] or ""))
+    console.print(table)
+
+
+@contextmanager
+def progress(what: str, *, quiet: bool = False) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal (stderr); nothing when piped or with --json."""
+    if quiet or not sys.stderr.isatty():
+        yield lambda _n: None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(what, total=None)
+        yield lambda n: bar.advance(task, n)

@@ -44,9 +44,9 @@ from ledger.values import FinancialYear, parse_slug
 MAX_ATTEMPTS = 12
 
 #: Topics of the events that carry entries (everything else in the store is bookkeeping).
-ENTRY_TOPICS = (
+ENTRY_TOPICS: tuple[str, ...] = (
     Agreement.Drafted.TOPIC,
-    *(cls.TOPIC for cls in Agreement.EVENTS.values()),
+    *(getattr(cls, "TOPIC") for cls in Agreement.EVENTS.values()),  # noqa: B009 - see mypy
 )
 
 
@@ -81,13 +81,22 @@ class Ledger(Application[UUID]):
 
     name = "ledger"
 
-    def __init__(self, location: Location, *, clock: Callable[[], datetime] = utc_now,
+    def __init__(self, location: Location, *, create: bool = False,
+                 clock: Callable[[], datetime] = utc_now,
                  extra_env: dict[str, str] | None = None) -> None:
+        """Open the ledger at ``location``; ``create`` makes its tables (``ledger init``).
+
+        Opening never changes the database's structure, so a role that may only read (an
+        auditor's) can open a ledger.
+        """
         self.location = location
         self.clock = clock
         self._identity: LedgerIdentity | None = None
-        env = {**location.eventsourcing_env(), **(extra_env or {})}
+        env = {**location.eventsourcing_env(), "CREATE_TABLE": "y" if create else "n",
+               **(extra_env or {})}
         try:
+            if create:
+                location.create_schema()
             super().__init__(env)
         except (OperationalError, InterfaceError, PersistenceError) as exc:
             raise unreachable(location, exc) from None
@@ -116,9 +125,13 @@ class Ledger(Application[UUID]):
     def is_initialised(self) -> bool:
         """Whether ``ledger init`` has run on this database."""
         try:
-            self._identity = self._get(IDENTITY_ID)  # type: ignore[assignment]
-        except NotFound:
+            self._identity = self.repository.get(IDENTITY_ID)
+        except AggregateNotFoundError:
             return False
+        except PersistenceError as exc:
+            if _missing_table(exc):
+                return False
+            raise unreachable(self.location, exc) from None
         return True
 
     @property
@@ -323,6 +336,11 @@ class Ledger(Application[UUID]):
             raise unreachable(self.location, exc) from None
 
 
+def _missing_table(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "no such table" in text or ("relation" in text and "does not exist" in text)
+
+
 def _only_source(agreement: Agreement, partner: str, year: FinancialYear) -> str:
     sources = sorted(src for (p, y, src) in agreement.funding if p == partner and y == year)
     if len(sources) == 1:
@@ -335,12 +353,7 @@ def _only_source(agreement: Agreement, partner: str, year: FinancialYear) -> str
 
 def unreachable(location: Location, exc: BaseException) -> StorageError:
     """One line naming the database and what to check."""
-    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if location.is_sqlite:
-        return StorageError(f"cannot use the ledger file {location.path}: {detail}")
-    return StorageError(
-        f"cannot reach PostgreSQL at {location.host}:{location.port} (database "
-        f"{location.dbname!r}): {detail}; check that the server is running and the URL is right")
+    return location.unreachable(exc)
 
 
 def as_of_version(acts: Sequence[Acted], day: date) -> int:

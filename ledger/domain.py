@@ -53,6 +53,23 @@ DRAFT, SIGNED, IN_FORCE, NOTICE_GIVEN, TERMINATED, EXPIRED = (
 STATES = (DRAFT, SIGNED, IN_FORCE, NOTICE_GIVEN, TERMINATED, EXPIRED)
 
 
+def lifecycle_state(day: date, *, terminated: bool, executed: bool, start: date,
+                    end: date | None, notice_pending: bool) -> str:
+    """The state of an agreement on ``day``: what its entries say, and where ``day`` falls
+    against its start and end dates."""
+    if terminated:
+        return TERMINATED
+    if not executed:
+        return DRAFT
+    if end is not None and day > end:
+        return EXPIRED
+    if notice_pending:
+        return NOTICE_GIVEN
+    if day >= start:
+        return IN_FORCE
+    return SIGNED
+
+
 def agreement_id(reference: str) -> uuid.UUID:
     """The aggregate id of the agreement with this reference."""
     return uuid.uuid5(NAMESPACE, f"agreement:{reference}")
@@ -243,7 +260,7 @@ class Agreement(Aggregate):
 
     EVENTS: ClassVar[dict[str, type[Aggregate.Event]]] = {}
 
-    def __init__(self, entry: str) -> None:
+    def __init__(self, entry: str) -> None:  # noqa: ARG002 - Drafted.apply reads it
         # Everything is set by _apply_draft; these are the defaults of an empty agreement.
         self.reference = ""
         self.origin = ""
@@ -343,17 +360,9 @@ class Agreement(Aggregate):
 
     def state_on(self, day: date) -> str:
         """The lifecycle state on ``day`` (DESIGN section 2)."""
-        if self.terminated_seq is not None:
-            return TERMINATED
-        if self.executed_seq is None:
-            return DRAFT
-        if self.terms.end is not None and day > self.terms.end:
-            return EXPIRED
-        if self.pending_notices():
-            return NOTICE_GIVEN
-        if day >= self.terms.start:
-            return IN_FORCE
-        return SIGNED
+        return lifecycle_state(day, terminated=self.terminated_seq is not None,
+                               executed=self.executed_seq is not None, start=self.terms.start,
+                               end=self.terms.end, notice_pending=bool(self.pending_notices()))
 
     def pending_notices(self) -> list[Notice]:
         """Notices given and not yet acted on."""
@@ -766,5 +775,16 @@ def replay(acts: Iterable[Acted], origin: str) -> Agreement:
     return agreement
 
 
-__all__ = ["STATES", "Acted", "Agreement", "Notice", "Partner", "SignatureRecord", "Signatory",
-           "Variation", "agreement_id", "field", "replay"]
+__all__ = [
+    "STATES",
+    "Acted",
+    "Agreement",
+    "Notice",
+    "Partner",
+    "Signatory",
+    "SignatureRecord",
+    "Variation",
+    "agreement_id",
+    "field",
+    "replay",
+]

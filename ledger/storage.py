@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from sqlalchemy.engine import URL
 
-from ledger.errors import InvalidInput
+from ledger.errors import InvalidInput, StorageError
 
 DEFAULT_FILE = "ledger.db"
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -66,6 +66,36 @@ class Location:
             "POSTGRES_POOL_SIZE": "2",
             "POSTGRES_MAX_OVERFLOW": "4",
         }
+
+    def create_schema(self) -> None:
+        """Make the PostgreSQL schema of a new ledger (SQLite files need nothing)."""
+        if self.is_sqlite or self.schema == "public":
+            return
+        import psycopg  # noqa: PLC0415 - only PostgreSQL ledgers need the driver
+        from psycopg import sql  # noqa: PLC0415
+
+        try:
+            with psycopg.connect(**self.connect_args(), autocommit=True) as conn:  # type: ignore[arg-type]
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                    sql.Identifier(self.schema)))
+        except psycopg.Error as exc:
+            raise self.unreachable(exc) from None
+
+    def unreachable(self, exc: BaseException) -> StorageError:
+        """One line naming the database and what to check."""
+        text = str(exc).strip()
+        detail = text.splitlines()[0] if text else type(exc).__name__
+        if self.is_sqlite:
+            return StorageError(f"cannot use the ledger file {self.path}: {detail}")
+        return StorageError(
+            f"cannot reach PostgreSQL at {self.host}:{self.port} (database {self.dbname!r}): "
+            f"{detail}; check that the server is running and the URL is right")
+
+    def connect_args(self) -> dict[str, object]:
+        """Keyword arguments for ``psycopg.connect``."""
+        return {"host": self.host, "port": self.port, "user": self.user,
+                "password": self.password or None, "dbname": self.dbname,
+                "connect_timeout": 5}
 
     def sqlalchemy_url(self) -> URL:
         """The same database for SQLAlchemy."""

@@ -8,15 +8,25 @@ view for the same history.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from ledger.domain import Acted, Agreement
+from ledger.domain import Agreement, lifecycle_state
 from ledger.values import at_text
-from projections.budget import ZERO, BudgetView, LineRow, budget_from_lines
-from projections.summary import summarise
-
+from projections.budget import BudgetView, LineRow, budget_from_lines
+from projections.models import (
+    ConsentRow,
+    FundingLineRow,
+    NoticeRow,
+    PartnerRow,
+    SignatoryRow,
+    SignatureRow,
+    TimelineRow,
+    VariationRow,
+)
+from projections.rows import AgreementRows, rows_for
 
 
 def _date(d: date | None) -> str | None:
@@ -199,60 +209,95 @@ class HistoryRow:
                 "summary": self.summary, "entry_hash": self.entry_hash}
 
 
-# --- from an agreement -------------------------------------------------------------------------
+# --- from rows (stored, or computed from a replayed agreement) --------------------------------
 
 
-def status_of(agreement: Agreement, day: date) -> StatusView:
-    """The status view of an agreement (already cut to the entries wanted) on ``day``."""
-    t = agreement.terms
-    digest = agreement.state_digest()
-    signed_state = agreement.executed_state or digest
-    consented_in = {n.id for v in agreement.variations.values() if v.effective
-                    for n in v.changes.add_partners}
-    signers = set(agreement.signers_of(signed_state)) | consented_in
+def _time(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _when(text: str) -> datetime:
+    moment = _time(text)
+    assert moment is not None
+    return moment
+
+
+def _day(text: str | None) -> date | None:
+    return None if text is None else date.fromisoformat(text)
+
+
+def status_view(rows: AgreementRows, day: date) -> StatusView:
+    """The status of an agreement on ``day`` from its rows."""
+    a = rows.agreement
+    signatories: dict[str, list[SignatoryView]] = {}
+    for s in rows[SignatoryRow]:
+        signatories.setdefault(s["partner"], []).append(
+            SignatoryView(s["name"], s["designation"], s["key_id"], s["seq"], _when(s["at"])))
     partners = tuple(
-        PartnerView(p.id, p.name, p.role, p.lead, p.host, p.pool_manager, p.status,
-                    p.id in signers,
-                    tuple(SignatoryView(s.name, s.designation, s.key_id, s.seq, s.at)
-                          for s in p.signatories))
-        for p in agreement.partners.values())
+        PartnerView(p["partner"], p["name"], p["role"], p["lead"], p["host"], p["pool_manager"],
+                    p["status"], p["signed"],
+                    tuple(sorted(signatories[p["partner"]], key=lambda s: s.seq)))
+        for p in sorted(rows[PartnerRow], key=lambda p: p["position"]))
+    consents: dict[str, list[tuple[int, str]]] = {}
+    for c in rows[ConsentRow]:
+        consents.setdefault(c["variation"], []).append((c["seq"], c["partner"]))
     variations = tuple(
-        VariationView(v.id, v.proposer, v.reason, v.changes.to_json(), v.seq, v.at,
-                      tuple(p for p, _ in v.consents),
-                      () if v.effective else tuple(p for p in agreement.required_consents(v)
-                                                   if not v.consented(p)),
-                      v.effective_seq, v.effective_at)
-        for v in agreement.variations.values())
+        VariationView(v["variation"], v["proposer"], v["reason"], json.loads(v["changes"]),
+                      v["seq"], _when(v["at"]),
+                      tuple(p for _, p in sorted(consents.get(v["variation"], []))),
+                      tuple(json.loads(v["waiting_for"])), v["effective_seq"],
+                      _time(v["effective_at"]))
+        for v in sorted(rows[VariationRow], key=lambda v: v["seq"]))
+    start = _day(a["start"])
+    assert start is not None
+    end = _day(a["end"])
     return StatusView(
-        reference=agreement.reference, title=t.title, basis=t.basis,
-        flexibilities=t.flexibilities, terms_hash=t.terms_hash, agreed=t.agreed, start=t.start,
-        end=t.end, notice_months=t.notice_months, on_withdrawal=t.on_withdrawal,
-        state=agreement.state_on(day), as_of=day, entries=agreement.version,
-        state_digest=digest, executed_at=agreement.executed_at,
-        terminated_at=agreement.terminated_at, partners=partners,
-        signatures=tuple(SignatureView(r.partner, r.state, r.key_id, r.at, r.recorded, r.seq)
-                         for r in agreement.signatures),
+        reference=a["reference"], title=a["title"], basis=a["basis"],
+        flexibilities=tuple(json.loads(a["flexibilities"])), terms_hash=a["terms_hash"],
+        agreed=_day(a["agreed"]), start=start, end=end, notice_months=a["notice_months"],
+        on_withdrawal=a["on_withdrawal"],
+        state=lifecycle_state(day, terminated=a["terminated_seq"] is not None,
+                              executed=a["executed_seq"] is not None, start=start, end=end,
+                              notice_pending=a["pending_notices"] > 0),
+        as_of=day, entries=a["entries"], state_digest=a["state_digest"],
+        executed_at=_time(a["executed_at"]), terminated_at=_time(a["terminated_at"]),
+        partners=partners,
+        signatures=tuple(SignatureView(s["partner"], s["state"], s["key_id"], _when(s["at"]),
+                                       _when(s["recorded"]), s["seq"])
+                         for s in sorted(rows[SignatureRow], key=lambda s: s["seq"])),
         variations=variations,
-        notices=tuple(NoticeView(n.partner, n.kind, n.reason, n.at, n.seq, n.effective_from,
-                                 n.done) for n in agreement.notices),
+        notices=tuple(NoticeView(n["partner"], n["kind"], n["reason"], _when(n["at"]), n["seq"],
+                                 date.fromisoformat(n["effective_from"]), n["done"])
+                      for n in sorted(rows[NoticeRow], key=lambda n: n["seq"])),
     )
 
 
-def history_row(act: Acted) -> HistoryRow:
-    """The timeline row of one entry."""
-    s = act.entry.statement
-    return HistoryRow(s.seq, s.action, s.partner, s.key, s.at, act.recorded, summarise(s),
-                      act.entry.hash)
+def history_view(rows: AgreementRows) -> list[HistoryRow]:
+    """Every entry of the agreement, oldest first."""
+    return [HistoryRow(t["seq"], t["action"], t["partner"], t["key_id"], _when(t["at"]),
+                       _when(t["recorded"]), t["summary"], t["entry_hash"])
+            for t in sorted(rows[TimelineRow], key=lambda t: t["seq"])]
+
+
+def budget_view(rows: AgreementRows) -> BudgetView:
+    """The budget positions of the agreement."""
+    return budget_from_lines(rows.reference, (
+        LineRow(f["partner"], f["year"], f["source"], f["status"], f["amount"], f["paid"])
+        for f in rows[FundingLineRow]))
+
+
+def status_of(agreement: Agreement, day: date) -> StatusView:
+    """The status view of an agreement replayed from its entries."""
+    return status_view(rows_for(agreement), day)
 
 
 def history_of(agreement: Agreement) -> list[HistoryRow]:
-    """Every entry of the agreement, oldest first."""
-    return [history_row(act) for act in agreement.history]
+    """The history view of an agreement replayed from its entries."""
+    return history_view(rows_for(agreement))
 
 
 def budget_of(agreement: Agreement) -> BudgetView:
-    """The budget positions of an agreement."""
-    return budget_from_lines(agreement.reference, (
-        LineRow(line.partner, str(line.year), line.source, line.status, line.amount,
-                agreement.paid.get(line.key, ZERO))
-        for line in agreement.funding.values()))
+    """The budget view of an agreement replayed from its entries."""
+    return budget_view(rows_for(agreement))

@@ -1,0 +1,87 @@
+"""Verification of the read models: the stored rows must equal a fresh rebuild.
+
+Each agreement, as rebuilt from its entries by verification, gives the rows the tables should
+hold (:func:`projections.rows.rows_for`); they are compared table by table and row by row with
+what is stored, and the first difference is named. Rows of agreements the ledger does not hold
+are found too. A read model edited behind the ledger's back cannot pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from ledger.domain import Agreement
+from ledger.verify import Failure, Report
+from projections.db import reading
+from projections.models import AGREEMENT_TABLES, Base
+from projections.readmodels import ReadModels, stored_rows
+from projections.rows import Row, primary_key, rows_for
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_show(v) for v in value) + ")"
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
+
+
+def _first_difference(table: type[Base], stored: list[Row], wanted: list[Row]) -> str | None:
+    name = table.__tablename__
+    have = {primary_key(table, r): r for r in stored}
+    want = {primary_key(table, r): r for r in wanted}
+    for key in sorted(set(have) | set(want), key=repr):
+        if key not in have:
+            return f"table {name}, row {_show(key)}: missing from the stored read model"
+        if key not in want:
+            return f"table {name}, row {_show(key)}: stored but not in a rebuild"
+        for column, value in want[key].items():
+            if have[key].get(column) != value:
+                return (f"table {name}, row {_show(key)}: column {column} is "
+                        f"{_show(have[key].get(column))}, a rebuild gives {_show(value)}")
+    return None
+
+
+class ReadModelCheck:
+    """Collects each verified agreement and compares its stored rows with a rebuild."""
+
+    def __init__(self, models: ReadModels) -> None:
+        self.models = models
+        self.failures: list[Failure] = []
+        self.seen: set[str] = set()
+
+    def __call__(self, agreement: Agreement) -> None:
+        """Compare one agreement's stored rows with the rows its entries give."""
+        self.seen.add(agreement.reference)
+        wanted = rows_for(agreement)
+        with reading(self.models.engine) as conn:
+            stored = stored_rows(conn, agreement.reference)
+        for table in AGREEMENT_TABLES:
+            difference = _first_difference(table, stored[table], wanted[table])
+            if difference is not None:
+                self.failures.append(Failure(
+                    f"read model differs from a rebuild: {difference}", agreement.reference))
+                return
+
+    def finish(self, report: Report, *, whole_ledger: bool) -> None:
+        """Add what was found to ``report``, first looking for rows of agreements that are not
+        in the ledger."""
+        if whole_ledger:
+            with reading(self.models.engine) as conn:
+                for table in AGREEMENT_TABLES:
+                    column: Any = table.__table__.c.reference
+                    for (reference,) in conn.execute(select(column).distinct()):
+                        if reference not in self.seen and not any(
+                                f.agreement == reference for f in report.failures):
+                            self.failures.append(Failure(
+                                f"read model differs from a rebuild: table "
+                                f"{table.__tablename__} holds rows of agreement {reference!r}, "
+                                f"which the ledger does not hold (or which failed "
+                                f"verification)", reference))
+                            break
+        report.failures.extend(self.failures)
+        report.checks.append("read models equal a fresh rebuild")

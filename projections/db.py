@@ -1,0 +1,82 @@
+"""The read side's connection to the ledger's database, and its write transactions.
+
+A projection writes its rows and its tracking position in one transaction that it holds alone:
+on SQLite the transaction begins IMMEDIATE (it takes the write lock at once, so two processes
+catching up cannot interleave); on PostgreSQL the tracking row is locked FOR UPDATE. Either way
+a second process waits, then sees the first one's position and carries on from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.exc import SQLAlchemyError
+
+from ledger.errors import StorageError
+from ledger.storage import Location
+from projections.models import Base
+
+_IMMEDIATE = "ledger_immediate"
+
+
+def make_engine(location: Location) -> Engine:
+    """An engine for the ledger's database (the read models live beside the events)."""
+    if location.is_sqlite:
+        engine = create_engine(location.sqlalchemy_url(), connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy's begin() decide when a transaction starts (see _begin).
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+    engine = create_engine(location.sqlalchemy_url(), pool_pre_ping=True,
+                           connect_args={"connect_timeout": 5})
+    return engine.execution_options(schema_translate_map={None: location.schema})
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A write transaction that holds the database's (SQLite) or tracking (PostgreSQL) lock."""
+    with engine.connect().execution_options(**{_IMMEDIATE: True}) as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A read transaction: one consistent view of the read models."""
+    with engine.connect() as conn, conn.begin():
+        yield conn
+
+
+def create_tables(engine: Engine | Connection) -> None:
+    """Create every read-model table that does not exist yet."""
+    try:
+        Base.metadata.create_all(engine)
+    except SQLAlchemyError as exc:
+        raise StorageError(f"cannot create the read-model tables: {_first_line(exc)}") from None
+
+
+def drop_tables(engine: Engine | Connection) -> None:
+    """Drop every read-model table (the event store is untouched)."""
+    Base.metadata.drop_all(engine)
+
+
+def tables_exist(engine: Engine) -> bool:
+    """Whether the read-model tables have been created."""
+    names = set(inspect(engine).get_table_names(
+        schema=engine.get_execution_options().get("schema_translate_map", {}).get(None)))
+    return {t.name for t in Base.metadata.sorted_tables} <= names
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

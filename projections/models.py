@@ -1,0 +1,215 @@
+"""The read models: SQLAlchemy tables in the same database as the events.
+
+Every table here can be dropped and rebuilt from the event store (``ledger rebuild``). Money is
+stored as whole pence in a BIGINT and read back as ``Decimal``: SQLite has no exact decimal
+type, and a float must never stand between a partner's signed amount and the budget.
+Times are stored as text in their canonical RFC 3339 form, which sorts in time order.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from ledger.values import PENNY
+
+
+class Pence(TypeDecorator[Decimal]):
+    """An amount of money kept exactly: ``Decimal`` pounds in Python, whole pence in the table."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> int | None:  # noqa: ARG002
+        if value is None:
+            return None
+        pence = Decimal(value) * 100
+        if pence != pence.to_integral_value():
+            raise ValueError(f"{value} has a fraction of a penny")
+        return int(pence)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:  # noqa: ARG002
+        if value is None:
+            return None
+        return (Decimal(int(value)) / 100).quantize(PENNY)
+
+
+class Base(DeclarativeBase):
+    """Every read model."""
+
+
+class Tracking(Base):
+    """How far each projection has read the notification log (written with its rows)."""
+
+    __tablename__ = "projection_tracking"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger)
+
+
+class AgreementRow(Base):
+    """An agreement as it stands."""
+
+    __tablename__ = "agreements"
+    reference: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    basis: Mapped[str] = mapped_column(Text)
+    flexibilities: Mapped[str] = mapped_column(Text)  # JSON list
+    terms_hash: Mapped[str] = mapped_column(String(64))
+    agreed: Mapped[str | None] = mapped_column(String(10))
+    start: Mapped[str] = mapped_column(String(10))
+    end: Mapped[str | None] = mapped_column(String(10))
+    notice_months: Mapped[int] = mapped_column(Integer)
+    on_withdrawal: Mapped[str] = mapped_column(String(16))
+    entries: Mapped[int] = mapped_column(Integer)
+    head: Mapped[str] = mapped_column(String(64))
+    last_at: Mapped[str] = mapped_column(String(20))
+    state_digest: Mapped[str] = mapped_column(String(64))
+    executed_seq: Mapped[int | None] = mapped_column(Integer)
+    executed_at: Mapped[str | None] = mapped_column(String(20))
+    executed_state: Mapped[str | None] = mapped_column(String(64))
+    terminated_seq: Mapped[int | None] = mapped_column(Integer)
+    terminated_at: Mapped[str | None] = mapped_column(String(20))
+    terminated_by: Mapped[str | None] = mapped_column(String(64))
+    pending_notices: Mapped[int] = mapped_column(Integer)
+
+
+class PartnerRow(Base):
+    """A partner of an agreement: role, flags, status and whether it has signed."""
+
+    __tablename__ = "partners"
+    reference: Mapped[str] = mapped_column(String(64), primary_key=True)
+    partner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    lead: Mapped[bool] = mapped_column(Boolean)
+    host: Mapped[bool] = mapped_column(Boolean)
+    pool_manager: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16))
+    signed: Mapped[bool] = mapped_column(Boolean)
+    joined_seq: Mapped[int] = mapped_column(Integer)
+    left_seq: Mapped[int | None] = mapped_column(Integer)
+
+
+class SignatoryRow(Base):
+    """One appointment of a partner's signatory and key, with the entry that made it."""
+
+    __tablename__ = "signatories"
+    reference: Mapped[str] = mapped_column(String(64), primary_key=True)
+    partner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    designation: Mapped[str] = mapped_column(Text)
+    key_id: Mapped[str] = mapped_column(String(64))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    at: Mapped[str] = mapped_column(String(20))
+
+
+class SignatureRow(Base):
+    """Who signed which state, with which key, when it was said and when recorded."""
+
+    __tablename__ = "signatures"
+    reference: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[str] = mapped_column(String(20))
+    recorded: Mapped[str] = mapped_column(String(40))
+
+
+class FundingLineRow(Base):
+    """One partner's funding from one source for one year, and what has been paid against it."""
+
+    __tablename__ = "funding_lines"
+    reference: Mapped[str] = mapped_column(String(64), primary_key=True)
+    year: Mapped[str] = mapped_column(String(7), primary_key=True)
+    partner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(200), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal | None] = mapped_column(Pence)
+    paid: Mapped[Decimal] = mapped_column(Pence)
+
+
+class PaymentRow(Base):
+    """A payment into the pool."""
+
+    __tablename__ = "payments"
+    reference: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner: Mapped[str] = mapped_column(String(64))
+    year: Mapped[str] = mapped_column(String(7))
+    source: Mapped[str] = mapped_column(String(200))
+    amount: Mapped[Decimal] = mapped_column(Pence)
+    at: Mapped[str] = mapped_column(String(20))
+
+
+class VariationRow(Base):
+    """A variation: what it changes, who has consented, who is still to."""
+
+    __tablename__ = "variations"
+    reference: Mapped[str] = mapped_column(String(64), primary_key=True)
+    variation: Mapped[str] = mapped_column(String(64), primary_key=True)
+    proposer: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    changes: Mapped[str] = mapped_column(Text)  # canonical JSON of the changes
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[str] = mapped_column(String(20))
+    waiting_for: Mapped[str] = mapped_column(Text)  # JSON list of partner ids
+    effective_seq: Mapped[int | None] = mapped_column(Integer)
+    effective_at: Mapped[str | None] = mapped_column(String(20))
+
+
+class ConsentRow(Base):
+    """One partner's consent to one variation (the proposer's is its proposal)."""
+
+    __tablename__ = "consents"
+    reference: Mapped[str] = mapped_column(String(64), primary_key=True)
+    variation: Mapped[str] = mapped_column(String(64), primary_key=True)
+    partner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+
+
+class NoticeRow(Base):
+    """A notice and its earliest effective date."""
+
+    __tablename__ = "notices"
+    reference: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[str] = mapped_column(String(20))
+    effective_from: Mapped[str] = mapped_column(String(10))
+    done: Mapped[bool] = mapped_column(Boolean)
+
+
+class TimelineRow(Base):
+    """Every entry of every agreement with a one-line summary."""
+
+    __tablename__ = "timeline"
+    reference: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    action: Mapped[str] = mapped_column(String(16))
+    partner: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[str] = mapped_column(String(20))
+    recorded: Mapped[str] = mapped_column(String(40))
+    summary: Mapped[str] = mapped_column(Text)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+#: Tables that hold one agreement's rows, keyed by reference first, in the order they are
+#: compared by ``verify`` and written by a sync.
+AGREEMENT_TABLES = (AgreementRow, PartnerRow, SignatoryRow, SignatureRow, FundingLineRow,
+                    PaymentRow, VariationRow, ConsentRow, NoticeRow, TimelineRow)
+
+#: Tables whose rows, once written, never change: a sync only appends rows past the last seq.
+APPEND_ONLY = (SignatureRow, PaymentRow, TimelineRow)
+
+Index("ix_timeline_at", TimelineRow.reference, TimelineRow.at)

@@ -1,0 +1,234 @@
+"""Keeping the read models up to date: catch-up from the notification log, and rebuild.
+
+Catch-up pulls the entries committed since the tracked position, in notification order, in
+batches. Each agreement touched by a batch is replayed from its own entries and its rows are
+brought in line with :func:`projections.rows.rows_for`; the new position is written in the same
+transaction. Bringing rows in line is idempotent (rows that never change are appended past the
+last seq; the others are replaced), so an agreement that gained entries after the batch was read
+is simply synced again by the next catch-up: nothing is ever counted twice or skipped, whether a
+catch-up is interrupted, or several run at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from ledger.application import ENTRY_TOPICS, Ledger
+from ledger.domain import Agreement
+from ledger.errors import NotFound, StorageError
+from projections.db import create_tables, drop_tables, make_engine, reading, tables_exist, writing
+from projections.models import (
+    AGREEMENT_TABLES,
+    AgreementRow,
+    Base,
+    ConsentRow,
+    PaymentRow,
+    SignatoryRow,
+    SignatureRow,
+    TimelineRow,
+    Tracking,
+)
+from projections.rows import AgreementRows, Row, rows_for
+
+VIEWS = "views"
+
+#: Rows that never change once written (each is created by one entry, its seq): a sync appends
+#: those past the last seq stored instead of rewriting them.
+APPEND_ONLY: tuple[type[Base], ...] = (SignatoryRow, SignatureRow, PaymentRow, ConsentRow,
+                                       TimelineRow)
+BATCH = 2000
+INSERT_CHUNK = 5000
+
+Progress = Callable[[int], None]
+
+
+class ReadModels:
+    """The read models of one ledger, in its database."""
+
+    def __init__(self, ledger: Ledger, engine: Engine | None = None) -> None:
+        self.ledger = ledger
+        self.engine = engine or make_engine(ledger.location)
+        self._ready = False
+
+    def close(self) -> None:
+        """Release the read side's connections."""
+        self.engine.dispose()
+
+    # --- tables and tracking -------------------------------------------------------------------
+
+    def ensure_tables(self) -> None:
+        """Create the read-model tables and tracking rows if this ledger has none yet."""
+        if self._ready:
+            return
+        try:
+            if not tables_exist(self.engine):
+                create_tables(self.engine)
+        except SQLAlchemyError as exc:
+            raise self.ledger.location.unreachable(exc) from None
+        self._ready = True
+
+    def position(self, conn: Connection, name: str, *, lock: bool = False) -> int:
+        """Where projection ``name`` has read up to (0: nothing yet)."""
+        query = select(Tracking.position).where(Tracking.name == name)
+        if lock:
+            query = query.with_for_update()
+        found: int | None = conn.execute(query).scalar()
+        if found is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(Tracking).values(name=name, position=0))
+            except IntegrityError:
+                pass  # another process created it first; it holds 0 or more now
+            found = conn.execute(query).scalar() or 0
+        return int(found)
+
+    @staticmethod
+    def set_position(conn: Connection, name: str, position: int) -> None:
+        """Record that projection ``name`` has applied everything up to ``position``."""
+        conn.execute(update(Tracking).where(Tracking.name == name).values(position=position))
+
+    # --- catching up ---------------------------------------------------------------------------
+
+    def catch_up(self, batch: int = BATCH, progress: Progress | None = None) -> int:
+        """Apply every entry committed since the last catch-up; return how many."""
+        self.ensure_tables()
+        applied = 0
+        while True:
+            try:
+                with writing(self.engine) as conn:
+                    start = self.position(conn, VIEWS, lock=True)
+                    rows = self.ledger.recorder.select_notifications(
+                        start + 1, batch, topics=ENTRY_TOPICS)
+                    if not rows:
+                        return applied
+                    for uuid in dict.fromkeys(r.originator_id for r in rows):
+                        self.sync(conn, self._load(uuid))
+                    self.set_position(conn, VIEWS, rows[-1].id)
+            except OperationalError as exc:
+                raise self.ledger.location.unreachable(exc) from None
+            applied += len(rows)
+            if progress is not None:
+                progress(len(rows))
+
+    def _load(self, uuid: Any) -> Agreement:
+        found: Any = self.ledger.repository.get(uuid)
+        assert isinstance(found, Agreement)
+        return found
+
+    def sync(self, conn: Connection, agreement: Agreement, *, fresh: bool = False) -> None:
+        """Bring one agreement's rows in line with the agreement."""
+        self.write(conn, [rows_for(agreement)], fresh=fresh)
+
+    def write(self, conn: Connection, batch: Iterable[AgreementRows], *,
+              fresh: bool = False) -> None:
+        """Write the rows of several agreements (``fresh``: the tables hold none of them)."""
+        pending: dict[type[Base], list[Row]] = {}
+        table: type[Base]
+        for rows in batch:
+            for table in AGREEMENT_TABLES:
+                wanted = rows[table]
+                if fresh:
+                    pending.setdefault(table, []).extend(wanted)
+                elif table in APPEND_ONLY:
+                    seq_column: Any = table.__table__.c.seq
+                    ref_column: Any = table.__table__.c.reference
+                    last = conn.execute(select(func.max(seq_column)).where(
+                        ref_column == rows.reference)).scalar() or 0
+                    pending.setdefault(table, []).extend(r for r in wanted if r["seq"] > last)
+                else:
+                    ref_column = table.__table__.c.reference
+                    conn.execute(delete(table).where(ref_column == rows.reference))
+                    pending.setdefault(table, []).extend(wanted)
+        for kind, values in pending.items():
+            for i in range(0, len(values), INSERT_CHUNK):
+                conn.execute(insert(kind), values[i:i + INSERT_CHUNK])
+
+    # --- rebuilding ----------------------------------------------------------------------------
+
+    def rebuild(self, progress: Progress | None = None) -> int:
+        """Drop every read model and rebuild it from the event store; return entries applied.
+
+        One transaction: if it is interrupted, the previous read models are still there.
+        """
+        entries = 0
+        with writing(self.engine) as conn:
+            drop_tables(conn)
+            create_tables(conn)
+            last = self.ledger.recorder.max_notification_id() or 0
+            chunk: list[AgreementRows] = []
+            for agreement in self.agreements(stop=last):
+                chunk.append(rows_for(agreement))
+                entries += agreement.version
+                if progress is not None:
+                    progress(agreement.version)
+                if len(chunk) >= 200:
+                    self.write(conn, chunk, fresh=True)
+                    chunk = []
+            self.write(conn, chunk, fresh=True)
+            self.position(conn, VIEWS)
+            self.set_position(conn, VIEWS, last)
+        self._ready = True
+        return entries
+
+    def agreement_ids(self, stop: int | None = None) -> Iterator[UUID]:
+        """Ids of every drafted agreement, in the order they were drafted."""
+        position = 1
+        while True:
+            rows = self.ledger.recorder.select_notifications(
+                position, BATCH, stop=stop, topics=(Agreement.Drafted.TOPIC,))
+            for row in rows:
+                yield row.originator_id  # type: ignore[misc]
+            if len(rows) < BATCH:
+                return
+            position = rows[-1].id + 1
+
+    def agreements(self, stop: int | None = None) -> Iterator[Agreement]:
+        """Every agreement, replayed from its entries, one at a time."""
+        for uuid in self.agreement_ids(stop):
+            yield self._load(uuid)
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def load(self, reference: str) -> AgreementRows:
+        """The stored rows of one agreement (after catching up)."""
+        self.catch_up()
+        with reading(self.engine) as conn:
+            found = stored_rows(conn, reference)
+        if not found[AgreementRow]:
+            raise NotFound(f"there is no agreement {reference!r} in this ledger; "
+                           f"'ledger list' shows them")
+        return found
+
+    def list(self) -> list[Row]:
+        """One row per agreement, by reference."""
+        self.catch_up()
+        with reading(self.engine) as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                select(AgreementRow).order_by(AgreementRow.reference))]
+
+
+def stored_rows(conn: Connection, reference: str) -> AgreementRows:
+    """Every stored row of one agreement, each table in primary-key order."""
+    rows = AgreementRows(reference)
+    table: type[Base]
+    for table in AGREEMENT_TABLES:
+        t: Any = table.__table__
+        query = select(t).where(t.c.reference == reference).order_by(*t.primary_key.columns)
+        rows.tables[table] = [dict(r._mapping) for r in conn.execute(query)]
+    return rows
+
+
+def open_read_models(ledger: Ledger) -> ReadModels:
+    """The read models of ``ledger``, caught up."""
+    models = ReadModels(ledger)
+    try:
+        models.catch_up()
+    except SQLAlchemyError as exc:
+        models.close()
+        raise StorageError(f"cannot update the read models: {exc}") from None
+    return models

@@ -1,0 +1,143 @@
+"""The read-model rows of one agreement, computed from the agreement replayed from its entries.
+
+:func:`rows_for` is the only place that decides what the tables hold. Catch-up, rebuild and the
+``--as-of`` views all go through it, and ``verify`` compares the stored rows with it, so the
+tables can never drift from what the entries say without verification noticing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from ledger.canonical import canonical
+from ledger.domain import Agreement
+from ledger.values import at_text
+from projections.models import (
+    AgreementRow,
+    Base,
+    ConsentRow,
+    FundingLineRow,
+    NoticeRow,
+    PartnerRow,
+    PaymentRow,
+    SignatoryRow,
+    SignatureRow,
+    TimelineRow,
+    VariationRow,
+)
+from projections.summary import summarise
+
+Row = dict[str, Any]
+
+
+def recorded_text(moment: datetime) -> str:
+    """The ledger's recording time, kept to the microsecond."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _at(moment: datetime | None) -> str | None:
+    return None if moment is None else at_text(moment)
+
+
+@dataclass
+class AgreementRows:
+    """Every row of every table for one agreement."""
+
+    reference: str
+    tables: dict[type[Base], list[Row]] = field(default_factory=dict)
+
+    def __getitem__(self, table: type[Base]) -> list[Row]:
+        return self.tables.setdefault(table, [])
+
+    @property
+    def agreement(self) -> Row:
+        """The one row of the ``agreements`` table."""
+        return self[AgreementRow][0]
+
+
+def signers(agreement: Agreement) -> set[str]:
+    """Partners counted as having signed: of the state all signed, or of a draft's current
+    state; a partner brought in by a variation signed by consenting to it."""
+    state = agreement.executed_state or agreement.state_digest()
+    added = {n.id for v in agreement.variations.values() if v.effective
+             for n in v.changes.add_partners}
+    return set(agreement.signers_of(state)) | added
+
+
+def rows_for(agreement: Agreement) -> AgreementRows:
+    """What the read models hold for ``agreement``."""
+    ref = agreement.reference
+    t = agreement.terms
+    rows = AgreementRows(ref)
+    rows[AgreementRow].append({
+        "reference": ref, "title": t.title, "basis": t.basis,
+        "flexibilities": json.dumps(list(t.flexibilities)), "terms_hash": t.terms_hash,
+        "agreed": None if t.agreed is None else t.agreed.isoformat(),
+        "start": t.start.isoformat(), "end": None if t.end is None else t.end.isoformat(),
+        "notice_months": t.notice_months, "on_withdrawal": t.on_withdrawal,
+        "entries": agreement.version, "head": agreement.head, "last_at": at_text(agreement.last_at),
+        "state_digest": agreement.state_digest(), "executed_seq": agreement.executed_seq,
+        "executed_at": _at(agreement.executed_at), "executed_state": agreement.executed_state,
+        "terminated_seq": agreement.terminated_seq, "terminated_at": _at(agreement.terminated_at),
+        "terminated_by": agreement.terminated_by,
+        "pending_notices": len(agreement.pending_notices()),
+    })
+    signed = signers(agreement)
+    for position, p in enumerate(agreement.partners.values()):
+        rows[PartnerRow].append({
+            "reference": ref, "partner": p.id, "position": position, "name": p.name,
+            "role": p.role, "lead": p.lead, "host": p.host, "pool_manager": p.pool_manager,
+            "status": p.status, "signed": p.id in signed, "joined_seq": p.joined_seq,
+            "left_seq": p.left_seq})
+        for s in p.signatories:
+            rows[SignatoryRow].append({
+                "reference": ref, "partner": p.id, "seq": s.seq, "name": s.name,
+                "designation": s.designation, "key_id": s.key_id, "public_key": s.public_key,
+                "at": at_text(s.at)})
+    for r in agreement.signatures:
+        rows[SignatureRow].append({
+            "reference": ref, "seq": r.seq, "partner": r.partner, "state": r.state,
+            "key_id": r.key_id, "at": at_text(r.at), "recorded": recorded_text(r.recorded)})
+    for line in agreement.funding.values():
+        rows[FundingLineRow].append({
+            "reference": ref, "year": str(line.year), "partner": line.partner,
+            "source": line.source, "status": line.status, "amount": line.amount,
+            "paid": agreement.paid.get(line.key, Decimal("0.00"))})
+    for pay in agreement.payments:
+        rows[PaymentRow].append({
+            "reference": ref, "seq": pay.seq, "partner": pay.partner, "year": str(pay.year),
+            "source": pay.source, "amount": pay.amount, "at": at_text(pay.at)})
+    for v in agreement.variations.values():
+        waiting = [] if v.effective else [p for p in agreement.required_consents(v)
+                                          if not v.consented(p)]
+        rows[VariationRow].append({
+            "reference": ref, "variation": v.id, "proposer": v.proposer, "reason": v.reason,
+            "changes": canonical(v.changes.to_json()).decode(), "seq": v.seq, "at": at_text(v.at),
+            "waiting_for": json.dumps(waiting), "effective_seq": v.effective_seq,
+            "effective_at": _at(v.effective_at)})
+        for partner, seq in v.consents:
+            rows[ConsentRow].append({"reference": ref, "variation": v.id, "partner": partner,
+                                     "seq": seq})
+    for n in agreement.notices:
+        rows[NoticeRow].append({
+            "reference": ref, "seq": n.seq, "partner": n.partner, "kind": n.kind,
+            "reason": n.reason, "at": at_text(n.at),
+            "effective_from": n.effective_from.isoformat(), "done": n.done})
+    for act in agreement.history:
+        st = act.entry.statement
+        rows[TimelineRow].append({
+            "reference": ref, "seq": st.seq, "action": st.action, "partner": st.partner,
+            "key_id": st.key, "at": at_text(st.at), "recorded": recorded_text(act.recorded),
+            "summary": summarise(st), "entry_hash": act.entry.hash})
+    return rows
+
+
+def primary_key(table: type[Base], row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The primary-key values of a row, in column order."""
+    t: Any = table.__table__
+    return tuple(row[c.name] for c in t.primary_key.columns)
