@@ -15,11 +15,12 @@ from typing import Annotated, Any
 import typer
 
 from commands import render
+from commands.app import app, keys_app
 from commands.common import Common, command, emit_json
 from ledger import bodies
 from ledger.application import Recorded
 from ledger.bodies import Changes, FundingLine, NewPartner, PartnerDetails, Terms
-from ledger.domain import lifecycle_state
+from ledger.domain import Agreement, lifecycle_state
 from ledger.errors import InvalidInput, NotFound
 from ledger.keys import key_id, parse_public_key
 from ledger.keystore import check_key_name
@@ -36,19 +37,11 @@ from ledger.verify import verify_entries
 from projections.asof import agreement_as_of
 from projections.budget import BudgetView
 from projections.check import ReadModelCheck
+from projections.log import MerkleLog
+from projections.logcheck import LogCheck
 from projections.readmodels import ReadModels
 from projections.rows import AgreementRows, rows_for
 from projections.views import budget_view, history_view, status_view
-
-app = typer.Typer(
-    name="ledger",
-    help="A signed ledger of multi-party agreements: who agreed what, when, with how much money.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-keys_app = typer.Typer(help="Create and list partners' signing keys.", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
 
 # --- shared option types -------------------------------------------------------------------------
 
@@ -581,18 +574,27 @@ def rebuild(opts: Common) -> None:
 @command(app, "verify")
 def verify(opts: Common, reference: Annotated[str | None, typer.Argument(
         help="Only this agreement (default: the whole ledger).")] = None) -> None:
-    """Check every entry (signatures, seq/prev chains, keys, the rules replayed) and that the
-    read models equal a fresh rebuild. Exit 3 on any failure, naming each."""
+    """Check the whole record: every entry (signatures, seq/prev chains, keys when used, the
+    rules replayed), the stored Merkle tree against the entries, every checkpoint and
+    cosignature, and that the read models equal a fresh rebuild. Exit 3 on any failure,
+    naming each by log index, agreement and seq."""
     ledger = opts.open_ledger()
     if reference is not None:
         ledger.agreement(reference)
     models = ReadModels(ledger)
     try:
         models.catch_up()
-        check = ReadModelCheck(models)
-        with render.progress("verifying entries", quiet=opts.json) as advance:
-            report = verify_entries(ledger, reference, progress=advance, visit=check)
-        check.finish(report, whole_ledger=reference is None)
+        tables, tree = ReadModelCheck(models), LogCheck(MerkleLog(models))
+
+        def visit(agreement: Agreement, whole: bool) -> None:
+            tables(agreement, whole)
+            tree(agreement, whole)
+
+        with render.progress("verifying", quiet=opts.json) as advance:
+            report = verify_entries(ledger, reference, progress=advance, visit=visit)
+            if reference is None:
+                tree.run(report, advance)
+        tables.finish(report, whole_ledger=reference is None)
     finally:
         models.close()
     if opts.json:
@@ -600,6 +602,8 @@ def verify(opts: Common, reference: Annotated[str | None, typer.Argument(
     else:
         for failure in report.failures:
             typer.echo(f"FAILED {failure.line()}", err=True)
+        for check in report.checks:
+            typer.echo(f"checked: {check}")
         verdict = "verified" if report.ok else "verification FAILED"
         typer.echo(f"{verdict}: {report.entries} entries in {report.agreements} agreements")
     report.raise_for_failures()
@@ -608,3 +612,7 @@ def verify(opts: Common, reference: Annotated[str | None, typer.Argument(
 def main() -> None:
     """Entry point of the ``ledger`` console script."""
     app()
+
+
+# The audit commands register themselves on the same app.
+from commands import audit  # noqa: E402, F401

@@ -32,10 +32,18 @@ from eventsourcing.utils import Environment
 from ledger import bodies
 from ledger.bodies import Changes, FundingLine, NoticeBody, PartnerDetails, Payment, Terms
 from ledger.canonical import ZERO_HASH
+from ledger.checkpoints import CheckpointRecord, checkpoint_id
 from ledger.domain import Acted, Agreement, agreement_id
-from ledger.errors import AgreementBusy, InvalidInput, NotFound, StorageError
+from ledger.errors import (
+    AgreementBusy,
+    InvalidInput,
+    NotFound,
+    StorageError,
+    VerificationFailed,
+)
 from ledger.identity import IDENTITY_ID, LedgerIdentity
 from ledger.keys import Signer
+from ledger.note import NoteSignature, SignedNote
 from ledger.statement import Entry, Statement, parse_origin
 from ledger.storage import Location
 from ledger.values import FinancialYear, parse_slug
@@ -316,6 +324,61 @@ class Ledger(Application[UUID]):
             return Recorded(entry, agreement, attempt)
         raise AgreementBusy(f"agreement {reference!r} is busy: other acts kept landing first "
                             f"({MAX_ATTEMPTS} attempts); nothing was written, try again")
+
+    # --- checkpoints ---------------------------------------------------------------------------
+
+    def record_checkpoint(self, note: SignedNote) -> CheckpointRecord:
+        """Keep a checkpoint signed by this ledger's operator (the same size twice: kept once)."""
+        identity = self.identity
+        record = CheckpointRecord.record(note, identity.origin, identity.operator,
+                                         identity.operator_public_key)
+        try:
+            self._save(record)
+        except IntegrityError:
+            existing = self.checkpoint_record(record.checkpoint.size)
+            if existing.note != record.note:
+                raise VerificationFailed(
+                    f"a different checkpoint of size {record.checkpoint.size} is already "
+                    f"stored: the log has forked") from None
+            return existing
+        return record
+
+    def checkpoint_record(self, size: int) -> CheckpointRecord:
+        """The stored checkpoint of a log of ``size`` entries."""
+        try:
+            found = self._get(checkpoint_id(size))
+        except NotFound:
+            raise NotFound(f"no checkpoint of size {size} is stored") from None
+        assert isinstance(found, CheckpointRecord)
+        return found
+
+    def add_cosignature(self, size: int, witness: str, public_key: bytes,
+                        signature: NoteSignature) -> CheckpointRecord:
+        """Keep a partner's cosignature of the checkpoint of ``size`` entries."""
+        for _attempt in range(MAX_ATTEMPTS):
+            record = self.checkpoint_record(size)
+            record.cosign(witness, public_key, signature)
+            try:
+                self._save(record)
+            except IntegrityError:
+                continue
+            return record
+        raise AgreementBusy(f"checkpoint {size} is busy; try again")
+
+    def checkpoint_events(self) -> Iterator[tuple[int, Any]]:
+        """Every checkpoint and cosignature event, in commit order (for verification)."""
+        position = 1
+        topics = (CheckpointRecord.Signed.TOPIC, CheckpointRecord.Cosigned.TOPIC)
+        while True:
+            try:
+                rows = self.recorder.select_notifications(position, 1000, topics=topics)
+            except PersistenceError as exc:
+                raise unreachable(self.location, exc) from None
+            for row in rows:
+                yield row.id, self.mapper.to_domain_event(row)
+            if len(rows) < 1000:
+                return
+            position = rows[-1].id + 1
 
     # --- storage, with its errors translated ---------------------------------------------------
 

@@ -143,11 +143,12 @@ def stored_records(app: Any, uuid: UUID) -> tuple[list[RecordedEntry], Failure |
 
 def verify_entries(app: Any, reference: str | None = None,
                    progress: Progress | None = None,
-                   visit: Callable[[Agreement], None] | None = None) -> Report:
+                   visit: Callable[[Agreement, bool], None] | None = None) -> Report:
     """Check every agreement of the ledger (or one), entry by entry.
 
-    ``visit`` is shown each agreement that checked out whole, as rebuilt from its entries (the
-    read side compares its tables with it).
+    ``visit`` is shown each agreement as rebuilt from the entries that checked out, and whether
+    all of them did (the read side compares its tables with whole ones; the log check learns
+    the partners' keys from all).
     """
     from ledger.application import ENTRY_TOPICS  # noqa: PLC0415 - application imports us
 
@@ -179,8 +180,8 @@ def verify_entries(app: Any, reference: str | None = None,
         report.entries += checked
         if failure is not None:
             report.failures.append(failure)
-        elif agreement is not None and visit is not None:
-            visit(agreement)
+        if agreement is not None and visit is not None:
+            visit(agreement, failure is None)
         if progress is not None:
             progress(len(records))
         if agreement is None and failure is None and reference is not None:

@@ -213,3 +213,46 @@ AGREEMENT_TABLES = (AgreementRow, PartnerRow, SignatoryRow, SignatureRow, Fundin
 APPEND_ONLY = (SignatureRow, PaymentRow, TimelineRow)
 
 Index("ix_timeline_at", TimelineRow.reference, TimelineRow.at)
+
+
+class LogLeafRow(Base):
+    """The log's dense index: the n-th entry committed, whatever its notification id."""
+
+    __tablename__ = "log_leaves"
+    index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    notification_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    reference: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+
+
+class LogNodeRow(Base):
+    """The hash of every complete subtree of the Merkle tree (level 0: the leaf hashes)."""
+
+    __tablename__ = "log_nodes"
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class CheckpointRow(Base):
+    """A checkpoint the operator signed (its note as signed, without cosignatures)."""
+
+    __tablename__ = "checkpoints"
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)
+    notification_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class CosignatureRow(Base):
+    """A partner's cosignature of a checkpoint (a C2SP tlog-cosignature line)."""
+
+    __tablename__ = "cosignatures"
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    witness: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    line: Mapped[str] = mapped_column(Text)
+
+
+Index("ix_log_leaves_entry", LogLeafRow.reference, LogLeafRow.seq, unique=True)

@@ -1,0 +1,351 @@
+"""The audit commands: checkpoints, cosigning, proofs, bundles and the auditor's own copy."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from commands import render
+from commands.app import app
+from commands.common import Common, command, emit_json
+from ledger import merkle
+from ledger.application import Ledger
+from ledger.bundle import Bundle, BundleEntry, parse_bundle, partner_keys, verify_bundle
+from ledger.checkpoints import signed_checkpoint
+from ledger.errors import InvalidInput, NotFound, ProofError, StorageError, VerificationFailed
+from ledger.keys import key_id
+from ledger.note import (
+    COSIGNATURE_KEY_TYPE,
+    Checkpoint,
+    cosign,
+    note_key_id,
+    verify_note_signature,
+)
+from ledger.storage import Location
+from ledger.values import parse_slug
+from ledger.witness import WitnessState
+from projections.log import MerkleLog, b64
+from projections.readmodels import ReadModels
+
+
+@contextmanager
+def _log(opts: Common) -> Iterator[MerkleLog]:
+    models = ReadModels(opts.open_ledger())
+    try:
+        log = MerkleLog(models)
+        log.catch_up()
+        yield log
+    finally:
+        models.close()
+
+
+@command(app, "checkpoint")
+def checkpoint(opts: Common) -> None:
+    """Sign a checkpoint of the whole log with the operator key (C2SP tlog-checkpoint)."""
+    ledger = opts.open_ledger()
+    identity = ledger.identity
+    with _log(opts) as log:
+        size = log.current_size()
+        if size == 0:
+            raise InvalidInput("the log is empty; there is nothing to checkpoint yet")
+        root = log.root(size)
+        signer = opts.signer(identity.operator)
+        if signer.public_key != identity.operator_public_key:
+            raise InvalidInput(f"key {identity.operator!r} in the key folder is not this "
+                               f"ledger's operator key")
+        note = signed_checkpoint(identity.origin, size, root, identity.operator, signer)
+        record = ledger.record_checkpoint(note)
+        log.catch_up()
+    text = record.with_cosignatures().format()
+    if opts.json:
+        emit_json({"size": size, "root": b64(root), "checkpoint": text})
+        return
+    typer.echo(text, nl=False)
+
+
+@command(app, "cosign")
+def cosign_command(opts: Common,
+                   partner: Annotated[str, typer.Option("--as", help="The partner cosigning.")],
+                   key: Annotated[str | None, typer.Option(
+                       help="Key to cosign with (default: the key named like the partner).")]
+                   = None) -> None:
+    """Check the latest checkpoint is consistent with the last one this partner cosigned,
+    then cosign it (C2SP tlog-cosignature). A forked log is refused, loudly."""
+    parse_slug(partner, "partner id")
+    ledger = opts.open_ledger()
+    identity = ledger.identity
+    state_file = WitnessState.path_for(opts.keystore.folder, partner)
+    state = WitnessState.load(state_file)
+    seen = state.get(identity.origin)
+    with _log(opts) as log:
+        latest = log.latest_checkpoint()
+        if latest is None:
+            raise NotFound("no checkpoint to cosign yet; the operator makes one with "
+                           "'ledger checkpoint'")
+        cp = latest.checkpoint
+        operator_key = seen.operator_key if seen else identity.operator_public_key
+        if operator_key != identity.operator_public_key:
+            raise VerificationFailed(
+                f"REFUSED: the ledger's operator key changed since {partner} last cosigned "
+                f"(was {key_id(operator_key)[:16]}, now "
+                f"{key_id(identity.operator_public_key)[:16]})")
+        verify_note_signature(latest.note, identity.operator, operator_key)
+        if seen is not None:
+            _check_consistent(log, seen.size, seen.root, cp, partner)
+        signer = opts.signer(key or partner)
+        if partner in latest.cosigners:
+            raise InvalidInput(f"{partner} has already cosigned the checkpoint of size {cp.size}")
+        signature = cosign(cp.body(), partner, signer.private_key, int(time.time()))
+        ledger.add_cosignature(cp.size, partner, signer.public_key, signature)
+    state.remember(identity.origin, cp, operator_key, latest.note.format())
+    state.save(state_file)
+    if opts.json:
+        emit_json({"partner": partner, "size": cp.size, "root": b64(cp.root),
+                   "previous_size": seen.size if seen else None})
+        return
+    since = f" (consistent with size {seen.size} cosigned before)" if seen else ""
+    typer.echo(f"{partner} cosigned the checkpoint of size {cp.size}{since}")
+
+
+def _check_consistent(log: MerkleLog, size: int, root: bytes, new: Checkpoint,
+                      partner: str) -> None:
+    message = (f"REFUSED: the checkpoint of size {new.size} is not consistent with the "
+               f"checkpoint of size {size} that {partner} cosigned before; the log has been "
+               f"rewritten or forked. Keep both checkpoints as evidence")
+    if new.size < size:
+        raise VerificationFailed(f"{message} (it is smaller)")
+    if new.size == size:
+        if new.root != root:
+            raise VerificationFailed(message)
+        return
+    try:
+        proof = log.consistency(size, new.size)
+        merkle.verify_consistency(size, new.size, root, new.root, proof)
+    except (ProofError, NotFound) as exc:
+        raise VerificationFailed(f"{message} ({exc})") from None
+
+
+def _entry_index(log: MerkleLog, entry: str) -> int:
+    if entry.isdigit():
+        return int(entry)
+    reference, sep, seq = entry.rpartition(":")
+    if not sep or not seq.isdigit():
+        raise InvalidInput(f"ENTRY {entry!r}: give a log index (e.g. 12) or REF:SEQ "
+                           f"(e.g. salford-dat-2004:3)")
+    return log.index_of(parse_slug(reference, "agreement reference"), int(seq))
+
+
+@command(app, "prove")
+def prove(opts: Common,
+          entry: Annotated[str | None, typer.Argument(
+              help="A log index, or REF:SEQ, to prove included in the latest checkpoint.")]
+          = None,
+          size_from: Annotated[int | None, typer.Option(
+              "--from", help="Consistency proof from this tree size...")] = None,
+          size_to: Annotated[int | None, typer.Option(
+              "--to", help="...to this one (default: the latest checkpoint's).")] = None
+          ) -> None:
+    """An inclusion proof of one entry, or a consistency proof between two tree sizes
+    (RFC 9162), each checked before it is printed."""
+    if (entry is None) == (size_from is None):
+        raise InvalidInput("give ENTRY for an inclusion proof or --from N [--to M] for a "
+                           "consistency proof")
+    with _log(opts) as log:
+        latest = log.latest_checkpoint()
+        if entry is not None:
+            if latest is None:
+                raise NotFound("no checkpoint yet; the operator makes one with "
+                               "'ledger checkpoint'")
+            cp = latest.checkpoint
+            index = _entry_index(log, entry)
+            if index >= cp.size:
+                raise InvalidInput(f"entry {index} is newer than the latest checkpoint "
+                                   f"(size {cp.size}); ask for a new checkpoint")
+            leaf = log.leaf(index)
+            digest = log.leaf_hash(index)
+            proof = log.inclusion(index, cp.size)
+            merkle.verify_inclusion(digest, index, cp.size, proof, cp.root)
+            document: dict[str, Any] = {
+                "log_index": index, "reference": leaf.reference, "seq": leaf.seq,
+                "leaf_hash": b64(digest), "tree_size": cp.size, "root": b64(cp.root),
+                "proof": [b64(p) for p in proof], "checkpoint": latest.note.format()}
+        else:
+            assert size_from is not None
+            target = size_to if size_to is not None else (
+                latest.checkpoint.size if latest else log.current_size())
+            proof = log.consistency(size_from, target)
+            old, new = log.root(size_from), log.root(target)
+            merkle.verify_consistency(size_from, target, old, new, proof)
+            document = {"from": size_from, "to": target, "root_from": b64(old),
+                        "root_to": b64(new), "proof": [b64(p) for p in proof]}
+    if opts.json:
+        emit_json(document)
+        return
+    for name, value in document.items():
+        if isinstance(value, list):
+            typer.echo(f"{name}:")
+            for item in value:
+                typer.echo(f"  {item}")
+        elif name == "checkpoint":
+            typer.echo("checkpoint:")
+            typer.echo("  " + str(value).rstrip("\n").replace("\n", "\n  "))
+        else:
+            typer.echo(f"{name}: {value}")
+
+
+@command(app, "export")
+def export(opts: Common,
+           reference: Annotated[str | None, typer.Argument(
+               help="The agreement to export (default: the whole ledger).")] = None,
+           output: Annotated[Path, typer.Option("-o", "--output", help="Bundle file to write.")]
+           = Path("bundle.json")) -> None:
+    """Write an audit bundle: every entry, the partners' keys, the latest checkpoint with its
+    cosignatures, and an inclusion proof of every entry."""
+    ledger = opts.open_ledger()
+    identity = ledger.identity
+    with _log(opts) as log:
+        latest = log.latest_checkpoint()
+        if latest is None:
+            raise NotFound("no checkpoint yet; the operator makes one with 'ledger checkpoint'")
+        cp = latest.checkpoint
+        references = [reference] if reference else [
+            r["reference"] for r in log.models.list()]
+        agreements = [ledger.agreement(ref) for ref in references]
+        entries = []
+        with render.progress("exporting", quiet=opts.json) as advance:
+            for agreement in agreements:
+                indexes = log.indexes(agreement.reference)
+                for act in agreement.history:
+                    seq = act.entry.statement.seq
+                    index = indexes[seq]
+                    if index >= cp.size:
+                        raise InvalidInput(
+                            f"entry {seq} of {agreement.reference!r} is newer than the latest "
+                            f"checkpoint (size {cp.size}); make a checkpoint first")
+                    entries.append(BundleEntry(index, act.recorded, act.entry,
+                                               tuple(log.inclusion(index, cp.size))))
+                advance(agreement.version)
+        if reference is None and len(entries) != cp.size:
+            raise InvalidInput(f"the ledger has {log.current_size()} entries and the latest "
+                               f"checkpoint covers {cp.size}; make a checkpoint first")
+    entries.sort(key=lambda e: e.log_index)
+    bundle = Bundle(identity.origin, identity.operator, identity.operator_public_key,
+                    latest.note, reference is None, tuple(references),
+                    partner_keys(agreements), tuple(entries))
+    output.write_text(json.dumps(bundle.to_json(), indent=1, ensure_ascii=False) + "\n",
+                      encoding="utf-8")
+    if opts.json:
+        emit_json({"file": str(output), "entries": len(entries), "checkpoint_size": cp.size})
+        return
+    typer.echo(f"wrote {output}: {len(entries)} entries of {len(agreements)} agreements, "
+               f"checkpoint of size {cp.size}")
+
+
+def _read_bundle(path: Path) -> Bundle:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidInput(f"no bundle file at {path}") from None
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"cannot read bundle {path}: {exc}") from None
+    return parse_bundle(data)
+
+
+OperatorKey = Annotated[str | None, typer.Option(
+    "--operator-key", help="The operator's public key (hex) as you know it independently.")]
+
+
+@command(app, "verify-bundle")
+def verify_bundle_command(opts: Common,
+                          path: Annotated[Path, typer.Argument(help="The bundle file.")],
+                          operator_key: OperatorKey = None) -> None:
+    """Check an audit bundle offline: signatures, chains, rules replayed, every proof and the
+    checkpoint's signatures. Exit 3 on any failure."""
+    bundle = _read_bundle(path)
+    expected = None if operator_key is None else bytes.fromhex(operator_key)
+    report = verify_bundle(bundle, expected)
+    _report(opts, report, bundle)
+
+
+def _report(opts: Common, report: Any, bundle: Bundle) -> None:
+    cp = Checkpoint.parse(bundle.checkpoint.text)
+    if opts.json:
+        emit_json({**report.to_json(), "origin": bundle.origin,
+                   "operator_key_id": key_id(bundle.operator_key), "checkpoint_size": cp.size})
+    else:
+        for failure in report.failures:
+            typer.echo(f"FAILED {failure.line()}", err=True)
+        for check in report.checks:
+            typer.echo(f"checked: {check}")
+        typer.echo(f"operator key id {key_id(bundle.operator_key)} (compare it with the one "
+                   f"you hold)")
+        verdict = "verified" if report.ok else "verification FAILED"
+        typer.echo(f"{verdict}: {report.entries} entries in {report.agreements} agreements, "
+                   f"checkpoint of size {cp.size} of {bundle.origin}")
+    report.raise_for_failures()
+
+
+@command(app, "import")
+def import_bundle(opts: Common,
+                  path: Annotated[Path, typer.Argument(help="The bundle file.")],
+                  operator_key: OperatorKey = None) -> None:
+    """Load a verified bundle into an empty ledger (an auditor's own copy). A bundle that fails
+    any check is refused whole and nothing is written."""
+    bundle = _read_bundle(path)
+    expected = None if operator_key is None else bytes.fromhex(operator_key)
+    report = verify_bundle(bundle, expected)
+    if not report.ok:
+        _report(opts, report, bundle)
+    location = opts.location
+    ledger = _empty_ledger(location, bundle)
+    try:
+        for item in sorted(bundle.entries, key=lambda e: e.log_index):
+            ledger.submit(item.entry, item.recorded)
+        if bundle.whole_ledger:
+            # The copy's log is the original's, so its checkpoint and cosignatures hold too.
+            signatures = bundle.checkpoint.signatures
+            operator_only = type(bundle.checkpoint)(bundle.checkpoint.text, tuple(
+                s for s in signatures if s.name == bundle.operator))
+            size = ledger.record_checkpoint(operator_only).checkpoint.size
+            for sig in signatures:
+                for partner, public in bundle.keys.values():
+                    if partner == sig.name and sig.key_id == note_key_id(
+                            partner, public, COSIGNATURE_KEY_TYPE):
+                        ledger.add_cosignature(size, partner, public, sig)
+    finally:
+        ledger.close()
+    models = ReadModels(Ledger(location))
+    try:
+        models.catch_up()
+        MerkleLog(models).catch_up()
+    finally:
+        models.close()
+    if opts.json:
+        emit_json({"ledger": location.describe(), "entries": len(bundle.entries),
+                   "origin": bundle.origin})
+        return
+    typer.echo(f"imported {len(bundle.entries)} verified entries into {location.describe()}")
+
+
+def _empty_ledger(location: Location, bundle: Bundle) -> Ledger:
+    ledger = Ledger(location, create=True)
+    if not ledger.is_initialised():
+        ledger.initialise(bundle.origin, bundle.operator, bundle.operator_key)
+        return ledger
+    identity = ledger.identity
+    if identity.origin != bundle.origin or identity.operator_public_key != bundle.operator_key:
+        ledger.close()
+        raise InvalidInput(f"{location.describe()} is the ledger {identity.origin!r}; import "
+                           f"into an empty ledger or a new file")
+    if next(ledger.stored_entries(), None) is not None:
+        ledger.close()
+        raise StorageError(f"{location.describe()} already holds entries; import into an "
+                           f"empty ledger or a new file")
+    return ledger
+

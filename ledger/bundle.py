@@ -1,0 +1,243 @@
+"""Audit bundles: one JSON file an auditor can check offline, with no database and no network.
+
+A bundle holds every entry of one agreement (or of the whole ledger) with the time the ledger
+recorded it and its log index, the partners' public keys, the latest checkpoint with its
+cosignatures, and an inclusion proof of every entry in that checkpoint's tree. See
+``docs/FORMAT.md`` for the exact layout. :func:`verify_bundle` checks all of it and reports
+every failure; nothing in it trusts the party that made the bundle, except that the operator's
+key must be compared with one the auditor already holds (``expected_operator_key``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ledger import merkle
+from ledger.canonical import canonical
+from ledger.domain import Agreement, agreement_id
+from ledger.errors import InvalidInput, LedgerError
+from ledger.keys import key_id
+from ledger.note import (
+    COSIGNATURE_KEY_TYPE,
+    ED25519_KEY_TYPE,
+    Checkpoint,
+    SignedNote,
+    note_key_id,
+    verify_cosignature,
+    verify_note_signature,
+)
+from ledger.statement import Entry
+from ledger.verify import Failure, RecordedEntry, Report, check_agreement
+
+BUNDLE_FORMAT = "agreement-ledger/bundle/v1"
+
+
+@dataclass(frozen=True)
+class BundleEntry:
+    """One entry of a bundle with where it sits in the log."""
+
+    log_index: int
+    recorded: datetime
+    entry: Entry
+    proof: tuple[bytes, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """As written in the bundle."""
+        return {"log_index": self.log_index,
+                "recorded": self.recorded.isoformat().replace("+00:00", "Z"),
+                "entry": self.entry.to_json(),
+                "proof": [base64.b64encode(p).decode() for p in self.proof]}
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """An audit bundle, read and checked for shape (not yet for truth)."""
+
+    origin: str
+    operator: str
+    operator_key: bytes
+    checkpoint: SignedNote
+    whole_ledger: bool
+    agreements: tuple[str, ...]
+    keys: dict[str, tuple[str, bytes]]  # key id -> (partner, public key)
+    entries: tuple[BundleEntry, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The bundle document."""
+        return {
+            "bundle": BUNDLE_FORMAT,
+            "origin": self.origin,
+            "operator": {"name": self.operator, "public_key": self.operator_key.hex()},
+            "checkpoint": self.checkpoint.format(),
+            "scope": ({"whole_ledger": True} if self.whole_ledger
+                      else {"agreements": list(self.agreements)}),
+            "keys": {kid: {"partner": partner, "public_key": public.hex()}
+                     for kid, (partner, public) in sorted(self.keys.items())},
+            "entries": [e.to_json() for e in self.entries],
+        }
+
+
+def _b64(text: object, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise InvalidInput(f"{what} must be base64 text")
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise InvalidInput(f"{what} is not valid base64") from None
+
+
+def _hex(text: object, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise InvalidInput(f"{what} must be hex text")
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise InvalidInput(f"{what} is not valid hex") from None
+
+
+def parse_bundle(data: object) -> Bundle:
+    """Read a bundle document; malformed ones raise :class:`InvalidInput`."""
+    if not isinstance(data, dict) or data.get("bundle") != BUNDLE_FORMAT:
+        raise InvalidInput(f"not an audit bundle (expected \"bundle\": {BUNDLE_FORMAT!r})")
+    try:
+        operator = data["operator"]
+        scope = data["scope"]
+        whole = scope.get("whole_ledger") is True
+        agreements = () if whole else tuple(scope["agreements"])
+        keys = {kid: (str(v["partner"]), _hex(v["public_key"], "a public key"))
+                for kid, v in data["keys"].items()}
+        entries = []
+        for item in data["entries"]:
+            text = canonical(item["entry"])
+            recorded = datetime.fromisoformat(str(item["recorded"]).replace("Z", "+00:00"))
+            index = item["log_index"]
+            if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+                raise InvalidInput("a log_index must be a whole number from 0")
+            entries.append(BundleEntry(index, recorded, Entry.parse(text),
+                                       tuple(_b64(p, "a proof hash") for p in item["proof"])))
+        return Bundle(
+            origin=str(data["origin"]), operator=str(operator["name"]),
+            operator_key=_hex(operator["public_key"], "the operator key"),
+            checkpoint=SignedNote.parse(str(data["checkpoint"])), whole_ledger=whole,
+            agreements=agreements, keys=keys, entries=tuple(entries))
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        if isinstance(exc, LedgerError):
+            raise
+        raise InvalidInput(f"the bundle is malformed ({type(exc).__name__}: {exc})") from None
+
+
+def verify_bundle(bundle: Bundle, expected_operator_key: bytes | None = None) -> Report:
+    """Check everything a bundle claims; every failure is reported."""
+    report = Report()
+    fail = report.failures.append
+    if expected_operator_key is not None and expected_operator_key != bundle.operator_key:
+        fail(Failure(f"the bundle's operator key {key_id(bundle.operator_key)[:16]} is not the "
+                     f"expected one {key_id(expected_operator_key)[:16]}"))
+    # The checkpoint: the operator's signature, then each partner's cosignature.
+    checkpoint: Checkpoint | None = None
+    try:
+        checkpoint = Checkpoint.parse(bundle.checkpoint.text)
+        if checkpoint.origin != bundle.origin:
+            fail(Failure(f"checkpoint names log {checkpoint.origin!r}, the bundle "
+                         f"{bundle.origin!r}"))
+        verify_note_signature(bundle.checkpoint, bundle.operator, bundle.operator_key)
+    except LedgerError as exc:
+        fail(Failure(f"checkpoint: {exc.diagnostics()}"))
+    operator_id = note_key_id(bundle.operator, bundle.operator_key, ED25519_KEY_TYPE)
+    cosigners = []
+    for sig in bundle.checkpoint.signatures:
+        if sig.name == bundle.operator and sig.key_id == operator_id:
+            continue
+        known = [public for partner, public in bundle.keys.values() if partner == sig.name
+                 and note_key_id(sig.name, public, COSIGNATURE_KEY_TYPE) == sig.key_id]
+        if not known:
+            fail(Failure(f"checkpoint: cosignature by {sig.name!r} under a key that is not "
+                         f"one of that partner's keys in the bundle"))
+            continue
+        try:
+            verify_cosignature(bundle.checkpoint, sig.name, known[0])
+            cosigners.append(sig.name)
+        except LedgerError as exc:
+            fail(Failure(f"checkpoint: {exc.diagnostics()}"))
+    report.checks.append("checkpoint signed by the operator"
+                         + (f", cosigned by {', '.join(cosigners)}" if cosigners else ""))
+    # Every entry is in the checkpoint's tree.
+    if checkpoint is not None:
+        for item in bundle.entries:
+            try:
+                merkle.verify_inclusion(merkle.leaf_hash(item.entry.text.encode()),
+                                        item.log_index, checkpoint.size, item.proof,
+                                        checkpoint.root)
+            except LedgerError as exc:
+                s = item.entry.statement
+                fail(Failure(f"inclusion proof: {exc.diagnostics()}", s.agreement, s.seq,
+                             item.log_index))
+        report.checks.append(f"inclusion of every entry in the tree of {checkpoint.size}")
+        if bundle.whole_ledger:
+            _check_whole(bundle, checkpoint, report)
+    # Every agreement replayed from its entries: signatures, chain, keys, rules.
+    _replay(bundle, report)
+    return report
+
+
+def _check_whole(bundle: Bundle, checkpoint: Checkpoint, report: Report) -> None:
+    indexes = sorted(e.log_index for e in bundle.entries)
+    if indexes != list(range(checkpoint.size)):
+        report.failures.append(Failure(
+            f"a whole-ledger bundle must hold log entries 0 to {checkpoint.size - 1}, once each"))
+        return
+    leaves = [merkle.leaf_hash(e.entry.text.encode())
+              for e in sorted(bundle.entries, key=lambda e: e.log_index)]
+    if merkle.root_of(leaves) != checkpoint.root:
+        report.failures.append(Failure("the entries do not give the checkpoint's root"))
+    report.checks.append("the whole log against the checkpoint's root")
+
+
+def _replay(bundle: Bundle, report: Report) -> None:
+    by_agreement: dict[str, list[BundleEntry]] = {}
+    for item in bundle.entries:
+        by_agreement.setdefault(item.entry.statement.agreement, []).append(item)
+    expected = set(bundle.agreements)
+    if not bundle.whole_ledger and set(by_agreement) != expected:
+        report.failures.append(Failure(
+            f"the bundle's entries are for {sorted(by_agreement)}, its scope says "
+            f"{sorted(expected)}"))
+    seen_keys: dict[str, str] = {}
+    for reference, items in sorted(by_agreement.items()):
+        items.sort(key=lambda e: e.entry.statement.seq)
+        records = [RecordedEntry(i + 1, "", e.entry.text, e.recorded)
+                   for i, e in enumerate(items)]
+        checked, failure, agreement = check_agreement(records, bundle.origin,
+                                                      agreement_id(reference), reference)
+        report.entries += checked
+        report.agreements += 1
+        if failure is not None:
+            report.failures.append(failure)
+        if agreement is not None:
+            _note_keys(agreement, seen_keys)
+    for kid, (partner, public) in bundle.keys.items():
+        if key_id(public) != kid or seen_keys.get(kid) != partner:
+            report.failures.append(Failure(
+                f"key {kid[:16]} listed for {partner!r} is not a key the entries give it"))
+    report.checks.append("signatures, seq/prev chains, keys and rules of every entry")
+
+
+def _note_keys(agreement: Agreement, seen: dict[str, str]) -> None:
+    for partner in agreement.partners.values():
+        for s in partner.signatories:
+            seen[s.key_id] = partner.id
+
+
+def partner_keys(agreements: Sequence[Agreement]) -> dict[str, tuple[str, bytes]]:
+    """Every key any partner of these agreements has signed with: key id -> (partner, key)."""
+    keys: dict[str, tuple[str, bytes]] = {}
+    for agreement in agreements:
+        for partner in agreement.partners.values():
+            for s in partner.signatories:
+                keys[s.key_id] = (partner.id, s.public_key)
+    return keys

@@ -1,0 +1,249 @@
+"""The log: every entry's dense index, the Merkle tree's stored nodes, and the checkpoints.
+
+The sequencer reads the notification log in order and gives each entry the next index 0, 1,
+2... (notification ids may have gaps on PostgreSQL; the index never does). With each leaf it
+stores the hash of every complete subtree the leaf completes, so that a root, an inclusion proof
+or a consistency proof reads O(log n) stored hashes (:mod:`ledger.merkle`). Leaves, nodes and the
+tracking position are written in one transaction, as for every projection. Checkpoints and
+cosignatures kept in the event store are listed here too, for finding the latest.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy.exc import OperationalError
+
+from ledger import merkle
+from ledger.application import ENTRY_TOPICS, Ledger
+from ledger.checkpoints import CheckpointRecord
+from ledger.errors import InvalidInput, NotFound
+from ledger.note import Checkpoint, NoteSignature, SignedNote, add_signatures
+from projections.db import reading, writing
+from projections.models import CheckpointRow, CosignatureRow, LogLeafRow, LogNodeRow
+from projections.readmodels import ReadModels
+
+LOG = "log"
+CHECKPOINT_TOPICS = (CheckpointRecord.Signed.TOPIC, CheckpointRecord.Cosigned.TOPIC)
+BATCH = 2000
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class LeafInfo:
+    """Where an entry sits in the log."""
+
+    index: int
+    notification_id: int
+    reference: str
+    seq: int
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A checkpoint with its cosignatures."""
+
+    checkpoint: Checkpoint
+    note: SignedNote
+    cosigners: tuple[str, ...]
+
+
+class MerkleLog:
+    """The ledger's log, as stored beside its read models."""
+
+    def __init__(self, models: ReadModels) -> None:
+        self.models = models
+        self.ledger: Ledger = models.ledger
+        self.engine: Engine = models.engine
+
+    # --- sequencing --------------------------------------------------------------------------
+
+    def catch_up(self, batch: int = BATCH, progress: Progress | None = None) -> int:
+        """Index every entry (and list every checkpoint) committed since the last catch-up."""
+        self.models.ensure_tables()
+        done = 0
+        topics = (*ENTRY_TOPICS, *CHECKPOINT_TOPICS)
+        while True:
+            try:
+                with writing(self.engine) as conn:
+                    start = self.models.position(conn, LOG, lock=True)
+                    rows = self.ledger.recorder.select_notifications(start + 1, batch,
+                                                                     topics=topics)
+                    if not rows:
+                        return done
+                    self._append(conn, rows)
+                    self.models.set_position(conn, LOG, rows[-1].id)
+            except OperationalError as exc:
+                raise self.ledger.location.unreachable(exc) from None
+            done += len(rows)
+            if progress is not None:
+                progress(len(rows))
+
+    def _append(self, conn: Connection, rows: Any) -> None:
+        size = self.size(conn)
+        fresh: dict[tuple[int, int], bytes] = {}
+
+        def node(level: int, index: int) -> bytes:
+            return fresh.get((level, index)) or self._node(conn, level, index)
+
+        leaves, cosignatures, checkpoints = [], [], []
+        for row in rows:
+            event: Any = self.ledger.mapper.to_domain_event(row)
+            if row.topic == CheckpointRecord.Signed.TOPIC:
+                note = SignedNote.parse(event.note)
+                cp = Checkpoint.parse(note.text)
+                checkpoints.append({"size": cp.size, "root": cp.root, "note": event.note,
+                                    "notification_id": row.id})
+                continue
+            if row.topic == CheckpointRecord.Cosigned.TOPIC:
+                sig = NoteSignature.parse_line(event.line.rstrip("\n"))
+                cosignatures.append({
+                    "size": self._checkpoint_size(row.originator_id),
+                    "witness": event.witness, "key_id": sig.key_id.hex(),
+                    "timestamp": int.from_bytes(sig.signature[:8], "big"), "line": event.line})
+                continue
+            text: str = event.entry
+            statement = json.loads(text)["statement"]
+            leaves.append({"index": size, "notification_id": row.id,
+                           "reference": statement["agreement"], "seq": statement["seq"]})
+            for level, index, digest in merkle.nodes_to_store(
+                    size, merkle.leaf_hash(text.encode()), node):
+                fresh[(level, index)] = digest
+            size += 1
+        for table, values in ((LogLeafRow, leaves), (CheckpointRow, checkpoints),
+                              (CosignatureRow, cosignatures)):
+            if values:
+                conn.execute(insert(table), values)
+        if fresh:
+            conn.execute(insert(LogNodeRow), [{"level": lv, "index": ix, "hash": h}
+                                              for (lv, ix), h in fresh.items()])
+
+    def _checkpoint_size(self, uuid: Any) -> int:
+        record: Any = self.ledger.repository.get(uuid, version=1)
+        return int(Checkpoint.parse(SignedNote.parse(record.note).text).size)
+
+    # --- reading the tree --------------------------------------------------------------------
+
+    @staticmethod
+    def size(conn: Connection) -> int:
+        """How many entries the log holds."""
+        last = conn.execute(select(func.max(LogLeafRow.index))).scalar()
+        return 0 if last is None else int(last) + 1
+
+    @staticmethod
+    def _node(conn: Connection, level: int, index: int) -> bytes:
+        found = conn.execute(select(LogNodeRow.hash).where(
+            LogNodeRow.level == level, LogNodeRow.index == index)).scalar()
+        if found is None:
+            raise NotFound(f"the log has no node at level {level}, index {index}; "
+                           f"run 'ledger rebuild' if the log tables were damaged")
+        return bytes(found)
+
+    def getter(self, conn: Connection) -> merkle.GetNode:
+        """Read stored nodes through ``conn``."""
+        return lambda level, index: self._node(conn, level, index)
+
+    def current_size(self) -> int:
+        """The size of the log after catching up."""
+        self.catch_up()
+        with reading(self.engine) as conn:
+            return self.size(conn)
+
+    def root(self, size: int) -> bytes:
+        """The root of the tree of the first ``size`` entries."""
+        with reading(self.engine) as conn:
+            self._check_size(conn, size)
+            return merkle.root(size, self.getter(conn))
+
+    def inclusion(self, index: int, size: int) -> list[bytes]:
+        """An inclusion proof of entry ``index`` in the tree of ``size`` entries."""
+        with reading(self.engine) as conn:
+            self._check_size(conn, size)
+            if not 0 <= index < size:
+                raise InvalidInput(f"log index {index} is not in a log of {size} entries")
+            return merkle.inclusion_proof(index, size, self.getter(conn))
+
+    def consistency(self, size1: int, size2: int) -> list[bytes]:
+        """A consistency proof from the tree of ``size1`` entries to that of ``size2``."""
+        with reading(self.engine) as conn:
+            self._check_size(conn, size2)
+            if not 0 < size1 <= size2:
+                raise InvalidInput(f"a consistency proof needs 0 < from <= to "
+                                   f"(got {size1} and {size2})")
+            return merkle.consistency_proof(size1, size2, self.getter(conn))
+
+    def leaf_hash(self, index: int) -> bytes:
+        """The stored leaf hash of entry ``index``."""
+        with reading(self.engine) as conn:
+            return self._node(conn, 0, index)
+
+    def _check_size(self, conn: Connection, size: int) -> None:
+        have = self.size(conn)
+        if not 0 <= size <= have:
+            raise InvalidInput(f"the log holds {have} entries; size {size} is beyond it")
+
+    def leaf(self, index: int) -> LeafInfo:
+        """Which entry sits at log index ``index``."""
+        with reading(self.engine) as conn:
+            row = conn.execute(select(LogLeafRow).where(LogLeafRow.index == index)).first()
+        if row is None:
+            raise NotFound(f"the log has no entry at index {index}")
+        data = row._mapping
+        return LeafInfo(data["index"], data["notification_id"], data["reference"], data["seq"])
+
+    def index_of(self, reference: str, seq: int) -> int:
+        """The log index of entry ``seq`` of agreement ``reference``."""
+        with reading(self.engine) as conn:
+            found = conn.execute(select(LogLeafRow.index).where(
+                LogLeafRow.reference == reference, LogLeafRow.seq == seq)).scalar()
+        if found is None:
+            raise NotFound(f"agreement {reference!r} has no entry {seq} in the log")
+        return int(found)
+
+    def indexes(self, reference: str) -> dict[int, int]:
+        """seq -> log index for every entry of one agreement."""
+        with reading(self.engine) as conn:
+            return {int(seq): int(index) for index, seq in conn.execute(
+                select(LogLeafRow.index, LogLeafRow.seq).where(
+                    LogLeafRow.reference == reference))}
+
+    # --- checkpoints ---------------------------------------------------------------------------
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The checkpoint of the largest size, with its cosignatures."""
+        self.catch_up()
+        with reading(self.engine) as conn:
+            row = conn.execute(select(CheckpointRow).order_by(CheckpointRow.size.desc())
+                               .limit(1)).first()
+            if row is None:
+                return None
+            return self._with_cosignatures(conn, row)
+
+    def checkpoint(self, size: int) -> StoredCheckpoint:
+        """The checkpoint of ``size`` entries."""
+        self.catch_up()
+        with reading(self.engine) as conn:
+            row = conn.execute(select(CheckpointRow).where(CheckpointRow.size == size)).first()
+            if row is None:
+                raise NotFound(f"no checkpoint of size {size}; 'ledger checkpoint' makes one")
+            return self._with_cosignatures(conn, row)
+
+    @staticmethod
+    def _with_cosignatures(conn: Connection, row: Any) -> StoredCheckpoint:
+        lines = conn.execute(select(CosignatureRow).where(CosignatureRow.size == row.size)
+                             .order_by(CosignatureRow.witness)).all()
+        note = add_signatures(SignedNote.parse(row.note),
+                              *(NoteSignature.parse_line(c.line.rstrip("\n")) for c in lines))
+        return StoredCheckpoint(Checkpoint.parse(note.text), note,
+                                tuple(c.witness for c in lines))
+
+
+def b64(data: bytes) -> str:
+    """Standard base64, as proofs and roots are written."""
+    return base64.b64encode(data).decode()
