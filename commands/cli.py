@@ -69,7 +69,7 @@ def _today() -> date:
 def _acted(opts: Common, recorded: Recorded) -> None:
     s = recorded.entry.statement
     agreement = recorded.agreement
-    state = agreement.state_on(_today())
+    state = agreement.state_on(s.at.date())
     if opts.json:
         emit_json({"reference": s.agreement, "seq": s.seq, "action": s.action,
                    "partner": s.partner, "key_id": s.key, "at": at_text(s.at),
@@ -77,7 +77,8 @@ def _acted(opts: Common, recorded: Recorded) -> None:
                    "state_digest": agreement.state_digest(), "attempts": recorded.attempts})
         return
     typer.echo(f"recorded {s.agreement} entry {s.seq}: {s.action} by {s.partner} "
-               f"at {at_text(s.at)} (entry {recorded.entry.hash[:16]}); agreement is {state}")
+               f"at {at_text(s.at)} (entry {recorded.entry.hash[:16]}); "
+               f"agreement then {state}")
 
 
 def _terms_hash(terms: Path | None, terms_hash: str | None) -> str | None:
@@ -615,4 +616,4 @@ def main() -> None:
 
 
 # The audit commands register themselves on the same app.
-from commands import audit  # noqa: E402, F401
+from commands import audit, demo  # noqa: E402, F401
