@@ -11,6 +11,7 @@ into :mod:`ledger.errors`.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -20,6 +21,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import EventSourcingError
 from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
@@ -50,6 +52,9 @@ from ledger.values import FinancialYear, parse_slug
 
 #: How many times an act is re-read, re-checked and re-signed when others keep landing first.
 MAX_ATTEMPTS = 12
+
+#: How long an act waits for a database that went away (a restart) before giving up.
+RECONNECT_WAIT = 30.0
 
 #: Topics of the events that carry entries (everything else in the store is bookkeeping).
 ENTRY_TOPICS: tuple[str, ...] = (
@@ -101,6 +106,9 @@ class Ledger(Application[UUID]):
         self.clock = clock
         self._identity: LedgerIdentity | None = None
         env = {**location.eventsourcing_env(), "CREATE_TABLE": "y" if create else "n",
+               # A long-running process (a catch-up, a busy writer) reads only the events
+               # added since it last loaded an agreement.
+               "AGGREGATE_CACHE_MAXSIZE": "256",
                **(extra_env or {})}
         try:
             if create:
@@ -275,6 +283,9 @@ class Ledger(Application[UUID]):
     def submit(self, entry: Entry, recorded: datetime | None = None) -> Agreement:
         """Check and store an entry someone else signed (import of a verified copy)."""
         now = recorded or self.clock()
+        # What is stored is the entry's text: check the statement read from it, not one that
+        # merely came along with it.
+        entry = Entry.parse(entry.text)
         s = entry.statement
         if s.action == "draft":
             if self.exists(s.agreement):
@@ -295,18 +306,25 @@ class Ledger(Application[UUID]):
              at: datetime | None) -> Recorded:
         parse_slug(reference, "agreement reference")
         parse_slug(partner, "partner id")
-        moment = (at or self.clock()).astimezone(UTC).replace(microsecond=0)
+        stated = None if at is None else at.astimezone(UTC).replace(microsecond=0)
         origin = self.origin
         for attempt in range(1, MAX_ATTEMPTS + 1):
             agreement: Agreement | None = None
+            # An act with no stated time is done "now": at each attempt, and never before the
+            # agreement's last act (another machine's clock may run a little ahead of ours).
+            moment = stated or self.clock().astimezone(UTC).replace(microsecond=0)
             if action == "draft":
                 if self.exists(reference):
                     raise InvalidInput(f"agreement {reference!r} already exists; "
                                        f"choose another reference")
                 seq, prev = 1, ZERO_HASH
             else:
-                agreement = self.agreement(reference)
+                # The cached agreement itself, not a copy: it is changed only by a check that
+                # passed, and forgotten below if the write does not land.
+                agreement = self._current(reference)
                 seq, prev = agreement.version + 1, agreement.head
+                if stated is None:
+                    moment = max(moment, agreement.last_at)
             statement = Statement(origin, reference, seq, prev, action, partner,
                                   signer.key_id, moment, body(agreement))
             entry = Entry.sign(statement, signer)
@@ -316,14 +334,64 @@ class Ledger(Application[UUID]):
             else:
                 agreement.record(entry, now)
             try:
-                self._save(agreement)
+                self.save(agreement)
             except IntegrityError:
                 # Another act landed first: back off a little, then re-read and re-sign.
+                self._forget(reference)
                 time.sleep(random.uniform(0, 0.005 * attempt))  # noqa: S311 - jitter only
                 continue
+            except PersistenceError:
+                # The connection broke: the write may or may not have committed. Ask the
+                # store (waiting for it to come back) whether this very entry is there, so
+                # that an act is never recorded twice.
+                self._forget(reference)
+                if self._landed(entry):
+                    return Recorded(entry, self.agreement(reference), attempt)
+                continue
+            except BaseException:
+                self._forget(reference)
+                raise
             return Recorded(entry, agreement, attempt)
         raise AgreementBusy(f"agreement {reference!r} is busy: other acts kept landing first "
                             f"({MAX_ATTEMPTS} attempts); nothing was written, try again")
+
+    def _current(self, reference: str) -> Agreement:
+        """The agreement as it stands, as cached (see :meth:`_forget`)."""
+        parse_slug(reference, "agreement reference")
+        try:
+            found: Any = self.repository.get(agreement_id(reference), deepcopy_from_cache=False)
+        except AggregateNotFoundError:
+            raise NotFound(f"there is no agreement {reference!r} in this ledger; "
+                           f"'ledger list' shows them") from None
+        except PersistenceError as exc:
+            raise unreachable(self.location, exc) from None
+        assert isinstance(found, Agreement)
+        return found
+
+    def _forget(self, reference: str) -> None:
+        """Drop a cached agreement whose change did not reach the store."""
+        cache = self.repository.cache
+        if cache is not None:
+            with contextlib.suppress(KeyError):  # not cached: nothing to forget
+                cache.get(agreement_id(reference), evict=True)
+
+    def _landed(self, entry: Entry) -> bool:
+        """Whether ``entry`` is stored, waiting up to RECONNECT_WAIT for the store to answer."""
+        s = entry.statement
+        deadline = time.monotonic() + RECONNECT_WAIT
+        while True:
+            try:
+                rows = self.recorder.select_events(agreement_id(s.agreement), gt=s.seq - 1,
+                                                   lte=s.seq)
+            except PersistenceError as exc:
+                if time.monotonic() > deadline:
+                    raise unreachable(self.location, exc) from None
+                time.sleep(0.5)
+                continue
+            if not rows:
+                return False
+            stored: Any = self.mapper.to_domain_event(rows[0])
+            return bool(stored.entry == entry.text)
 
     # --- checkpoints ---------------------------------------------------------------------------
 
@@ -397,6 +465,12 @@ class Ledger(Application[UUID]):
             raise NotFound(f"nothing stored under {aggregate_id}") from None
         except PersistenceError as exc:
             raise unreachable(self.location, exc) from None
+        except EventSourcingError as exc:
+            # Events deleted or moved behind the ledger's back cannot be replayed.
+            raise VerificationFailed(
+                f"the stored entries of {aggregate_id} cannot be replayed "
+                f"({type(exc).__name__}): they were deleted, moved or altered; "
+                f"'ledger verify' names the damage") from None
 
 
 def _missing_table(exc: BaseException) -> bool:

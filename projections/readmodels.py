@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import EventSourcingError
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from ledger.application import ENTRY_TOPICS, Ledger
 from ledger.domain import Agreement
-from ledger.errors import NotFound, StorageError
+from ledger.errors import NotFound, StorageError, VerificationFailed
 from projections.db import create_tables, drop_tables, make_engine, reading, tables_exist, writing
 from projections.models import (
     AGREEMENT_TABLES,
@@ -116,7 +117,15 @@ class ReadModels:
                 progress(len(rows))
 
     def _load(self, uuid: Any) -> Agreement:
-        found: Any = self.ledger.repository.get(uuid)
+        # Read only, so the cached copy itself will do (no deep copy).
+        try:
+            found: Any = self.ledger.repository.get(uuid, deepcopy_from_cache=False)
+        except EventSourcingError as exc:
+            # Events deleted or moved behind the ledger's back: say so, not a traceback.
+            raise VerificationFailed(
+                f"the stored entries of {uuid} cannot be replayed ({type(exc).__name__}): "
+                f"they were deleted, moved or altered; 'ledger verify' names the damage"
+            ) from None
         assert isinstance(found, Agreement)
         return found
 

@@ -1,0 +1,131 @@
+"""A load driver for a shared ledger: many processes recording acts at once.
+
+``python -m tests.load worker URL WORKER ACTS OUT`` records ACTS acts (funding lines on the
+draft agreements, payments on the signed ones) and appends one JSON line to OUT per act as soon
+as it lands, flushed, so that a parent that kills the worker knows exactly what it was told had
+landed. The parent side (:func:`prepare`, :func:`check`) sets up the agreements and checks the
+store afterwards: every landed act stored once, nothing else, verification passing and the
+budget adding up.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ledger.application import Ledger
+from ledger.bodies import FundingLine, PartnerDetails, Terms
+from ledger.errors import AgreementBusy, StorageError
+from ledger.storage import parse_location
+from ledger.values import FinancialYear
+from tests.keys import fixed_key
+
+ORIGIN = "ledger.load.example/shared"
+PARTNERS = ("city-council", "health-trust", "housing-assoc")
+SIGNED = ("pool-a", "pool-b", "pool-c")
+DRAFTS = ("plan-d", "plan-e")
+YEAR = FinancialYear(2005)
+POOL_LINE = Decimal("100000000.00")
+START = datetime(2005, 1, 3, tzinfo=UTC)
+
+
+def _terms(title: str) -> Terms:
+    return Terms(title, "Health Act 1999 s.31", ("pooled-budget",), "0" * 63 + "1", None,
+                 START.date(), None, 6, "continue")
+
+
+def _details(partner: str) -> PartnerDetails:
+    return PartnerDetails(partner.replace("-", " ").title(), "commissioning", False, False,
+                          False, f"Signatory of {partner}", "Director",
+                          fixed_key(partner).public_key)
+
+
+def prepare(url: str) -> Ledger:
+    """A ledger with signed pooled budgets (for payments) and drafts (for funding lines)."""
+    ledger = Ledger(parse_location(url), create=True)
+    ledger.initialise(ORIGIN, "operator", fixed_key("operator").public_key)
+    for ref in (*SIGNED, *DRAFTS):
+        ledger.draft(ref, PARTNERS[0], _terms(ref), _details(PARTNERS[0]),
+                     fixed_key(PARTNERS[0]), START)
+        for partner in PARTNERS[1:]:
+            ledger.join(ref, partner, _details(partner), fixed_key(partner), START)
+        if ref in SIGNED:
+            for partner in PARTNERS:
+                ledger.declare(ref, FundingLine(partner, YEAR, "pool", POOL_LINE, "confirmed"),
+                               fixed_key(partner), START)
+            for partner in PARTNERS:
+                ledger.sign(ref, partner, fixed_key(partner), START)
+    return ledger
+
+
+@dataclass(frozen=True)
+class Landed:
+    """An act a worker was told had landed."""
+
+    worker: int
+    entry_hash: str
+    reference: str
+    kind: str
+    amount: Decimal
+    attempts: int
+
+
+def worker(url: str, number: int, acts: int, out: Path) -> None:
+    """Record ``acts`` acts, reporting each as it lands."""
+    rng = random.Random(number)
+    ledger = Ledger(parse_location(url))
+    signers = {p: fixed_key(p) for p in PARTNERS}
+    with out.open("a", encoding="utf-8") as report:
+        for i in range(acts):
+            partner = rng.choice(PARTNERS)
+            amount = Decimal(rng.randrange(1, 100000)) / 100
+            pay = rng.random() < 0.6
+            reference = rng.choice(SIGNED if pay else DRAFTS)
+            while True:
+                try:
+                    if pay:
+                        done = ledger.pay(reference, partner, YEAR, amount, "pool",
+                                          signers[partner])
+                    else:
+                        line = FundingLine(partner, YEAR, f"w{number}-{i}", amount, "confirmed")
+                        done = ledger.declare(reference, line, signers[partner])
+                    break
+                except (AgreementBusy, StorageError):
+                    # Nothing was written (the act either did not reach the store or was
+                    # refused as busy): the worker tries the same act again.
+                    time.sleep(0.2)
+            report.write(json.dumps({
+                "worker": number, "entry_hash": done.entry.hash, "reference": reference,
+                "kind": "payment" if pay else "line", "amount": str(amount),
+                "attempts": done.attempts}) + "\n")
+            report.flush()
+    ledger.close()
+
+
+def read_landed(paths: list[Path]) -> list[Landed]:
+    """Every act the workers reported as landed (a torn last line from a kill is skipped)."""
+    landed = []
+    for path in paths:
+        if not path.exists():
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                d: dict[str, Any] = json.loads(line)
+            except ValueError:
+                continue
+            landed.append(Landed(d["worker"], d["entry_hash"], d["reference"], d["kind"],
+                                 Decimal(d["amount"]), d["attempts"]))
+    return landed
+
+
+if __name__ == "__main__":
+    _, command, url, number, count, out = sys.argv
+    assert command == "worker"
+    worker(url, int(number), int(count), Path(out))
