@@ -340,7 +340,7 @@ class Ledger(Application[UUID]):
                 self._forget(reference)
                 time.sleep(random.uniform(0, 0.005 * attempt))  # noqa: S311 - jitter only
                 continue
-            except PersistenceError:
+            except (OperationalError, InterfaceError):
                 # The connection broke: the write may or may not have committed. Ask the
                 # store (waiting for it to come back) whether this very entry is there, so
                 # that an act is never recorded twice.
@@ -348,6 +348,9 @@ class Ledger(Application[UUID]):
                 if self._landed(entry):
                     return Recorded(entry, self.agreement(reference), attempt)
                 continue
+            except PersistenceError as exc:
+                self._forget(reference)
+                raise refused(self.location, exc) from None
             except BaseException:
                 self._forget(reference)
                 raise
@@ -455,8 +458,10 @@ class Ledger(Application[UUID]):
             self.save(*aggregates)
         except IntegrityError:
             raise
-        except PersistenceError as exc:
+        except (OperationalError, InterfaceError) as exc:
             raise unreachable(self.location, exc) from None
+        except PersistenceError as exc:
+            raise refused(self.location, exc) from None
 
     def _get(self, aggregate_id: UUID, version: int | None = None) -> Any:
         try:
@@ -491,6 +496,16 @@ def _only_source(agreement: Agreement, partner: str, year: FinancialYear) -> str
 def unreachable(location: Location, exc: BaseException) -> StorageError:
     """One line naming the database and what to check."""
     return location.unreachable(exc)
+
+
+def refused(location: Location, exc: BaseException) -> StorageError:
+    """The database refused a write it could reach: say so, and why."""
+    text = str(exc).strip()
+    detail = text.splitlines()[0] if text else type(exc).__name__
+    if "permission denied" in detail.lower() or "append-only" in detail.lower():
+        return StorageError(f"{location.describe()} refused the write ({detail}); this role may "
+                            f"only read the ledger: act with the ledger's writer role")
+    return StorageError(f"{location.describe()} refused the write: {detail}")
 
 
 def as_of_version(acts: Sequence[Acted], day: date) -> int:

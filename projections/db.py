@@ -77,6 +77,12 @@ def tables_exist(engine: Engine) -> bool:
     return {t.name for t in Base.metadata.sorted_tables} <= names
 
 
+def is_permission_error(exc: BaseException) -> bool:
+    """Whether the database refused for lack of privilege (PostgreSQL SQLSTATE 42501)."""
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "sqlstate", None) == "42501"
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

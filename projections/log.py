@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from ledger import merkle
 from ledger.application import ENTRY_TOPICS, Ledger
 from ledger.checkpoints import CheckpointRecord
 from ledger.errors import InvalidInput, NotFound
 from ledger.note import Checkpoint, NoteSignature, SignedNote, add_signatures
-from projections.db import reading, writing
+from projections.db import is_permission_error, reading, writing
 from projections.models import CheckpointRow, CosignatureRow, LogLeafRow, LogNodeRow
 from projections.readmodels import ReadModels
 
@@ -81,6 +81,11 @@ class MerkleLog:
                     self.models.set_position(conn, LOG, rows[-1].id)
             except OperationalError as exc:
                 raise self.ledger.location.unreachable(exc) from None
+            except ProgrammingError as exc:
+                if not is_permission_error(exc):
+                    raise
+                self.models.read_only = True  # an auditor's role reads the log as it is
+                return done
             done += len(rows)
             if progress is not None:
                 progress(len(rows))

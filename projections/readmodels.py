@@ -17,12 +17,20 @@ from uuid import UUID
 
 from eventsourcing.domain import EventSourcingError
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from ledger.application import ENTRY_TOPICS, Ledger
 from ledger.domain import Agreement
 from ledger.errors import NotFound, StorageError, VerificationFailed
-from projections.db import create_tables, drop_tables, make_engine, reading, tables_exist, writing
+from projections.db import (
+    create_tables,
+    drop_tables,
+    is_permission_error,
+    make_engine,
+    reading,
+    tables_exist,
+    writing,
+)
 from projections.models import (
     AGREEMENT_TABLES,
     AgreementRow,
@@ -55,6 +63,8 @@ class ReadModels:
         self.ledger = ledger
         self.engine = engine or make_engine(ledger.location)
         self._ready = False
+        #: Set when this role may read the tables but not write them (an auditor's).
+        self.read_only = False
 
     def close(self) -> None:
         """Release the read side's connections."""
@@ -112,9 +122,23 @@ class ReadModels:
                     self.set_position(conn, VIEWS, rows[-1].id)
             except OperationalError as exc:
                 raise self.ledger.location.unreachable(exc) from None
+            except ProgrammingError as exc:
+                if not is_permission_error(exc):
+                    raise
+                # A read-only role (an auditor's) cannot bring the tables up to date; reads
+                # then come from the entries themselves (see ``behind``).
+                self.read_only = True
+                return applied
             applied += len(rows)
             if progress is not None:
                 progress(len(rows))
+
+    def behind(self, name: str = VIEWS) -> bool:
+        """Whether entries have been committed that projection ``name`` has not applied."""
+        with reading(self.engine) as conn:
+            found = conn.execute(select(Tracking.position).where(Tracking.name == name)).scalar()
+        start = int(found or 0)
+        return bool(self.ledger.recorder.select_notifications(start + 1, 1, topics=ENTRY_TOPICS))
 
     def _load(self, uuid: Any) -> Agreement:
         # Read only, so the cached copy itself will do (no deep copy).
@@ -204,8 +228,11 @@ class ReadModels:
     # --- reading ---------------------------------------------------------------------------------
 
     def load(self, reference: str) -> AgreementRows:
-        """The stored rows of one agreement (after catching up)."""
+        """The rows of one agreement: stored (after catching up), or, where this role may not
+        bring the tables up to date, computed from the agreement's own entries."""
         self.catch_up()
+        if self.read_only and self.behind():
+            return rows_for(self.ledger.agreement(reference))
         with reading(self.engine) as conn:
             found = stored_rows(conn, reference)
         if not found[AgreementRow]:
@@ -216,6 +243,9 @@ class ReadModels:
     def list(self) -> list[Row]:
         """One row per agreement, by reference."""
         self.catch_up()
+        if self.read_only and self.behind():
+            return sorted((rows_for(a).agreement for a in self.agreements()),
+                          key=lambda r: str(r["reference"]))
         with reading(self.engine) as conn:
             return [dict(r._mapping) for r in conn.execute(
                 select(AgreementRow).order_by(AgreementRow.reference))]
