@@ -15,21 +15,18 @@ from commands import render
 from commands.app import app
 from commands.common import Common, command, emit_json
 from ledger import merkle
-from ledger.application import Ledger
-from ledger.bundle import Bundle, BundleEntry, parse_bundle, partner_keys, verify_bundle
+from ledger.bundle import Bundle, parse_bundle, verify_bundle
 from ledger.checkpoints import signed_checkpoint
-from ledger.errors import InvalidInput, NotFound, ProofError, StorageError, VerificationFailed
+from ledger.errors import InvalidInput, NotFound, ProofError, VerificationFailed
 from ledger.keys import key_id
 from ledger.note import (
-    COSIGNATURE_KEY_TYPE,
     Checkpoint,
     cosign,
-    note_key_id,
     verify_note_signature,
 )
-from ledger.storage import Location
 from ledger.values import parse_slug
 from ledger.witness import WitnessState
+from projections.audit import default_workers, export_bundle, import_bundle
 from projections.log import MerkleLog, b64
 from projections.readmodels import ReadModels
 
@@ -207,37 +204,10 @@ def export(opts: Common,
            = Path("bundle.json")) -> None:
     """Write an audit bundle: every entry, the partners' keys, the latest checkpoint with its
     cosignatures, and an inclusion proof of every entry."""
-    ledger = opts.open_ledger()
-    identity = ledger.identity
-    with _log(opts) as log:
-        latest = log.latest_checkpoint()
-        if latest is None:
-            raise NotFound("no checkpoint yet; the operator makes one with 'ledger checkpoint'")
-        cp = latest.checkpoint
-        references = [reference] if reference else [
-            r["reference"] for r in log.models.list()]
-        agreements = [ledger.agreement(ref) for ref in references]
-        entries = []
-        with render.progress("exporting", quiet=opts.json) as advance:
-            for agreement in agreements:
-                indexes = log.indexes(agreement.reference)
-                for act in agreement.history:
-                    seq = act.entry.statement.seq
-                    index = indexes[seq]
-                    if index >= cp.size:
-                        raise InvalidInput(
-                            f"entry {seq} of {agreement.reference!r} is newer than the latest "
-                            f"checkpoint (size {cp.size}); make a checkpoint first")
-                    entries.append(BundleEntry(index, act.recorded, act.entry,
-                                               tuple(log.inclusion(index, cp.size))))
-                advance(agreement.version)
-        if reference is None and len(entries) != cp.size:
-            raise InvalidInput(f"the ledger has {log.current_size()} entries and the latest "
-                               f"checkpoint covers {cp.size}; make a checkpoint first")
-    entries.sort(key=lambda e: e.log_index)
-    bundle = Bundle(identity.origin, identity.operator, identity.operator_public_key,
-                    latest.note, reference is None, tuple(references),
-                    partner_keys(agreements), tuple(entries))
+    with render.progress("exporting", quiet=opts.json) as advance:
+        bundle = export_bundle(opts.open_ledger(), reference, advance)
+    entries, cp = bundle.entries, Checkpoint.parse(bundle.checkpoint.text)
+    agreements = bundle.agreements
     output.write_text(json.dumps(bundle.to_json(), indent=1, ensure_ascii=False) + "\n",
                       encoding="utf-8")
     if opts.json:
@@ -269,7 +239,7 @@ def verify_bundle_command(opts: Common,
     checkpoint's signatures. Exit 3 on any failure."""
     bundle = _read_bundle(path)
     expected = None if operator_key is None else bytes.fromhex(operator_key)
-    report = verify_bundle(bundle, expected)
+    report = verify_bundle(bundle, expected, default_workers())
     _report(opts, report, bundle)
 
 
@@ -292,60 +262,19 @@ def _report(opts: Common, report: Any, bundle: Bundle) -> None:
 
 
 @command(app, "import")
-def import_bundle(opts: Common,
-                  path: Annotated[Path, typer.Argument(help="The bundle file.")],
-                  operator_key: OperatorKey = None) -> None:
+def import_command(opts: Common,
+                   path: Annotated[Path, typer.Argument(help="The bundle file.")],
+                   operator_key: OperatorKey = None) -> None:
     """Load a verified bundle into an empty ledger (an auditor's own copy). A bundle that fails
     any check is refused whole and nothing is written."""
     bundle = _read_bundle(path)
     expected = None if operator_key is None else bytes.fromhex(operator_key)
-    report = verify_bundle(bundle, expected)
+    location = opts.location
+    report = import_bundle(location, bundle, expected)
     if not report.ok:
         _report(opts, report, bundle)
-    location = opts.location
-    ledger = _empty_ledger(location, bundle)
-    try:
-        for item in sorted(bundle.entries, key=lambda e: e.log_index):
-            ledger.submit(item.entry, item.recorded)
-        if bundle.whole_ledger:
-            # The copy's log is the original's, so its checkpoint and cosignatures hold too.
-            signatures = bundle.checkpoint.signatures
-            operator_only = type(bundle.checkpoint)(bundle.checkpoint.text, tuple(
-                s for s in signatures if s.name == bundle.operator))
-            size = ledger.record_checkpoint(operator_only).checkpoint.size
-            for sig in signatures:
-                for partner, public in bundle.keys.values():
-                    if partner == sig.name and sig.key_id == note_key_id(
-                            partner, public, COSIGNATURE_KEY_TYPE):
-                        ledger.add_cosignature(size, partner, public, sig)
-    finally:
-        ledger.close()
-    models = ReadModels(Ledger(location))
-    try:
-        models.catch_up()
-        MerkleLog(models).catch_up()
-    finally:
-        models.close()
     if opts.json:
         emit_json({"ledger": location.describe(), "entries": len(bundle.entries),
                    "origin": bundle.origin})
         return
     typer.echo(f"imported {len(bundle.entries)} verified entries into {location.describe()}")
-
-
-def _empty_ledger(location: Location, bundle: Bundle) -> Ledger:
-    ledger = Ledger(location, create=True)
-    if not ledger.is_initialised():
-        ledger.initialise(bundle.origin, bundle.operator, bundle.operator_key)
-        return ledger
-    identity = ledger.identity
-    if identity.origin != bundle.origin or identity.operator_public_key != bundle.operator_key:
-        ledger.close()
-        raise InvalidInput(f"{location.describe()} is the ledger {identity.origin!r}; import "
-                           f"into an empty ledger or a new file")
-    if next(ledger.stored_entries(), None) is not None:
-        ledger.close()
-        raise StorageError(f"{location.describe()} already holds entries; import into an "
-                           f"empty ledger or a new file")
-    return ledger
-

@@ -20,7 +20,7 @@ from commands.common import Common, command, emit_json
 from ledger import bodies
 from ledger.application import Recorded
 from ledger.bodies import Changes, FundingLine, NewPartner, PartnerDetails, Terms
-from ledger.domain import Agreement, lifecycle_state
+from ledger.domain import lifecycle_state
 from ledger.errors import InvalidInput, NotFound
 from ledger.keys import key_id, parse_public_key
 from ledger.keystore import check_key_name
@@ -33,12 +33,9 @@ from ledger.values import (
     read_money,
     read_notice,
 )
-from ledger.verify import verify_entries
 from projections.asof import agreement_as_of
+from projections.audit import verify_ledger
 from projections.budget import BudgetView
-from projections.check import ReadModelCheck
-from projections.log import MerkleLog
-from projections.logcheck import LogCheck
 from projections.readmodels import ReadModels
 from projections.rows import AgreementRows, rows_for
 from projections.views import budget_view, history_view, status_view
@@ -581,23 +578,9 @@ def verify(opts: Common, reference: Annotated[str | None, typer.Argument(
     naming each by log index, agreement and seq."""
     ledger = opts.open_ledger()
     if reference is not None:
-        ledger.agreement(reference)
-    models = ReadModels(ledger)
-    try:
-        models.catch_up()
-        tables, tree = ReadModelCheck(models), LogCheck(MerkleLog(models))
-
-        def visit(agreement: Agreement, whole: bool) -> None:
-            tables(agreement, whole)
-            tree(agreement, whole)
-
-        with render.progress("verifying", quiet=opts.json) as advance:
-            report = verify_entries(ledger, reference, progress=advance, visit=visit)
-            if reference is None:
-                tree.run(report, advance)
-        tables.finish(report, whole_ledger=reference is None)
-    finally:
-        models.close()
+        parse_slug(reference, "agreement reference")
+    with render.progress("verifying", quiet=opts.json) as advance:
+        report = verify_ledger(ledger, reference, advance)
     if opts.json:
         emit_json(report.to_json())
     else:

@@ -29,7 +29,7 @@ from eventsourcing.persistence import (
     OperationalError,
     PersistenceError,
 )
-from eventsourcing.utils import Environment
+from eventsourcing.utils import Environment, get_topic
 
 from ledger import bodies
 from ledger.bodies import Changes, FundingLine, NoticeBody, PartnerDetails, Payment, Terms
@@ -300,6 +300,37 @@ class Ledger(Application[UUID]):
             raise AgreementBusy(f"agreement {s.agreement!r} changed while the entry was "
                                 f"being stored; try again") from None
         return agreement
+
+    def store_verified(self, entries: Sequence[tuple[Entry, datetime]],
+                       batch: int = 5000) -> None:
+        """Store entries that have already passed every check (a verified bundle), in the given
+        order, many to a transaction.
+
+        Only :func:`projections.audit.import_bundle` calls this, after the bundle's
+        verification replayed every agreement through the same aggregate; the entries keep
+        their order so that the copy's log is the original's.
+        """
+        topic = get_topic(Agreement)
+        for start in range(0, len(entries), batch):
+            events: list[Any] = []
+            for entry, recorded in entries[start:start + batch]:
+                s = entry.statement
+                uuid = agreement_id(s.agreement)
+                if s.action == "draft":
+                    events.append(Agreement.Drafted(  # type: ignore[call-arg]
+                        originator_id=uuid, originator_version=s.seq, timestamp=recorded,
+                        originator_topic=topic, entry=entry.text))
+                else:
+                    events.append(Agreement.EVENTS[s.action](  # type: ignore[call-arg]
+                        originator_id=uuid, originator_version=s.seq, timestamp=recorded,
+                        entry=entry.text))
+            try:
+                self.recorder.insert_events([self.mapper.to_stored_event(e) for e in events])
+            except IntegrityError:
+                raise InvalidInput("some of these entries are already stored; import into an "
+                                   "empty ledger") from None
+            except PersistenceError as exc:
+                raise refused(self.location, exc) from None
 
     def _act(self, reference: str, partner: str, action: str,
              body: Callable[[Agreement | None], dict[str, Any]], signer: Signer,

@@ -8,6 +8,7 @@ business of :mod:`ledger.domain`.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -32,7 +33,8 @@ WITHDRAWAL_POLICIES = ("terminate", "continue")
 NOTICE_KINDS = ("withdrawal", "termination")
 
 
-def _fields(data: object, what: str, required: set[str], optional: set[str] = frozenset()) -> dict[str, Any]:  # noqa: B006 - frozenset is immutable
+def _fields(data: object, what: str, required: AbstractSet[str],
+            optional: AbstractSet[str] = frozenset()) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidInput(f"{what} must be a JSON object")
     keys = set(data)
@@ -174,7 +176,8 @@ def parse_terms(data: object) -> Terms:
     d = _fields(data, "agreement terms", _TERMS_FIELDS)
     policy = d["on_withdrawal"]
     if policy not in WITHDRAWAL_POLICIES:
-        raise InvalidInput(f"on_withdrawal {policy!r} is not one of {', '.join(WITHDRAWAL_POLICIES)}")
+        raise InvalidInput(
+            f"on_withdrawal {policy!r} is not one of {', '.join(WITHDRAWAL_POLICIES)}")
     terms = Terms(
         title=parse_text(d["title"], "title"),
         basis=parse_text(d["basis"], "basis", empty=True),
@@ -255,8 +258,8 @@ def parse_line(data: object, partner: str | None = None) -> FundingLine:
             raise InvalidInput(f"a {status} funding line needs an amount")
         amount = parse_money(d["amount"])
     who = partner if partner else parse_slug(d["partner"], "partner id")
-    return FundingLine(who, parse_year(d["year"]), parse_text(d["source"], "source", max_length=200),
-                       amount, status)
+    source = parse_text(d["source"], "source", max_length=200)
+    return FundingLine(who, parse_year(d["year"]), source, amount, status)
 
 
 @dataclass(frozen=True)
@@ -331,7 +334,16 @@ class NewPartner:
         return {"id": self.id, **self.details.to_json()}
 
 
-_UNSET: Any = object()
+class _Unset:
+    """The one "end date not changed" marker. Aggregates are deep-copied out of the repository's
+    cache, and a copy of a plain ``object()`` is a new object, which ``is _UNSET`` would take
+    for an end date; copies (and pickles) of this one are the marker itself."""
+
+    def __reduce__(self) -> str:
+        return "_UNSET"
+
+
+_UNSET: Any = _Unset()
 
 
 @dataclass(frozen=True)
@@ -395,7 +407,8 @@ def parse_changes(data: object) -> Changes:
         raise InvalidInput("a variation must change something")
     policy = d.get("on_withdrawal")
     if policy is not None and policy not in WITHDRAWAL_POLICIES:
-        raise InvalidInput(f"on_withdrawal {policy!r} is not one of {', '.join(WITHDRAWAL_POLICIES)}")
+        raise InvalidInput(
+            f"on_withdrawal {policy!r} is not one of {', '.join(WITHDRAWAL_POLICIES)}")
     funding = d.get("funding", [])
     adds = d.get("add_partners", [])
     removes = d.get("remove_partners", [])

@@ -13,8 +13,10 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from multiprocessing import get_context
 from typing import Any
 
 from ledger import merkle
@@ -131,8 +133,12 @@ def parse_bundle(data: object) -> Bundle:
         raise InvalidInput(f"the bundle is malformed ({type(exc).__name__}: {exc})") from None
 
 
-def verify_bundle(bundle: Bundle, expected_operator_key: bytes | None = None) -> Report:
-    """Check everything a bundle claims; every failure is reported."""
+def verify_bundle(bundle: Bundle, expected_operator_key: bytes | None = None,
+                  workers: int = 1) -> Report:
+    """Check everything a bundle claims; every failure is reported.
+
+    With ``workers`` > 1, the agreements are replayed in that many processes.
+    """
     report = Report()
     fail = report.failures.append
     if expected_operator_key is not None and expected_operator_key != bundle.operator_key:
@@ -181,7 +187,7 @@ def verify_bundle(bundle: Bundle, expected_operator_key: bytes | None = None) ->
         if bundle.whole_ledger:
             _check_whole(bundle, checkpoint, report)
     # Every agreement replayed from its entries: signatures, chain, keys, rules.
-    _replay(bundle, report)
+    _replay(bundle, report, workers)
     return report
 
 
@@ -198,7 +204,32 @@ def _check_whole(bundle: Bundle, checkpoint: Checkpoint, report: Report) -> None
     report.checks.append("the whole log against the checkpoint's root")
 
 
-def _replay(bundle: Bundle, report: Report) -> None:
+#: Below this many agreements, starting worker processes costs more than it saves.
+PARALLEL_FROM = 64
+
+Share = list[tuple[str, list[tuple[str, datetime]]]]
+
+
+def _replay_share(origin: str, share: Share) -> tuple[int, int, list[Failure], dict[str, str]]:
+    """Replay some agreements from their entries' texts: (entries, agreements, failures, keys)."""
+    entries = agreements = 0
+    failures: list[Failure] = []
+    seen: dict[str, str] = {}
+    for reference, items in share:
+        records = [RecordedEntry(i + 1, "", text, recorded)
+                   for i, (text, recorded) in enumerate(items)]
+        checked, failure, agreement = check_agreement(records, origin,
+                                                      agreement_id(reference), reference)
+        entries += checked
+        agreements += 1
+        if failure is not None:
+            failures.append(failure)
+        if agreement is not None:
+            _note_keys(agreement, seen)
+    return entries, agreements, failures, seen
+
+
+def _replay(bundle: Bundle, report: Report, workers: int) -> None:
     by_agreement: dict[str, list[BundleEntry]] = {}
     for item in bundle.entries:
         by_agreement.setdefault(item.entry.statement.agreement, []).append(item)
@@ -207,19 +238,24 @@ def _replay(bundle: Bundle, report: Report) -> None:
         report.failures.append(Failure(
             f"the bundle's entries are for {sorted(by_agreement)}, its scope says "
             f"{sorted(expected)}"))
-    seen_keys: dict[str, str] = {}
+    share: Share = []
     for reference, items in sorted(by_agreement.items()):
         items.sort(key=lambda e: e.entry.statement.seq)
-        records = [RecordedEntry(i + 1, "", e.entry.text, e.recorded)
-                   for i, e in enumerate(items)]
-        checked, failure, agreement = check_agreement(records, bundle.origin,
-                                                      agreement_id(reference), reference)
-        report.entries += checked
-        report.agreements += 1
-        if failure is not None:
-            report.failures.append(failure)
-        if agreement is not None:
-            _note_keys(agreement, seen_keys)
+        share.append((reference, [(e.entry.text, e.recorded) for e in items]))
+    if workers > 1 and len(share) >= PARALLEL_FROM:
+        # Each agreement replays on its own, so they are shared out between processes.
+        size = max(1, len(share) // (workers * 8))
+        chunks = [share[i:i + size] for i in range(0, len(share), size)]
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            parts = list(pool.map(_replay_share, [bundle.origin] * len(chunks), chunks))
+    else:
+        parts = [_replay_share(bundle.origin, share)]
+    seen_keys: dict[str, str] = {}
+    for entries, agreements, failures, seen in parts:
+        report.entries += entries
+        report.agreements += agreements
+        report.failures.extend(failures)
+        seen_keys.update(seen)
     for kid, (partner, public) in bundle.keys.items():
         if key_id(public) != kid or seen_keys.get(kid) != partner:
             report.failures.append(Failure(

@@ -23,8 +23,39 @@ SIGNING_CONTEXT = b"agreement-ledger/v1\n"
 ZERO_HASH = "0" * 64
 
 
+#: JCS limits integers to those a double holds exactly (I-JSON).
+_MAX_INT = 2**53 - 1
+
+
+def _plain(obj: Any) -> bool:
+    """Whether ``obj`` is JSON for which Python's own encoder writes exactly RFC 8785.
+
+    With sorted keys, no white space and ``ensure_ascii=False``, :func:`json.dumps` escapes the
+    same characters as RFC 8785 (quote, backslash, and control characters, with the same short
+    forms and lower-case ``\\u00xx``) and writes everything else as UTF-8. The two differ only
+    in the order of non-ASCII keys (UTF-16 code units against code points) and in floats, so
+    values with either go the slow way. Statements have neither.
+    """
+    kind = type(obj)
+    if kind is str or kind is bool or obj is None:
+        return True
+    if kind is int:
+        return bool(-_MAX_INT <= obj <= _MAX_INT)
+    if kind is dict:
+        return all(type(k) is str and k.isascii() and _plain(v) for k, v in obj.items())
+    if kind is list or kind is tuple:
+        return all(_plain(v) for v in obj)
+    return False
+
+
 def canonical(obj: Any) -> bytes:
     """RFC 8785 canonical JSON of ``obj`` (no floats: money and dates are strings)."""
+    if _plain(obj):
+        try:
+            return json.dumps(obj, sort_keys=True, separators=(",", ":"),
+                              ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: let RFC 8785 refuse it with its own message
     try:
         return rfc8785.dumps(obj)
     except (rfc8785.CanonicalizationError, TypeError) as exc:

@@ -207,7 +207,7 @@ class Agreement(Aggregate):
         entry: str
 
         def apply(self, aggregate: Any) -> None:
-            aggregate._apply(Entry.parse_trusted(self.entry), self.timestamp)
+            aggregate._apply(aggregate._entry_for(self.entry), self.timestamp)
 
     class Acted(Aggregate.Event):
         """A partner acted on the agreement (base of every later event)."""
@@ -216,7 +216,7 @@ class Agreement(Aggregate):
         entry: str
 
         def apply(self, aggregate: Any) -> None:
-            aggregate._apply(Entry.parse_trusted(self.entry), self.timestamp)
+            aggregate._apply(aggregate._entry_for(self.entry), self.timestamp)
 
     class Joined(Acted):
         """A partner joined."""
@@ -280,6 +280,8 @@ class Agreement(Aggregate):
         self.terminated_at: datetime | None = None
         self.terminated_by: str | None = None
         self.head = ZERO_HASH
+        self._digest: str | None = None  # of the state as it stands; reset by each entry
+        self._checked: Entry | None = None  # the entry record() has just checked
         self.last_at = datetime.min.replace(tzinfo=UTC)
 
     # --- commands ------------------------------------------------------------------------------
@@ -305,7 +307,14 @@ class Agreement(Aggregate):
         ``now`` is the ledger's clock: the time the entry is recorded.
         """
         self.check(entry, now)
-        self.trigger_event(self.EVENTS[entry.statement.action], entry=entry.text, timestamp=now)
+        # The event stores the entry's text; its apply() takes the entry just checked rather
+        # than parsing the text again.
+        self._checked = entry
+        try:
+            self.trigger_event(self.EVENTS[entry.statement.action], entry=entry.text,
+                               timestamp=now)
+        finally:
+            self._checked = None
 
     def check(self, entry: Entry, now: datetime) -> None:
         """Raise the first rule ``entry`` breaks; return if it may be appended."""
@@ -344,6 +353,11 @@ class Agreement(Aggregate):
 
     def state_digest(self) -> str:
         """Hash of what a signature covers: the terms, the partner set and the funding."""
+        if self._digest is None:
+            self._digest = self._compute_digest()
+        return self._digest
+
+    def _compute_digest(self) -> str:
         return sha256_hex(canonical({
             "agreement": self.terms.to_json(),
             "partners": [
@@ -409,8 +423,9 @@ class Agreement(Aggregate):
                 if new.id == s.partner:
                     return new.details.public_key
         if partner is not None:
+            left = "was removed" if partner.status == "removed" else "has withdrawn"
             raise RuleViolation(
-                f"{s.partner!r} has {partner.status} from {self.reference!r} and can no longer act")
+                f"{s.partner!r} {left} from {self.reference!r} and can no longer act")
         raise NotFound(f"{s.partner!r} is not a partner of agreement {self.reference!r}")
 
     # --- rules per action ----------------------------------------------------------------------
@@ -498,6 +513,12 @@ class Agreement(Aggregate):
             raise NotFound(f"there is no variation {vid!r} of {self.reference!r}")
         if variation.effective:
             raise RuleViolation(f"variation {vid!r} is already in effect")
+        for new in variation.changes.add_partners:
+            # Taking effect would add the partner afresh, undoing any appointment since.
+            if new.id in self.partners:
+                raise RuleViolation(
+                    f"variation {vid!r} adds {new.id!r}, who has become a partner since it was "
+                    f"proposed; it can no longer take effect")
         if s.partner not in self.required_consents(variation):
             raise RuleViolation(f"{s.partner!r} is not asked to consent to {vid!r}")
         if variation.consented(s.partner):
@@ -573,7 +594,15 @@ class Agreement(Aggregate):
 
     # --- event methods: replayed on every load, so they never check or raise --------------------
 
+    def _entry_for(self, text: str) -> Entry:
+        """The entry an event holds: the one just checked, or read from the stored text."""
+        checked = self.__dict__.get("_checked")
+        if checked is not None and checked.text == text:
+            return checked  # type: ignore[no-any-return]
+        return Entry.parse_trusted(text)
+
     def _apply(self, entry: Entry, recorded: datetime) -> None:
+        self._digest = None
         s = entry.statement
         self.APPLY[s.action](self, entry, recorded)
         self.history.append(Acted(entry, recorded))

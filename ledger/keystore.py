@@ -115,7 +115,7 @@ class KeyStore:
         """Every key in the folder, by name."""
         if not self.folder.is_dir():
             return []
-        return [self.public(p.stem) for p in sorted(self.folder.glob("*.pem"))]
+        return [self.public(name) for name in sorted(p.stem for p in self.folder.glob("*.pem"))]
 
     def find(self, wanted_key_id: str) -> PublicKeyInfo | None:
         """The key in the folder whose key id is ``wanted_key_id``, if any."""
@@ -136,6 +136,13 @@ class KeyStore:
         try:
             key = load_pem_private_key(data, passphrase or None)
         except TypeError:
+            # cryptography raises TypeError both for a missing passphrase and for a passphrase
+            # given to a key that was never encrypted.
+            if passphrase:
+                raise KeyFileError(
+                    f"key file {path} is not encrypted; keys are kept encrypted: re-create it "
+                    f"with 'ledger keys new'"
+                ) from None
             raise KeyFileError(
                 f"key {name!r} is encrypted: set LEDGER_PASSPHRASE or enter the passphrase"
             ) from None

@@ -19,9 +19,10 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
-from ledger.canonical import canonical, parse_canonical, sha256_hex, signing_input
+from ledger.canonical import SIGNING_CONTEXT, canonical, parse_canonical, sha256_hex
 from ledger.errors import InvalidInput
 from ledger.keys import Signer, verify_signature
 from ledger.values import at_text, parse_at, parse_slug
@@ -126,7 +127,12 @@ class Statement:
 
     def signing_input(self) -> bytes:
         """The exact bytes the signature covers."""
-        return signing_input(self.to_json())
+        return SIGNING_CONTEXT + self.canonical
+
+    @cached_property
+    def canonical(self) -> bytes:
+        """JCS(statement), computed once: signing, verifying and the entry all use it."""
+        return canonical(self.to_json())
 
 
 @dataclass(frozen=True)
@@ -159,11 +165,11 @@ class Entry:
     @classmethod
     def of(cls, statement: Statement, signature: bytes) -> Entry:
         """An entry from a statement and a signature (not checked here)."""
-        document = {
-            "statement": statement.to_json(),
-            "signature": base64.b64encode(signature).decode(),
-        }
-        return cls(statement, signature, canonical(document).decode())
+        # JCS orders "signature" before "statement" and base64 needs no escaping, so the
+        # entry's canonical form is the statement's with this around it.
+        text = (b'{"signature":"' + base64.b64encode(signature) + b'","statement":'
+                + statement.canonical + b"}")
+        return cls(statement, signature, text.decode())
 
     @classmethod
     def parse(cls, text: str | bytes) -> Entry:

@@ -141,33 +141,40 @@ def stored_records(app: Any, uuid: UUID) -> tuple[list[RecordedEntry], Failure |
     return records, None
 
 
-def verify_entries(app: Any, reference: str | None = None,
-                   progress: Progress | None = None,
-                   visit: Callable[[Agreement, bool], None] | None = None) -> Report:
-    """Check every agreement of the ledger (or one), entry by entry.
+def drafted_agreements(app: Any) -> tuple[dict[UUID, str | None], list[Failure]]:
+    """Every drafted agreement's id, and a failure for entries that belong to none.
 
-    ``visit`` is shown each agreement as rebuilt from the entries that checked out, and whether
-    all of them did (the read side compares its tables with whole ones; the log check learns
-    the partners' keys from all).
+    Reads only the ids and topics of the notification log, not the entries.
     """
+    from ledger.application import ENTRY_TOPICS  # noqa: PLC0415 - application imports us
+
+    drafted: dict[UUID, str | None] = {}
+    seen: set[UUID] = set()
+    position = 1
+    while True:
+        rows = app.recorder.select_notifications(position, 5000, topics=ENTRY_TOPICS)
+        for row in rows:
+            seen.add(row.originator_id)
+            if row.topic == Agreement.Drafted.TOPIC:
+                drafted[row.originator_id] = None
+        if len(rows) < 5000:
+            break
+        position = rows[-1].id + 1
+    orphans = [Failure(f"entries stored under {orphan} belong to no drafted agreement "
+                       f"(its draft was deleted or the entries were forged)")
+               for orphan in sorted(seen - set(drafted), key=str)]
+    return drafted, orphans
+
+
+def verify_agreements(app: Any, agreements: Iterable[tuple[UUID, str | None]],
+                      progress: Progress | None = None,
+                      visit: Callable[[Agreement, bool], None] | None = None) -> Report:
+    """Check the given agreements entry by entry (see :func:`verify_entries`)."""
     from ledger.application import ENTRY_TOPICS  # noqa: PLC0415 - application imports us
 
     report = Report()
     origin: str = app.origin
-    drafted: dict[UUID, str | None] = {}
-    seen: set[UUID] = set()
-    if reference is not None:
-        drafted[agreement_id(reference)] = reference
-    else:
-        for stored in app.stored_entries():
-            seen.add(stored.originator_id)
-            if stored.topic == Agreement.Drafted.TOPIC:
-                drafted[stored.originator_id] = None
-        for orphan in sorted(seen - set(drafted), key=str):
-            report.failures.append(Failure(
-                f"entries stored under {orphan} belong to no drafted agreement "
-                f"(its draft was deleted or the entries were forged)"))
-    for uuid, ref in drafted.items():
+    for uuid, ref in agreements:
         records, broken = stored_records(app, uuid)
         if broken is not None:
             report.failures.append(Failure(broken.what, ref, None))
@@ -184,7 +191,26 @@ def verify_entries(app: Any, reference: str | None = None,
             visit(agreement, failure is None)
         if progress is not None:
             progress(len(records))
-        if agreement is None and failure is None and reference is not None:
-            report.failures.append(Failure("no entries stored", reference))
+        if not records and broken is None:
+            report.failures.append(Failure("no entries stored", ref))
+    return report
+
+
+def verify_entries(app: Any, reference: str | None = None,
+                   progress: Progress | None = None,
+                   visit: Callable[[Agreement, bool], None] | None = None) -> Report:
+    """Check every agreement of the ledger (or one), entry by entry.
+
+    ``visit`` is shown each agreement as rebuilt from the entries that checked out, and whether
+    all of them did (the read side compares its tables with whole ones; the log check learns
+    the partners' keys from all).
+    """
+    if reference is not None:
+        drafted: dict[UUID, str | None] = {agreement_id(reference): reference}
+        orphans: list[Failure] = []
+    else:
+        drafted, orphans = drafted_agreements(app)
+    report = verify_agreements(app, drafted.items(), progress, visit)
+    report.failures[:0] = orphans
     report.checks.append("signatures, seq/prev chains, keys and rules of every entry")
     return report

@@ -50,6 +50,7 @@ class LogCheck:
         self.partner_keys: dict[str, set[bytes]] = {}
         self.tree_ok = True
         self.unsequenced = False
+        self.size = self.stored = 0
 
     def __call__(self, agreement: Agreement, whole: bool = True) -> None:  # noqa: ARG002
         """Learn the keys each partner held (cosignatures are made with them)."""
@@ -225,19 +226,27 @@ class LogCheck:
             return
         verify_cosignature(add_signatures(note, signature), event.witness, public)
 
-    def run(self, report: Report, progress: Any = None) -> None:
-        """All three passes; failures and checks go into ``report``."""
+    def check_log(self, progress: Any = None) -> None:
+        """Passes 1 and 2: the stored leaves and nodes against the entries."""
         self.log.catch_up()
-        size = self.check_leaves(progress)
+        self.size = self.check_leaves(progress)
         with reading(self.log.engine) as conn:
-            stored = self.log.size(conn)
+            self.stored = self.log.size(conn)
         if self.tree_ok:
-            self.check_nodes(stored)
-        count = self.check_checkpoints(size)
+            self.check_nodes(self.stored)
+
+    def finish(self, report: Report) -> None:
+        """Pass 3 (once the partners' keys are known), then everything into ``report``."""
+        count = self.check_checkpoints(self.size)
         report.failures.extend(self.failures)
         if self.unsequenced:
-            report.checks.append(f"the stored Merkle tree against the first {stored} of {size} "
-                                 f"entries (this role may not extend the stored log)")
+            report.checks.append(f"the stored Merkle tree against the first {self.stored} of "
+                                 f"{self.size} entries (this role may not extend the stored log)")
         else:
-            report.checks.append(f"the stored Merkle tree against all {size} entries")
+            report.checks.append(f"the stored Merkle tree against all {self.size} entries")
         report.checks.append(f"{count} checkpoints: operator signature, root, cosignatures")
+
+    def run(self, report: Report, progress: Any = None) -> None:
+        """All three passes; failures and checks go into ``report``."""
+        self.check_log(progress)
+        self.finish(report)

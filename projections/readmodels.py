@@ -79,6 +79,10 @@ class ReadModels:
         try:
             if not tables_exist(self.engine):
                 create_tables(self.engine)
+        except StorageError:
+            # Another reader of a new ledger created them first (its creation is one transaction).
+            if not tables_exist(self.engine):
+                raise
         except SQLAlchemyError as exc:
             raise self.ledger.location.unreachable(exc) from None
         self._ready = True

@@ -1,0 +1,1 @@
+"""Speed of the ledger beside baselines measured in the same run (``python -m benchmarks``)."""

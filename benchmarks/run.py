@@ -1,0 +1,314 @@
+"""The benchmark: every figure beside a baseline measured in the same run, on the same machine.
+
+See ``benchmarks/RESULTS.md`` for the latest full run and what each optimisation changed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+
+from benchmarks.synthetic import ORIGIN, build, partner_key
+from ledger.application import Ledger
+from ledger.checkpoints import signed_checkpoint
+from ledger.storage import Location, parse_location
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Figure:
+    """One line of the table."""
+
+    name: str
+    value: float
+    unit: str
+    baseline: float | None
+    baseline_name: str
+    ratio: float | None
+    target: str
+    met: bool | None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return dict(self.__dict__)
+
+
+def _task(name: str, *args: str) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-m", "benchmarks.tasks", name, *args], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark task {name} failed:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _wall(command: list[str], runs: int = 5) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(command, cwd=ROOT, capture_output=True, check=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+class _Baseline(Aggregate):
+    """An unsigned event of an entry's size, saved by bare eventsourcing."""
+
+    @event("Created")
+    def __init__(self) -> None:
+        pass
+
+    @event("Noted")
+    def note(self, entry: str) -> None:
+        pass
+
+
+class _BaselineApp(Application):  # type: ignore[type-arg]
+    name = "baseline"
+
+
+def _location(base: str | None, work: Path, name: str) -> tuple[str, Location]:
+    if base and base.startswith("postgres"):
+        import psycopg  # noqa: PLC0415
+        from psycopg import sql  # noqa: PLC0415
+
+        schema = f"bench_{name}_{os.getpid()}"
+        location = parse_location(base)
+        with psycopg.connect(**location.connect_args(), autocommit=True) as conn:  # type: ignore[arg-type]
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                sql.Identifier(schema)))
+        sep = "&" if "?" in base else "?"
+        url = f"{base}{sep}schema={schema}"
+    else:
+        url = str(work / f"{name}.db")
+    return url, parse_location(url)
+
+
+def _prepare(location: Location, entries: int) -> tuple[int, float]:
+    ledger = Ledger(location, create=True)
+    ledger.initialise(ORIGIN, "operator", partner_key(99).public_key)
+    started = time.perf_counter()
+    _agreements, total = build(ledger, entries)
+    seconds = time.perf_counter() - started
+    ledger.close()
+    return total, seconds
+
+
+def _checkpoint(location: Location) -> int:
+    from projections.log import MerkleLog  # noqa: PLC0415
+    from projections.readmodels import ReadModels  # noqa: PLC0415
+
+    ledger = Ledger(location)
+    models = ReadModels(ledger)
+    try:
+        models.catch_up()
+        log = MerkleLog(models)
+        size = log.current_size()
+        ledger.record_checkpoint(signed_checkpoint(ORIGIN, size, log.root(size), "operator",
+                                                   partner_key(99)))
+        log.catch_up()
+        return size
+    finally:
+        models.close()
+        ledger.close()
+
+
+def _acts(location: Location, work: Path, count: int) -> tuple[float, float]:
+    """Signed acts per second through the core, and bare saves per second, same store kind."""
+    ledger = Ledger(location)
+    reference = "agreement-0000000"
+    agreement = ledger.agreement(reference)
+    payable = [(p, y, s) for (p, y, s), line in agreement.funding.items()
+               if line.status == "confirmed" and p in agreement.partners
+               and agreement.partners[p].active]
+    keys = {p.id: p.current.public_key for p in agreement.partners.values()}
+    signers = {}
+    for slot in range(8):
+        for generation in (0, 1):
+            signer = partner_key(slot, generation)
+            signers[signer.public_key] = signer
+    started = time.perf_counter()
+    for i in range(count):
+        partner, year, source = payable[i % len(payable)]
+        ledger.pay(reference, partner, year, Decimal("0.01"), source, signers[keys[partner]])
+    core = count / (time.perf_counter() - started)
+    # The baseline's event carries an entry of the same size as the acts just made.
+    text = ledger.agreement(reference).history[-1].entry.text
+    ledger.close()
+    env = (location.eventsourcing_env() if not location.is_sqlite else
+           {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(work / "baseline.db")})
+    app = _BaselineApp(env=env)
+    aggregate = _Baseline()
+    app.save(aggregate)
+    started = time.perf_counter()
+    for _ in range(count):
+        aggregate.note(text)
+        app.save(aggregate)
+    bare = count / (time.perf_counter() - started)
+    app.close()
+    return core, bare
+
+
+def _proofs(location: Location) -> tuple[float, int, int]:
+    from projections.log import MerkleLog  # noqa: PLC0415
+    from projections.readmodels import ReadModels  # noqa: PLC0415
+
+    ledger = Ledger(location)
+    models = ReadModels(ledger)
+    try:
+        log = MerkleLog(models)
+        size = log.current_size()
+        rng = random.Random(3)
+        times, longest = [], 0
+        for _ in range(200):
+            index = rng.randrange(size)
+            started = time.perf_counter()
+            proof = log.inclusion(index, size)
+            times.append(time.perf_counter() - started)
+            longest = max(longest, len(proof))
+        return max(times) * 1000, longest, size
+    finally:
+        models.close()
+        ledger.close()
+
+
+def _export(location: Location, path: Path) -> None:
+    from projections.audit import export_bundle  # noqa: PLC0415
+
+    ledger = Ledger(location)
+    try:
+        bundle = export_bundle(ledger)
+    finally:
+        ledger.close()
+    path.write_text(json.dumps(bundle.to_json()), encoding="utf-8")
+
+
+def run(entries: int, base: str | None, work: Path, quick: bool) -> dict[str, Any]:
+    """Build the ledgers, measure every figure, return the table."""
+    small_entries = max(1000, entries // 10)
+    url, location = _location(base, work, f"n{entries}")
+    small_url, small_location = _location(base, work, f"n{small_entries}")
+    built, build_seconds = _prepare(location, entries)
+    small, _ = _prepare(small_location, small_entries)
+    acts = 300 if quick else 2000
+    core, bare = _acts(location, work, acts)
+    size = _checkpoint(location)
+    _checkpoint(small_location)
+    figures: list[Figure] = []
+    figures.append(Figure("signed acts per second through the core", core, "acts/s", bare,
+                          "bare eventsourcing save of an unsigned event, same store",
+                          core / bare, ">= 0.6 x baseline", core / bare >= 0.6))
+    raw = _task("raw-verify", url, "2000" if quick else "5000")
+    raw_rate = raw["entries"] / raw["seconds"]
+    # Import: a whole-ledger bundle; on the largest runs the one-tenth ledger's, to keep the
+    # bundle file (about 2 KB an entry) within memory.
+    source_location = small_location if entries >= 200_000 else location
+    bundle_path = work / "bundle.json"
+    _export(source_location, bundle_path)
+    target_url, _ = _location(base, work, "imported")
+    imported = _task("import", target_url, str(bundle_path))
+    import_rate = imported["entries"] / imported["seconds"]
+    cores = int(imported["workers"])
+    figures.append(Figure(f"bulk import of an exported bundle ({imported['entries']} entries)",
+                          import_rate, "entries/s", raw_rate * cores,
+                          f"raw Ed25519 verifications/s x {cores} cores",
+                          import_rate / (raw_rate * cores), ">= 0.5 x baseline",
+                          import_rate >= 0.5 * raw_rate * cores))
+    verified = _task("verify", url)
+    verified_small = _task("verify", small_url)
+    verify_rate = verified["entries"] / verified["seconds"]
+    figures.append(Figure("full verify", verify_rate, "entries/s", raw_rate,
+                          "raw Ed25519 verifications/s on one core", verify_rate / raw_rate,
+                          ">= 1.5 x baseline on 2 cores", verify_rate >= 1.5 * raw_rate))
+    rebuilt = _task("rebuild", url)
+    rebuilt_small = _task("rebuild", small_url)
+    selected = _task("select", url)
+    rebuild_rate = rebuilt["entries"] / rebuilt["seconds"]
+    select_rate = selected["entries"] / selected["seconds"]
+    figures.append(Figure("projection rebuild", rebuild_rate, "entries/s", select_rate,
+                          "recorder.select_notifications rows/s", rebuild_rate / select_rate,
+                          ">= 0.3 x baseline", rebuild_rate >= 0.3 * select_rate))
+    ledger_cmd = shutil.which("ledger") or "ledger"
+    status = _wall([ledger_cmd, "status", "agreement-0000001", "--ledger", url])
+    imports = _wall([sys.executable, "-c", "import commands.cli"])
+    figures.append(Figure("ledger status REF wall time on the largest ledger", status, "s",
+                          imports, 'python -c "import commands.cli"', status - imports,
+                          "<= baseline + 0.15 s", status <= imports + 0.15))
+    proof_ms, longest, log_size = _proofs(location)
+    bound = math.ceil(math.log2(log_size))
+    figures.append(Figure(f"inclusion proof at {log_size} entries (slowest of 200)", proof_ms,
+                          "ms", None, f"proof length {longest}, ceil(log2 n) = {bound}", None,
+                          "<= 20 ms, <= ceil(log2 n) hashes", proof_ms <= 20 and longest <= bound))
+    for name, big, little in (("verify", verified, verified_small),
+                              ("rebuild", rebuilt, rebuilt_small)):
+        growth = big["peak_mb"] / little["peak_mb"]
+        figures.append(Figure(f"peak memory of {name}", big["peak_mb"], "MB",
+                              little["peak_mb"], f"the same at {small} entries", growth,
+                              "< 2 x for 10 x the entries", growth < 2))
+    return {
+        "entries": built, "small_entries": small, "checkpoint_size": size,
+        "build_seconds": build_seconds, "when": datetime.now(UTC).isoformat(),
+        "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0],
+                    "store": "postgresql" if base and base.startswith("postgres") else "sqlite"},
+        "figures": [f.to_json() for f in figures],
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    """The figures as a Markdown table."""
+    lines = ["| figure | value | baseline (same run) | ratio | target | met |",
+             "|---|---|---|---|---|---|"]
+    for f in result["figures"]:
+        baseline = "" if f["baseline"] is None else f"{f['baseline']:.3g} ({f['baseline_name']})"
+        if f["baseline"] is None:
+            baseline = f["baseline_name"]
+        ratio = "" if f["ratio"] is None else f"{f['ratio']:.2f}"
+        met = {True: "yes", False: "no", None: ""}[f["met"]]
+        lines.append(f"| {f['name']} | {f['value']:.4g} {f['unit']} | {baseline} | {ratio} | "
+                     f"{f['target']} | {met} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks``."""
+    import argparse  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--entries", type=int, default=10_000)
+    parser.add_argument("--ledger", help="postgresql://... (default: SQLite files)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer repetitions (the CI smoke run)")
+    parser.add_argument("--workdir", type=Path, help="keep the ledgers here")
+    args = parser.parse_args(argv)
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="ledger-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    result = run(args.entries, args.ledger, work, args.quick)
+    result["seconds"] = time.perf_counter() - started
+    print(f"ledger benchmark: {result['entries']} entries ({result['machine']['store']}, "
+          f"{result['machine']['cores']} cores), {result['seconds']:.0f} s")
+    print(table(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if args.workdir is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0

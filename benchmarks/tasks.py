@@ -1,0 +1,119 @@
+"""Operations timed in a process of their own (for wall time and peak memory).
+
+``python -m benchmarks.tasks TASK URL [ARG]`` runs one task on the ledger at URL and prints one
+JSON line: how many entries it handled, the seconds the task itself took (after imports), and
+the process's peak resident memory. Each baseline is measured the same way, in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+
+def _peak_mb() -> float:
+    """This process's peak resident memory, with that of any worker processes it ran.
+
+    VmHWM, not ru_maxrss: after fork and exec, ru_maxrss still holds the parent's peak.
+    """
+    status = Path("/proc/self/status")
+    own = 0.0
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                own = int(line.split()[1]) / 1024
+    else:
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return own + children
+
+
+def verify(url: str, workers: str = "0") -> dict[str, Any]:
+    """The full ``ledger verify``."""
+    from ledger.application import Ledger  # noqa: PLC0415 - timed imports stay out
+    from ledger.storage import parse_location  # noqa: PLC0415
+    from projections.audit import verify_ledger  # noqa: PLC0415
+
+    ledger = Ledger(parse_location(url))
+    started = time.perf_counter()
+    report = verify_ledger(ledger, workers=int(workers) or None)
+    seconds = time.perf_counter() - started
+    if not report.ok:
+        raise SystemExit(f"verification failed: {report.failures[0].line()}")
+    return {"entries": report.entries, "seconds": seconds}
+
+
+def rebuild(url: str) -> dict[str, Any]:
+    """``ledger rebuild``: every read model and the log from the event store."""
+    from ledger.application import Ledger  # noqa: PLC0415
+    from ledger.storage import parse_location  # noqa: PLC0415
+    from projections.log import MerkleLog  # noqa: PLC0415
+    from projections.readmodels import ReadModels  # noqa: PLC0415
+
+    ledger = Ledger(parse_location(url))
+    models = ReadModels(ledger)
+    started = time.perf_counter()
+    entries = models.rebuild()
+    MerkleLog(models).catch_up()
+    return {"entries": entries, "seconds": time.perf_counter() - started}
+
+
+def select(url: str) -> dict[str, Any]:
+    """Baseline of rebuild: read every row of the notification log."""
+    from ledger.application import Ledger  # noqa: PLC0415
+    from ledger.storage import parse_location  # noqa: PLC0415
+
+    ledger = Ledger(parse_location(url))
+    started = time.perf_counter()
+    rows, position = 0, 1
+    while True:
+        batch = ledger.recorder.select_notifications(position, 2000)
+        rows += len(batch)
+        if len(batch) < 2000:
+            break
+        position = batch[-1].id + 1
+    return {"entries": rows, "seconds": time.perf_counter() - started}
+
+
+def import_bundle(url: str, path: str) -> dict[str, Any]:
+    """``ledger import``: a whole-ledger bundle into an empty ledger."""
+    from ledger.bundle import parse_bundle  # noqa: PLC0415
+    from ledger.storage import parse_location  # noqa: PLC0415
+    from projections.audit import default_workers  # noqa: PLC0415
+    from projections.audit import import_bundle as load  # noqa: PLC0415
+
+    started = time.perf_counter()
+    bundle = parse_bundle(json.loads(Path(path).read_text(encoding="utf-8")))
+    report = load(parse_location(url), bundle)
+    seconds = time.perf_counter() - started
+    if not report.ok:
+        raise SystemExit(f"import refused: {report.failures[0].line()}")
+    return {"entries": len(bundle.entries), "seconds": seconds, "workers": default_workers()}
+
+
+def raw_verify(_url: str, count: str = "3000") -> dict[str, Any]:
+    """Baseline: bare Ed25519 verifications on one core, of entry-sized messages."""
+    key = Ed25519PrivateKey.generate()
+    public = key.public_key()
+    messages = [os.urandom(900) for _ in range(int(count))]
+    signatures = [key.sign(m) for m in messages]
+    started = time.perf_counter()
+    for message, signature in zip(messages, signatures, strict=True):
+        public.verify(signature, message)
+    return {"entries": len(messages), "seconds": time.perf_counter() - started}
+
+
+TASKS = {"verify": verify, "rebuild": rebuild, "select": select, "import": import_bundle,
+         "raw-verify": raw_verify}
+
+if __name__ == "__main__":
+    result = TASKS[sys.argv[1]](*sys.argv[2:])
+    result["peak_mb"] = _peak_mb()
+    print(json.dumps(result))
