@@ -54,13 +54,14 @@ def rebuild(url: str) -> dict[str, Any]:
     """``ledger rebuild``: every read model and the log from the event store."""
     from ledger.application import Ledger  # noqa: PLC0415
     from ledger.storage import parse_location  # noqa: PLC0415
+    from projections.db import default_workers  # noqa: PLC0415
     from projections.log import MerkleLog  # noqa: PLC0415
     from projections.readmodels import ReadModels  # noqa: PLC0415
 
     ledger = Ledger(parse_location(url))
     models = ReadModels(ledger)
     started = time.perf_counter()
-    entries = models.rebuild()
+    entries = models.rebuild(workers=default_workers())
     MerkleLog(models).catch_up()
     return {"entries": entries, "seconds": time.perf_counter() - started}
 
@@ -86,8 +87,8 @@ def import_bundle(url: str, path: str) -> dict[str, Any]:
     """``ledger import``: a whole-ledger bundle into an empty ledger."""
     from ledger.bundle import parse_bundle  # noqa: PLC0415
     from ledger.storage import parse_location  # noqa: PLC0415
-    from projections.audit import default_workers  # noqa: PLC0415
     from projections.audit import import_bundle as load  # noqa: PLC0415
+    from projections.db import default_workers  # noqa: PLC0415
 
     started = time.perf_counter()
     bundle = parse_bundle(json.loads(Path(path).read_text(encoding="utf-8")))

@@ -26,7 +26,8 @@ from ledger.note import (
 )
 from ledger.values import parse_slug
 from ledger.witness import WitnessState
-from projections.audit import default_workers, export_bundle, import_bundle
+from projections.audit import export_bundle, import_bundle
+from projections.db import default_workers
 from projections.log import MerkleLog, b64
 from projections.readmodels import ReadModels
 

@@ -36,6 +36,7 @@ from ledger.values import (
 from projections.asof import agreement_as_of
 from projections.audit import verify_ledger
 from projections.budget import BudgetView
+from projections.db import default_workers
 from projections.readmodels import ReadModels
 from projections.rows import AgreementRows, rows_for
 from projections.views import budget_view, history_view, status_view
@@ -560,7 +561,7 @@ def rebuild(opts: Common) -> None:
     models = ReadModels(opts.open_ledger())
     try:
         with render.progress("rebuilding read models", quiet=opts.json) as advance:
-            entries = models.rebuild(progress=advance)
+            entries = models.rebuild(progress=advance, workers=default_workers())
     finally:
         models.close()
     if opts.json:

@@ -36,16 +36,25 @@ def _plain(obj: Any) -> bool:
     in the order of non-ASCII keys (UTF-16 code units against code points) and in floats, so
     values with either go the slow way. Statements have neither.
     """
-    kind = type(obj)
-    if kind is str or kind is bool or obj is None:
-        return True
-    if kind is int:
-        return bool(-_MAX_INT <= obj <= _MAX_INT)
-    if kind is dict:
-        return all(type(k) is str and k.isascii() and _plain(v) for k, v in obj.items())
-    if kind is list or kind is tuple:
-        return all(_plain(v) for v in obj)
-    return False
+    # A loop with an explicit stack: this runs for every statement signed or verified.
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        kind = type(value)
+        if kind is dict:
+            for key, item in value.items():
+                if type(key) is not str or not key.isascii():
+                    return False
+                if type(item) is not str:
+                    stack.append(item)
+        elif kind is list or kind is tuple:
+            stack.extend(value)
+        elif kind is int:
+            if not -_MAX_INT <= value <= _MAX_INT:
+                return False
+        elif not (kind is str or kind is bool or value is None):
+            return False
+    return True
 
 
 def canonical(obj: Any) -> bytes:

@@ -13,6 +13,7 @@ entries alone, checking every rule again, with no database.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -70,6 +71,7 @@ def lifecycle_state(day: date, *, terminated: bool, executed: bool, start: date,
     return SIGNED
 
 
+@functools.lru_cache(maxsize=4096)
 def agreement_id(reference: str) -> uuid.UUID:
     """The aggregate id of the agreement with this reference."""
     return uuid.uuid5(NAMESPACE, f"agreement:{reference}")

@@ -174,7 +174,7 @@ class Entry:
     @classmethod
     def parse(cls, text: str | bytes) -> Entry:
         """Read an entry from its canonical JSON; non-canonical text is refused."""
-        return cls._from_data(parse_canonical(text), text)
+        return cls._from_data(parse_canonical(text), text, checked_canonical=True)
 
     @classmethod
     def parse_trusted(cls, text: str) -> Entry:
@@ -184,12 +184,17 @@ class Entry:
         """
         try:
             data = json.loads(text)
-        except ValueError as exc:
-            raise InvalidInput(f"stored entry is not valid JSON: {exc}") from None
-        return cls._from_data(data, text)
+            d = data["statement"]
+            # Checked field by field when it was stored; here only rebuilt.
+            statement = Statement(d["origin"], d["agreement"], d["seq"], d["prev"], d["action"],
+                                  d["partner"], d["key"], parse_at(d["at"]), d["body"])
+            return cls(statement, base64.b64decode(data["signature"]), text)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InvalidInput(f"stored entry cannot be read: {exc}") from None
 
     @classmethod
-    def _from_data(cls, data: object, text: str | bytes) -> Entry:
+    def _from_data(cls, data: object, text: str | bytes, *,
+                   checked_canonical: bool = False) -> Entry:
         if not isinstance(data, dict) or set(data) != {"statement", "signature"}:
             raise InvalidInput("an entry is a JSON object with 'statement' and 'signature'")
         sig_text = data["signature"]
@@ -203,6 +208,11 @@ class Entry:
             raise InvalidInput("entry signature must be 64 bytes in canonical base64")
         statement = Statement.from_json(data["statement"])
         raw = text.decode() if isinstance(text, bytes) else text
+        if checked_canonical:
+            # The text is canonical, so the statement's canonical form is the part of it after
+            # the signature: no need to encode it again to check the signature.
+            start = len('{"signature":"') + len(sig_text) + len('","statement":')
+            statement.__dict__["canonical"] = raw[start:-1].encode()
         return cls(statement, signature, raw)
 
     def verify_signature(self, public_key: bytes) -> None:

@@ -160,7 +160,9 @@ def parse_at(text: object) -> datetime:
     if not isinstance(text, str) or not _AT.fullmatch(text):
         raise InvalidInput(f"{text!r} is not a time in the form 2003-07-03T10:00:00Z")
     try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        # The pattern above has fixed the form; fromisoformat is many times faster than
+        # strptime, and every stored entry's time is read whenever its agreement loads.
+        return datetime.fromisoformat(text)
     except ValueError:
         raise InvalidInput(f"{text!r} is not a real time") from None
 

@@ -8,7 +8,6 @@ workers have said which keys each partner held.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from ledger.note import COSIGNATURE_KEY_TYPE, note_key_id
 from ledger.storage import Location
 from ledger.verify import Failure, Report, drafted_agreements, verify_agreements
 from projections.check import ReadModelCheck
+from projections.db import default_workers
 from projections.log import MerkleLog
 from projections.logcheck import LogCheck
 from projections.readmodels import ReadModels
@@ -33,12 +33,6 @@ Progress = Callable[[int], None]
 #: Below this many agreements, starting worker processes costs more than it saves.
 PARALLEL_FROM = 64
 CHUNK = 32
-
-
-def default_workers() -> int:
-    """One worker per core this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
 
 
 @dataclass

@@ -8,6 +8,7 @@ a second process waits, then sees the first one's position and carries on from t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -75,6 +76,13 @@ def tables_exist(engine: Engine) -> bool:
     names = set(inspect(engine).get_table_names(
         schema=engine.get_execution_options().get("schema_translate_map", {}).get(None)))
     return {t.name for t in Base.metadata.sorted_tables} <= names
+
+
+def default_workers() -> int:
+    """One worker process per core this process may use."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def is_permission_error(exc: BaseException) -> bool:

@@ -130,7 +130,7 @@ class MerkleLog:
                                               for (lv, ix), h in fresh.items()])
 
     def _checkpoint_size(self, uuid: Any) -> int:
-        record: Any = self.ledger.repository.get(uuid, version=1)
+        record: Any = self.ledger.load(uuid, version=1)
         return int(Checkpoint.parse(SignedNote.parse(record.note).text).size)
 
     # --- reading the tree --------------------------------------------------------------------

@@ -12,16 +12,18 @@ catch-up is interrupted, or several run at once.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import EventSourcingError
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from ledger.application import ENTRY_TOPICS, Ledger
 from ledger.domain import Agreement
-from ledger.errors import NotFound, StorageError, VerificationFailed
+from ledger.errors import NotFound, StorageError
+from ledger.storage import Location
 from projections.db import (
     create_tables,
     drop_tables,
@@ -52,6 +54,7 @@ APPEND_ONLY: tuple[type[Base], ...] = (SignatoryRow, SignatureRow, PaymentRow, C
                                        TimelineRow)
 BATCH = 2000
 INSERT_CHUNK = 5000
+REBUILD_CHUNK = 50
 
 Progress = Callable[[int], None]
 
@@ -146,14 +149,7 @@ class ReadModels:
 
     def _load(self, uuid: Any) -> Agreement:
         # Read only, so the cached copy itself will do (no deep copy).
-        try:
-            found: Any = self.ledger.repository.get(uuid, deepcopy_from_cache=False)
-        except EventSourcingError as exc:
-            # Events deleted or moved behind the ledger's back: say so, not a traceback.
-            raise VerificationFailed(
-                f"the stored entries of {uuid} cannot be replayed ({type(exc).__name__}): "
-                f"they were deleted, moved or altered; 'ledger verify' names the damage"
-            ) from None
+        found: Any = self.ledger.load(uuid, copy=False)
         assert isinstance(found, Agreement)
         return found
 
@@ -187,31 +183,40 @@ class ReadModels:
 
     # --- rebuilding ----------------------------------------------------------------------------
 
-    def rebuild(self, progress: Progress | None = None) -> int:
+    def rebuild(self, progress: Progress | None = None, workers: int = 1) -> int:
         """Drop every read model and rebuild it from the event store; return entries applied.
 
-        One transaction: if it is interrupted, the previous read models are still there.
+        One transaction: if it is interrupted, the previous read models are still there. With
+        ``workers`` > 1, agreements are replayed in that many processes while this one writes.
         """
         entries = 0
         with writing(self.engine) as conn:
             drop_tables(conn)
             create_tables(conn)
             last = self.ledger.recorder.max_notification_id() or 0
-            chunk: list[AgreementRows] = []
-            for agreement in self.agreements(stop=last):
-                chunk.append(rows_for(agreement))
-                entries += agreement.version
+            for chunk in self._rows(last, workers):
+                self.write(conn, chunk, fresh=True)
+                done = sum(rows.agreement["entries"] for rows in chunk)
+                entries += done
                 if progress is not None:
-                    progress(agreement.version)
-                if len(chunk) >= 200:
-                    self.write(conn, chunk, fresh=True)
-                    chunk = []
-            self.write(conn, chunk, fresh=True)
+                    progress(done)
             self.position(conn, VIEWS)
             self.set_position(conn, VIEWS, last)
         self._ready = True
         return entries
 
+    def _rows(self, last: int, workers: int) -> Iterator[list[AgreementRows]]:
+        ids = list(self.agreement_ids(stop=last))
+        chunks = [ids[i:i + REBUILD_CHUNK] for i in range(0, len(ids), REBUILD_CHUNK)]
+        if workers <= 1 or len(chunks) < 2:
+            for chunk in chunks:
+                yield [rows_for(self._load(uuid)) for uuid in chunk]
+            return
+        # "spawn": a forked child would share this process's open database connections.
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
+                                 initializer=_start_replayer,
+                                 initargs=(self.ledger.location,)) as pool:
+            yield from pool.map(_replay_rows, chunks)
     def agreement_ids(self, stop: int | None = None) -> Iterator[UUID]:
         """Ids of every drafted agreement, in the order they were drafted."""
         position = 1
@@ -253,6 +258,23 @@ class ReadModels:
         with reading(self.engine) as conn:
             return [dict(r._mapping) for r in conn.execute(
                 select(AgreementRow).order_by(AgreementRow.reference))]
+
+
+_replayer: dict[str, Ledger] = {}
+
+
+def _start_replayer(location: Location) -> None:
+    _replayer["ledger"] = Ledger(location)
+
+
+def _replay_rows(ids: list[UUID]) -> list[AgreementRows]:
+    """Rows of some agreements, replayed in a worker process."""
+    ledger = _replayer["ledger"]
+    rows = []
+    for uuid in ids:
+        agreement: Any = ledger.load(uuid, copy=False)
+        rows.append(rows_for(agreement))
+    return rows
 
 
 def stored_rows(conn: Connection, reference: str) -> AgreementRows:
