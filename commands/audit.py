@@ -162,6 +162,9 @@ def prove(opts: Common,
                                "'ledger checkpoint'")
             cp = latest.checkpoint
             index = _entry_index(log, entry)
+            if index >= log.current_size():
+                raise NotFound(f"the log has {log.current_size()} entries; there is no entry "
+                               f"{index}")
             if index >= cp.size:
                 raise InvalidInput(f"entry {index} is newer than the latest checkpoint "
                                    f"(size {cp.size}); ask for a new checkpoint")

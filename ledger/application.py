@@ -46,6 +46,7 @@ from ledger.errors import (
 from ledger.identity import IDENTITY_ID, LedgerIdentity
 from ledger.keys import Signer
 from ledger.note import NoteSignature, SignedNote
+from ledger.protect import make_append_only
 from ledger.statement import Entry, Statement, parse_origin
 from ledger.storage import Location
 from ledger.values import FinancialYear, parse_slug
@@ -135,6 +136,8 @@ class Ledger(Application[UUID]):
             self._save(identity)
         except IntegrityError:
             raise InvalidInput(f"{self.location.describe()} already holds a ledger") from None
+        # From here on, the events can only ever be added to (PostgreSQL).
+        make_append_only(self.location)
         self._identity = identity
         return identity
 

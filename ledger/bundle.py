@@ -120,7 +120,7 @@ def parse_bundle(data: object) -> Bundle:
             index = item["log_index"]
             if isinstance(index, bool) or not isinstance(index, int) or index < 0:
                 raise InvalidInput("a log_index must be a whole number from 0")
-            entries.append(BundleEntry(index, recorded, Entry.parse(text),
+            entries.append(BundleEntry(index, recorded, Entry.from_canonical(item["entry"], text),
                                        tuple(_b64(p, "a proof hash") for p in item["proof"])))
         return Bundle(
             origin=str(data["origin"]), operator=str(operator["name"]),
@@ -210,13 +210,15 @@ PARALLEL_FROM = 64
 Share = list[tuple[str, list[tuple[str, datetime]]]]
 
 
-def _replay_share(origin: str, share: Share) -> tuple[int, int, list[Failure], dict[str, str]]:
+def _replay_share(origin: str, share: Share, parsed: dict[tuple[str, str], Entry] | None = None,
+                  ) -> tuple[int, int, list[Failure], dict[str, str]]:
     """Replay some agreements from their entries' texts: (entries, agreements, failures, keys)."""
     entries = agreements = 0
     failures: list[Failure] = []
     seen: dict[str, str] = {}
+    known = parsed or {}
     for reference, items in share:
-        records = [RecordedEntry(i + 1, "", text, recorded)
+        records = [RecordedEntry(i + 1, "", text, recorded, known.get((reference, text)))
                    for i, (text, recorded) in enumerate(items)]
         checked, failure, agreement = check_agreement(records, origin,
                                                       agreement_id(reference), reference)
@@ -242,14 +244,16 @@ def _replay(bundle: Bundle, report: Report, workers: int) -> None:
     for reference, items in sorted(by_agreement.items()):
         items.sort(key=lambda e: e.entry.statement.seq)
         share.append((reference, [(e.entry.text, e.recorded) for e in items]))
-    if workers > 1 and len(share) >= PARALLEL_FROM:
+    if workers <= 1 or len(share) < PARALLEL_FROM:
+        # In this process the entries read with the bundle serve as they are.
+        parsed = {(e.entry.statement.agreement, e.entry.text): e.entry for e in bundle.entries}
+        parts = [_replay_share(bundle.origin, share, parsed)]
+    else:
         # Each agreement replays on its own, so they are shared out between processes.
         size = max(1, len(share) // (workers * 8))
         chunks = [share[i:i + size] for i in range(0, len(share), size)]
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             parts = list(pool.map(_replay_share, [bundle.origin] * len(chunks), chunks))
-    else:
-        parts = [_replay_share(bundle.origin, share)]
     seen_keys: dict[str, str] = {}
     for entries, agreements, failures, seen in parts:
         report.entries += entries

@@ -85,6 +85,8 @@ class RecordedEntry:
     topic: str
     text: str
     recorded: datetime
+    #: The entry already read strictly from ``text``, where the caller has it.
+    parsed: Entry | None = None
 
 
 def check_agreement(records: Iterable[RecordedEntry], origin: str, uuid: UUID,
@@ -100,7 +102,7 @@ def check_agreement(records: Iterable[RecordedEntry], origin: str, uuid: UUID,
     for record in records:
         seq = record.version
         try:
-            entry = Entry.parse(record.text)
+            entry = record.parsed or Entry.parse(record.text)
             s = entry.statement
             name = name or s.agreement
             if agreement_id(s.agreement) != uuid:

@@ -75,8 +75,10 @@ class ReadModelCheck:
         """Add what was found to ``report``, first looking for rows of agreements that are not
         in the ledger."""
         if self.skip:
-            report.checks.append("read models not compared: they are behind the entries and "
-                                 "this role may not update them")
+            why = ("this role may not update them" if self.models.read_only else
+                   "damaged entries stopped them catching up")
+            report.checks.append(f"read models not compared: they are behind the entries and "
+                                 f"{why}")
             return
         if whole_ledger:
             with reading(self.models.engine) as conn:

@@ -86,39 +86,41 @@ class LogCheck:
         """Pass 1; returns how many entries the event store holds."""
         stored = self._stored_leaves()
         count = 0
+        comparing = True  # until the first break in the log's order; counting goes on
         for entry in self.log.ledger.stored_entries():
+            count += 1
+            if progress is not None and count % CHUNK == 0:
+                progress(0)
+            if not comparing:
+                continue
             leaf = next(stored, None)
             if leaf is None and self.log.models.read_only:
                 # This role may not extend the stored log; what it holds has been checked.
                 self.unsequenced = True
-                count += 1
                 continue
             if leaf is None:
                 self._fail("entry is in the event store but not in the stored log "
                            f"(notification {entry.notification_id}); run 'ledger rebuild'",
-                           count)
-                self.tree_ok = False
-                break
+                           count - 1)
+                comparing = self.tree_ok = False
+                continue
             index, notification, reference, seq, digest = leaf
-            if index != count:
-                self._fail(f"the stored log skips from index {count - 1} to {index}", count)
-                self.tree_ok = False
-                break
+            if index != count - 1:
+                self._fail(f"the stored log skips from index {count - 2} to {index}", count - 1)
+                comparing = self.tree_ok = False
+                continue
             if notification != entry.notification_id:
                 self._fail(f"the log's entry (notification {notification}) is missing from "
                            f"the event store or out of order (found notification "
                            f"{entry.notification_id} there)", index, reference, seq)
-                self.tree_ok = False
-                break
+                comparing = self.tree_ok = False
+                continue
             if digest != merkle.leaf_hash(entry.entry_text.encode()):
                 self._fail("leaf hash in the stored log does not match the entry in the "
                            "event store (the entry or the tree was altered)",
                            index, reference, seq)
                 self.tree_ok = False
-            count += 1
-            if progress is not None and count % CHUNK == 0:
-                progress(0)
-        else:
+        if comparing:
             extra = next(stored, None)
             if extra is not None:
                 self._fail(f"the stored log holds entries the event store does not "

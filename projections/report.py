@@ -1,0 +1,566 @@
+"""The audit report of one agreement: everything its HTML page shows, as one frozen value.
+
+:func:`build_report` gathers the agreement (now, or as it stood on a date), its partners and
+signatories, who signed which state, every entry with its log index, variations, notices and
+the budget per financial year, with the geometry of the budget chart worked out here so the page
+needs no script. It also checks the record as it stands when the report is made: every entry of
+the agreement (:func:`projections.audit.verify_ledger`), then the latest checkpoint's operator
+signature, an inclusion proof of each of the agreement's entries in it and the cosignatures of
+its partners. The page is only a rendering of :class:`ReportData`; nothing on it is worked out
+by the template.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from ledger import merkle
+from ledger.application import Ledger
+from ledger.domain import Agreement
+from ledger.errors import LedgerError
+from ledger.keys import key_id
+from ledger.note import verify_cosignature, verify_note_signature
+from ledger.values import parse_slug
+from projections.asof import agreement_as_of
+from projections.audit import verify_ledger
+from projections.budget import ZERO, LineRow, Position
+from projections.db import reading
+from projections.log import MerkleLog, StoredCheckpoint
+from projections.models import ConsentRow, SignatoryRow, TimelineRow
+from projections.readmodels import ReadModels
+from projections.rows import AgreementRows, rows_for
+from projections.summary import pounds
+from projections.views import (
+    NoticeView,
+    PartnerView,
+    StatusView,
+    VariationView,
+    budget_view,
+    history_view,
+    status_view,
+)
+
+Progress = Callable[[int], None]
+
+
+# --- what the page shows ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgreementSummary:
+    """The agreement's terms and state on the report's date."""
+
+    reference: str
+    title: str
+    basis: str
+    flexibilities: tuple[str, ...]
+    terms_hash: str
+    agreed: date | None
+    start: date
+    end: date | None
+    notice_months: int
+    on_withdrawal: str
+    state: str
+    as_of: date
+    entries: int
+    state_digest: str
+    executed_state: str | None
+    executed_at: datetime | None
+    terminated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SignatureLine:
+    """One signature: who signed which state, with which key, when, and where it is logged."""
+
+    seq: int
+    log_index: int | None
+    partner: str
+    partner_name: str
+    signatory: str
+    key_id: str
+    state: str
+    #: ``executed`` (the state every partner signed), ``current`` (the draft's current state,
+    #: not yet signed by all) or ``superseded`` (a state changed since by a join or funding).
+    standing: str
+    at: datetime
+    recorded: datetime
+
+
+@dataclass(frozen=True)
+class TimelineLine:
+    """One entry of the agreement."""
+
+    seq: int
+    log_index: int | None
+    action: str
+    partner: str
+    key_id: str
+    at: datetime
+    recorded: datetime
+    summary: str
+    entry_hash: str
+
+
+@dataclass(frozen=True)
+class ConsentLine:
+    """One partner's consent to a variation (the proposer's is its proposal)."""
+
+    partner: str
+    partner_name: str
+    seq: int
+    log_index: int | None
+    at: datetime | None
+
+
+@dataclass(frozen=True)
+class VariationLine:
+    """A variation, what it changes, and every consent given to it."""
+
+    id: str
+    proposer: str
+    reason: str
+    changes: tuple[tuple[str, str], ...]
+    seq: int
+    at: datetime
+    consents: tuple[ConsentLine, ...]
+    waiting_for: tuple[str, ...]
+    effective_seq: int | None
+    effective_at: datetime | None
+
+    @property
+    def effective(self) -> bool:
+        """Whether every partner has consented."""
+        return self.effective_seq is not None
+
+
+@dataclass(frozen=True)
+class NoticeLine:
+    """A notice of withdrawal or termination and its earliest effective date."""
+
+    partner: str
+    partner_name: str
+    kind: str
+    reason: str
+    at: datetime
+    seq: int
+    log_index: int | None
+    effective_from: date
+    done: bool
+
+
+@dataclass(frozen=True)
+class PartnerShare:
+    """One partner's position in one financial year."""
+
+    partner: str
+    name: str
+    position: Position
+    share: Decimal
+
+
+@dataclass(frozen=True)
+class BudgetYear:
+    """The pool of one financial year: per partner, the total, and the funding lines."""
+
+    year: str
+    total: Position
+    partners: tuple[PartnerShare, ...]
+    lines: tuple[LineRow, ...]
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar of the chart, in the chart's own units."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    #: ``confirmed``, ``indicative`` or ``paid``: the bar's colour and legend entry.
+    kind: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Label:
+    """One text of the chart."""
+
+    x: float
+    y: float
+    text: str
+    #: SVG ``text-anchor``: ``start`` or ``end``.
+    anchor: str
+    #: ``year``, ``partner``, ``amount`` or ``tick``: the text's style.
+    kind: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A horizontal bar chart of each partner's confirmed and indicative funding (stacked)
+    and what it has paid, per financial year, on one scale so that years compare."""
+
+    width: float
+    height: float
+    bars: tuple[Bar, ...]
+    labels: tuple[Label, ...]
+    #: x of each vertical grid line, from ``grid_top`` to ``grid_bottom``.
+    grid: tuple[float, ...]
+    grid_top: float
+    grid_bottom: float
+    description: str
+
+
+@dataclass(frozen=True)
+class Cosigner:
+    """A partner's cosignature of the checkpoint."""
+
+    name: str
+    #: True: its signature verifies under a key this agreement records for that partner;
+    #: None: the witness is not a partner of this agreement (``ledger verify`` checks it).
+    verified: bool | None
+    timestamp: datetime | None
+
+
+@dataclass(frozen=True)
+class CheckpointSummary:
+    """The checkpoint the agreement's entries were checked against."""
+
+    origin: str
+    size: int
+    root: str
+    operator: str
+    operator_key_id: str
+    note: str
+    cosigners: tuple[Cosigner, ...]
+    #: How many of the agreement's entries the checkpoint covers (each proven included).
+    covered: int
+    #: Entries recorded since the checkpoint, not yet covered by any.
+    newer: int
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What was checked when the report was made, and what failed."""
+
+    ok: bool
+    entries: int
+    checks: tuple[str, ...]
+    failures: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the audit report of one agreement shows."""
+
+    generated_at: datetime
+    origin: str
+    #: The ``--as-of`` date asked for, or None for the agreement as it stands.
+    as_of: date | None
+    agreement: AgreementSummary
+    partners: tuple[PartnerView, ...]
+    signatures: tuple[SignatureLine, ...]
+    timeline: tuple[TimelineLine, ...]
+    variations: tuple[VariationLine, ...]
+    notices: tuple[NoticeLine, ...]
+    budget: tuple[BudgetYear, ...]
+    chart: Chart
+    verification: Verification
+    checkpoint: CheckpointSummary | None
+
+    def partner_name(self, partner: str) -> str:
+        """A partner's name (its id where the agreement does not know it)."""
+        return next((p.name for p in self.partners if p.id == partner), partner)
+
+
+# --- building it ---------------------------------------------------------------------------------
+
+
+def build_report(ledger: Ledger, reference: str, as_of: date | None = None,
+                 now: datetime | None = None, progress: Progress | None = None) -> ReportData:
+    """The report of agreement ``reference``, now or as it stood at the end of ``as_of``.
+
+    The verification part always checks the record as it stands at ``now``.
+    """
+    parse_slug(reference, "agreement reference")
+    generated = (now or datetime.now(UTC)).astimezone(UTC)
+    models = ReadModels(ledger)
+    try:
+        rows = (models.load(reference) if as_of is None
+                else rows_for(agreement_as_of(ledger, reference, as_of)))
+        log = MerkleLog(models)
+        log.catch_up()
+        indexes = log.indexes(reference)
+        latest = log.latest_checkpoint()
+        checked = verify_ledger(ledger, reference, progress)
+        checks, failures = list(checked.checks), [f.line() for f in checked.failures]
+        checkpoint = None
+        if latest is not None:
+            checkpoint = _check_checkpoint(ledger, log, latest, ledger.agreement(reference),
+                                           indexes, checks, failures)
+    finally:
+        models.close()
+    status = status_view(rows, as_of or generated.date())
+    names = {p.id: p.name for p in status.partners}
+    budget = _budget(rows, names)
+    return ReportData(
+        generated_at=generated,
+        origin=ledger.identity.origin,
+        as_of=as_of,
+        agreement=_summary(status, rows),
+        partners=status.partners,
+        signatures=_signatures(status, rows, indexes, names),
+        timeline=tuple(TimelineLine(h.seq, indexes.get(h.seq), h.action, h.partner, h.key_id,
+                                    h.at, h.recorded, h.summary, h.entry_hash)
+                       for h in history_view(rows)),
+        variations=_variations(status.variations, rows, indexes, names),
+        notices=_notices(status.notices, indexes, names),
+        budget=budget,
+        chart=budget_chart(budget),
+        verification=Verification(not failures, checked.entries, tuple(checks),
+                                  tuple(failures)),
+        checkpoint=checkpoint,
+    )
+
+
+def _summary(status: StatusView, rows: AgreementRows) -> AgreementSummary:
+    s = status
+    return AgreementSummary(
+        s.reference, s.title, s.basis, s.flexibilities, s.terms_hash, s.agreed, s.start, s.end,
+        s.notice_months, s.on_withdrawal, s.state, s.as_of, s.entries, s.state_digest,
+        rows.agreement["executed_state"], s.executed_at, s.terminated_at)
+
+
+def _signatures(status: StatusView, rows: AgreementRows, indexes: dict[int, int],
+                names: dict[str, str]) -> tuple[SignatureLine, ...]:
+    # The signatory is whoever held the signing key then: keys are never reused between
+    # appointments, so the key id names the appointment.
+    holders = {(s["partner"], s["key_id"]): f"{s['name']}, {s['designation']}"
+               for s in rows[SignatoryRow]}
+    executed = rows.agreement["executed_state"]
+
+    def standing(state: str) -> str:
+        if state == executed:
+            return "executed"
+        return "current" if state == status.state_digest else "superseded"
+
+    return tuple(SignatureLine(s.seq, indexes.get(s.seq), s.partner,
+                               names.get(s.partner, s.partner),
+                               holders.get((s.partner, s.key_id), "unknown signatory"),
+                               s.key_id, s.state, standing(s.state), s.at, s.recorded)
+                 for s in status.signatures)
+
+
+def _change_text(name: str, value: Any) -> str:
+    if name == "funding":
+        return "; ".join(f"{f.get('partner', '')} {f['year']} {f['source']}: "
+                         f"{pounds(f['amount'])} {f['status']}" for f in value)
+    if name == "add_partners":
+        return "; ".join(f"{p['id']} ({p.get('name', '')})" for p in value)
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if value is None:
+        return "none"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _variations(variations: Sequence[VariationView], rows: AgreementRows,
+                indexes: dict[int, int], names: dict[str, str]) -> tuple[VariationLine, ...]:
+    when = {t["seq"]: t["at"] for t in rows[TimelineRow]}
+    consents: dict[str, list[dict[str, Any]]] = {}
+    for c in rows[ConsentRow]:
+        consents.setdefault(c["variation"], []).append(c)
+    lines = []
+    for v in variations:
+        given = tuple(
+            ConsentLine(c["partner"], names.get(c["partner"], c["partner"]), c["seq"],
+                        indexes.get(c["seq"]),
+                        None if c["seq"] not in when else _moment(when[c["seq"]]))
+            for c in sorted(consents.get(v.id, []), key=lambda c: c["seq"]))
+        lines.append(VariationLine(
+            v.id, v.proposer, v.reason,
+            tuple((name, _change_text(name, value)) for name, value in v.changes.items()),
+            v.seq, v.at, given, v.waiting_for, v.effective_seq, v.effective_at))
+    return tuple(lines)
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _notices(notices: Sequence[NoticeView], indexes: dict[int, int],
+             names: dict[str, str]) -> tuple[NoticeLine, ...]:
+    return tuple(NoticeLine(n.partner, names.get(n.partner, n.partner), n.kind, n.reason, n.at,
+                            n.seq, indexes.get(n.seq), n.effective_from, n.done)
+                 for n in notices)
+
+
+def _budget(rows: AgreementRows, names: dict[str, str]) -> tuple[BudgetYear, ...]:
+    return tuple(
+        BudgetYear(y.year, y.position,
+                   tuple(PartnerShare(s.name, names.get(s.name, s.name), s.position, s.share)
+                         for s in y.partners),
+                   y.lines)
+        for y in budget_view(rows).years)
+
+
+# --- checking against the checkpoint --------------------------------------------------------------
+
+
+def _check_checkpoint(ledger: Ledger, log: MerkleLog, latest: StoredCheckpoint,
+                      agreement: Agreement, indexes: dict[int, int], checks: list[str],
+                      failures: list[str]) -> CheckpointSummary:
+    """Check the operator's signature, each entry's inclusion and the partners' cosignatures;
+    add what was checked and what failed to ``checks`` and ``failures``."""
+    identity = ledger.identity
+    cp, reference = latest.checkpoint, agreement.reference
+    where = f"checkpoint of size {cp.size}"
+    try:
+        verify_note_signature(latest.note, identity.operator, identity.operator_public_key)
+    except LedgerError as exc:
+        failures.append(f"{where}: {exc.diagnostics()}")
+    covered = newer = 0
+    # One read transaction for every proof: a consistent tree, and one connection however
+    # many entries the agreement has.
+    with reading(log.engine) as conn:
+        get = log.getter(conn)
+        for act in agreement.history:
+            seq = act.entry.statement.seq
+            index = indexes.get(seq)
+            if index is None:
+                failures.append(f"agreement {reference}, seq {seq}: the entry is not in the log")
+                continue
+            if index >= cp.size:
+                newer += 1
+                continue
+            try:
+                proof = merkle.inclusion_proof(index, cp.size, get)
+                merkle.verify_inclusion(merkle.leaf_hash(act.entry.text.encode()), index,
+                                        cp.size, proof, cp.root)
+            except LedgerError as exc:
+                failures.append(f"log index {index}, agreement {reference}, seq {seq}: not "
+                                f"proven included in the {where}: {exc.diagnostics()}")
+                continue
+            covered += 1
+    keys = {p.id: [s.public_key for s in p.signatories] for p in agreement.partners.values()}
+    cosigners = []
+    for name in latest.cosigners:
+        cosigners.append(_cosigner(latest, name, keys.get(name), failures))
+    checks.append(f"the {where} carries the operator's valid signature")
+    checks.append(f"an inclusion proof in the {where} of each of the agreement's {covered} "
+                  f"entries it covers")
+    if any(c.verified is not None for c in cosigners):
+        checks.append("the cosignatures of the agreement's partners, under their keys")
+    return CheckpointSummary(
+        cp.origin, cp.size, base64.b64encode(cp.root).decode(), identity.operator,
+        key_id(identity.operator_public_key), latest.note.format(), tuple(cosigners), covered,
+        newer)
+
+
+def _cosigner(latest: StoredCheckpoint, name: str, keys: Sequence[bytes] | None,
+              failures: list[str]) -> Cosigner:
+    if not keys:
+        return Cosigner(name, None, None)
+    problem = ""
+    for public in keys:
+        try:
+            stamp = verify_cosignature(latest.note, name, public)
+        except LedgerError as exc:
+            problem = exc.diagnostics()
+            continue
+        return Cosigner(name, True, datetime.fromtimestamp(stamp, UTC))
+    failures.append(f"checkpoint of size {latest.checkpoint.size}: cosignature by {name}: "
+                    f"{problem}")
+    return Cosigner(name, False, None)
+
+
+# --- the chart -------------------------------------------------------------------------------------
+
+CHART_WIDTH = 640.0
+AXIS = 24.0          # tick labels above the first year
+YEAR_ROW = 30.0      # a year's heading
+NAME_ROW = 20.0      # a partner's name and amounts
+BAR = 16.0           # confirmed and indicative, stacked
+PAID_GAP = 2.0
+PAID = 7.0           # what has been paid, under the commitment
+PARTNER_GAP = 14.0
+NAME_CHARS = 34      # a longer name is shortened in the chart (the tables give it whole)
+
+
+def _nice_step(top: Decimal) -> Decimal:
+    """A round step (1, 2 or 5 times a power of ten) giving at most five grid lines."""
+    step = Decimal(1)
+    while top / step > 5:
+        for factor in (2, Decimal("2.5"), 5, 10):
+            if top / (step * factor) <= 5:
+                return step * factor
+        step *= 10
+    return step
+
+
+def _short_money(amount: Decimal) -> str:
+    if amount >= 1_000_000:
+        return f"£{(amount / 1_000_000).normalize():f}m"
+    if amount >= 1_000:
+        return f"£{(amount / 1_000).normalize():f}k"
+    return f"£{amount.normalize():f}"
+
+
+def _shorten(name: str) -> str:
+    return name if len(name) <= NAME_CHARS else name[:NAME_CHARS - 1] + "\u2026"
+
+
+def budget_chart(years: Sequence[BudgetYear]) -> Chart:
+    """The chart's geometry: one row per partner and year, bars on one shared scale."""
+    top = max([max(s.position.total, s.position.paid) for y in years for s in y.partners]
+              or [ZERO])
+    step = _nice_step(top) if top > 0 else Decimal(1)
+    ticks = int(-(-top // step)) if top > 0 else 1
+    scale_top = step * ticks
+    span = CHART_WIDTH - 2
+
+    def x_of(amount: Decimal) -> float:
+        return round(float(amount / scale_top) * span + 1, 1)
+
+    bars: list[Bar] = []
+    labels = [Label(x_of(step * i), AXIS - 10, _short_money(step * i),
+                    "start" if i == 0 else "end" if i == ticks else "middle", "tick")
+              for i in range(ticks + 1)]
+    y = AXIS
+    for year in years:
+        labels.append(Label(0, y + 20, f"{year.year} \u00b7 pool {pounds(year.total.total)}",
+                            "start", "year"))
+        y += YEAR_ROW
+        for s in year.partners:
+            p = s.position
+            labels.append(Label(0, y + 14, _shorten(s.name), "start", "partner"))
+            labels.append(Label(CHART_WIDTH, y + 14,
+                                f"{pounds(p.total)} \u00b7 paid {pounds(p.paid)}",
+                                "end", "amount"))
+            y += NAME_ROW
+            left = 1.0
+            for kind, amount in (("confirmed", p.confirmed), ("indicative", p.indicative)):
+                if amount > 0:
+                    right = x_of(p.confirmed + (p.indicative if kind == "indicative" else ZERO))
+                    bars.append(Bar(left, y, round(right - left, 1), BAR, kind,
+                                    f"{s.name} {year.year} {kind}: {pounds(amount)}"))
+                    left = right
+            if p.paid > 0:
+                bars.append(Bar(1.0, y + BAR + PAID_GAP, round(x_of(p.paid) - 1, 1), PAID,
+                                "paid", f"{s.name} {year.year} paid: {pounds(p.paid)}"))
+            y += BAR + PAID_GAP + PAID + PARTNER_GAP
+    description = "; ".join(
+        f"{year.year}: " + ", ".join(
+            f"{s.name} confirmed {pounds(s.position.confirmed)}, indicative "
+            f"{pounds(s.position.indicative)}, paid {pounds(s.position.paid)}"
+            for s in year.partners)
+        for year in years) or "no funding declared"
+    return Chart(CHART_WIDTH, round(y, 1), tuple(bars), tuple(labels),
+                 tuple(x_of(step * i) for i in range(ticks + 1)), AXIS - 4, round(y, 1),
+                 description)
