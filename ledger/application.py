@@ -539,7 +539,8 @@ def _only_source(agreement: Agreement, partner: str, year: FinancialYear) -> str
     if len(sources) == 1:
         return sources[0]
     if not sources:
-        raise NotFound(f"{partner!r} has no funding line for {year}; declare one first")
+        raise NotFound(f"{partner!r} has no funding line for {year}; funding is declared in a "
+                       f"draft or added by a variation")
     raise InvalidInput(f"{partner!r} has {len(sources)} funding lines for {year}; "
                        f"name one with --source ({', '.join(sources)})")
 

@@ -441,6 +441,14 @@ class Agreement(Aggregate):
 
     def _check_join(self, entry: Entry) -> None:
         self._phase(entry, (DRAFT,), "join")
+        self._check_key_is_own(bodies.parse_join(entry.statement.body).public_key)
+
+    def _check_key_is_own(self, public_key: bytes, partner: str | None = None) -> None:
+        """One key acts for one partner: it may not be another partner's current key."""
+        for other in self.active_partners:
+            if other.id != partner and other.current.public_key == public_key:
+                raise RuleViolation(f"that key is the signing key of {other.id}; each partner "
+                                    f"signs with a key of its own (ledger keys new)")
 
     def _check_contribute(self, entry: Entry) -> None:
         s = entry.statement
@@ -456,6 +464,10 @@ class Agreement(Aggregate):
             raise NotFound(
                 f"{s.partner!r} has no funding line with an amount for {pay.year} from "
                 f"{pay.source!r}; payments are made against declared funding")
+        if line.status != "confirmed":
+            raise RuleViolation(
+                f"the {pay.year} line from {pay.source!r} is {line.status}; payments are made "
+                f"against confirmed funding: confirm it by a variation first")
         paid = self.paid.get(line.key, Decimal(0))
         if paid + pay.amount > line.amount:
             raise RuleViolation(
@@ -486,6 +498,7 @@ class Agreement(Aggregate):
         for new in changes.add_partners:
             if new.id in self.partners:
                 raise RuleViolation(f"{new.id!r} is or was already a partner")
+            self._check_key_is_own(new.details.public_key)
         if len(added) != len(changes.add_partners):
             raise RuleViolation("a variation adds each partner once")
         for gone in changes.remove_partners:
@@ -497,14 +510,26 @@ class Agreement(Aggregate):
         for line in changes.funding:
             if line.partner not in remaining:
                 raise NotFound(f"funding line for {line.partner!r}, who would not be a partner")
-            paid = self.paid.get(line.key, Decimal(0))
-            if paid and (line.amount is None or line.amount < paid):
-                raise RuleViolation(
-                    f"{line.partner!r} has already paid {money_text(paid)} for {line.year} "
-                    f"from {line.source!r}; the line cannot be set below that")
+        self._check_lines_cover_payments(changes)
         start = changes.start or self.terms.start
         end = self.terms.end if not changes.changes_end else changes.end
         bodies.check_dates(start, end)
+
+    def uncovered_payment(self, changes: Changes) -> FundingLine | None:
+        """A funding line of ``changes`` that would no longer cover what has been paid."""
+        for line in changes.funding:
+            paid = self.paid.get(line.key, Decimal(0))
+            if paid and (line.amount is None or line.amount < paid or line.status != "confirmed"):
+                return line
+        return None
+
+    def _check_lines_cover_payments(self, changes: Changes) -> None:
+        line = self.uncovered_payment(changes)
+        if line is not None:
+            paid = self.paid[line.key]
+            raise RuleViolation(
+                f"{line.partner!r} has already paid {money_text(paid)} for {line.year} "
+                f"from {line.source!r}; the line cannot be set below that or unconfirmed")
 
     def _check_consent(self, entry: Entry) -> None:
         s = entry.statement
@@ -521,6 +546,18 @@ class Agreement(Aggregate):
                 raise RuleViolation(
                     f"variation {vid!r} adds {new.id!r}, who has become a partner since it was "
                     f"proposed; it can no longer take effect")
+        waiting = [p for p in self.required_consents(variation)
+                   if not variation.consented(p) and p != s.partner]
+        if not waiting:
+            # This consent would put the variation into effect: what was checked when it was
+            # proposed must still hold after every act since.
+            self._check_lines_cover_payments(variation.changes)
+            active = {p.id for p in self.active_partners}
+            remaining = (active | {n.id for n in variation.changes.add_partners}) - set(
+                variation.changes.remove_partners)
+            if len(remaining) < 2:
+                raise RuleViolation(f"variation {vid!r} would now leave fewer than two "
+                                    f"partners; it can no longer take effect")
         if s.partner not in self.required_consents(variation):
             raise RuleViolation(f"{s.partner!r} is not asked to consent to {vid!r}")
         if variation.consented(s.partner):
@@ -582,6 +619,7 @@ class Agreement(Aggregate):
         if body.public_key == self.partners[s.partner].current.public_key:
             raise RuleViolation("the new signatory's key is the current key; "
                                 "give a new key (ledger keys new)")
+        self._check_key_is_own(body.public_key, s.partner)
 
     CHECKS: ClassVar[dict[str, Callable[[Agreement, Entry], None]]] = {
         "join": _check_join,
@@ -692,6 +730,9 @@ class Agreement(Aggregate):
             self._add_partner(new.id, new.details, seq, at)
         for gone in c.remove_partners:
             self.partners[gone] = replace(self.partners[gone], status="removed", left_seq=seq)
+        # A removed partner's notice goes with it.
+        self.notices = [replace(n, done=True) if n.partner in c.remove_partners else n
+                        for n in self.notices]
         for line in c.funding:
             self.funding[line.key] = line
 

@@ -55,7 +55,11 @@ _TYPED_MONEY = re.compile(r"£?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?"
 
 def money_text(amount: Decimal) -> str:
     """The canonical written form of an amount: pounds and exactly two decimals."""
-    return f"{amount.quantize(PENNY):f}"
+    pennies = amount.quantize(PENNY)
+    if pennies != amount:
+        # Rounding here would sign an amount nobody gave.
+        raise InvalidInput(f"amount {amount} has fractions of a penny")
+    return f"{pennies:f}"
 
 
 def parse_money(text: object) -> Decimal:

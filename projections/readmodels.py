@@ -124,8 +124,8 @@ class ReadModels:
                         start + 1, batch, topics=ENTRY_TOPICS)
                     if not rows:
                         return applied
-                    for uuid in dict.fromkeys(r.originator_id for r in rows):
-                        self.sync(conn, self._load(uuid))
+                    touched = dict.fromkeys(r.originator_id for r in rows)
+                    self.write(conn, [rows_for(self._load(uuid)) for uuid in touched])
                     self.set_position(conn, VIEWS, rows[-1].id)
             except OperationalError as exc:
                 raise self.ledger.location.unreachable(exc) from None
@@ -159,27 +159,34 @@ class ReadModels:
 
     def write(self, conn: Connection, batch: Iterable[AgreementRows], *,
               fresh: bool = False) -> None:
-        """Write the rows of several agreements (``fresh``: the tables hold none of them)."""
-        pending: dict[type[Base], list[Row]] = {}
+        """Write the rows of several agreements (``fresh``: the tables hold none of them).
+
+        A handful of statements per table for the whole batch, whatever its size: rows that
+        never change are appended past each agreement's last stored seq; the others are
+        replaced.
+        """
+        agreements = list(batch)
+        references = [rows.reference for rows in agreements]
         table: type[Base]
-        for rows in batch:
-            for table in AGREEMENT_TABLES:
-                wanted = rows[table]
-                if fresh:
-                    pending.setdefault(table, []).extend(wanted)
-                elif table in APPEND_ONLY:
-                    seq_column: Any = table.__table__.c.seq
-                    ref_column: Any = table.__table__.c.reference
-                    last = conn.execute(select(func.max(seq_column)).where(
-                        ref_column == rows.reference)).scalar() or 0
-                    pending.setdefault(table, []).extend(r for r in wanted if r["seq"] > last)
-                else:
-                    ref_column = table.__table__.c.reference
-                    conn.execute(delete(table).where(ref_column == rows.reference))
-                    pending.setdefault(table, []).extend(wanted)
-        for kind, values in pending.items():
+        for table in AGREEMENT_TABLES:
+            t: Any = table.__table__
+            values: list[Row] = []
+            if fresh:
+                for rows in agreements:
+                    values.extend(rows[table])
+            elif table in APPEND_ONLY:
+                last: dict[str, int] = dict(conn.execute(
+                    select(t.c.reference, func.max(t.c.seq))
+                    .where(t.c.reference.in_(references)).group_by(t.c.reference)).all())
+                for rows in agreements:
+                    known = last.get(rows.reference) or 0
+                    values.extend(r for r in rows[table] if r["seq"] > known)
+            else:
+                conn.execute(delete(table).where(t.c.reference.in_(references)))
+                for rows in agreements:
+                    values.extend(rows[table])
             for i in range(0, len(values), INSERT_CHUNK):
-                conn.execute(insert(kind), values[i:i + INSERT_CHUNK])
+                conn.execute(insert(table), values[i:i + INSERT_CHUNK])
 
     # --- rebuilding ----------------------------------------------------------------------------
 
