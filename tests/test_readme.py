@@ -20,7 +20,8 @@ def _blocks() -> list[str]:
 
 def test_readme_gives_one_install_and_one_test_command() -> None:
     install, tests = _blocks()[:2]
-    assert "pip install ." in install and "ledger demo" in install
+    assert "pip install ." in install
+    assert "ledger demo" in install
     assert "pytest" in tests
 
 
