@@ -54,6 +54,9 @@ from ledger.values import FinancialYear, parse_slug
 #: How many times an act is re-read, re-checked and re-signed when others keep landing first.
 MAX_ATTEMPTS = 12
 
+#: After losing a race on an agreement, read it before acting on it for this many seconds.
+CONTENDED_FOR = 10.0
+
 #: How long an act waits for a database that went away (a restart) before giving up.
 RECONNECT_WAIT = 30.0
 
@@ -106,6 +109,8 @@ class Ledger(Application[UUID]):
         self.location = location
         self.clock = clock
         self._identity: LedgerIdentity | None = None
+        #: reference -> when an act on it last lost a race to another writer
+        self._conflicts: dict[str, float] = {}
         env = {**location.eventsourcing_env(), "CREATE_TABLE": "y" if create else "n",
                # A long-running process (a catch-up, a busy writer) reads only the events
                # added since it last loaded an agreement.
@@ -373,10 +378,14 @@ class Ledger(Application[UUID]):
             else:
                 agreement.record(entry, now)
             try:
-                self.save(agreement)
+                # The event store directly: Application.save checks each object against
+                # runtime protocols first, which costs more than the rest of an act's Python.
+                self.events.put(agreement.collect_events())
             except IntegrityError:
-                # Another act landed first: back off a little, then re-read and re-sign.
+                # Another act landed first: back off a little, then re-read and re-sign, and
+                # for a while read before acting on this agreement (it is busy).
                 self._forget(reference)
+                self._conflicts[reference] = time.monotonic()
                 time.sleep(random.uniform(0, 0.005 * attempt))  # noqa: S311 - jitter only
                 continue
             except (OperationalError, InterfaceError):
@@ -398,8 +407,21 @@ class Ledger(Application[UUID]):
                             f"({MAX_ATTEMPTS} attempts); nothing was written, try again")
 
     def _current(self, reference: str) -> Agreement:
-        """The agreement as it stands, as cached (see :meth:`_forget`)."""
+        """The agreement to act on: the cached one as it is, else loaded (see :meth:`_forget`).
+
+        A cached agreement is not first brought up to date: if another process has acted on
+        it since, this act's entry takes a ``seq`` already stored, the store refuses it, and
+        the next attempt loads the agreement afresh. Optimistic concurrency makes the read
+        before each write unnecessary.
+        """
         parse_slug(reference, "agreement reference")
+        cache = self.repository.cache
+        quiet = time.monotonic() - self._conflicts.get(reference, -CONTENDED_FOR) > CONTENDED_FOR
+        if cache is not None and quiet:
+            with contextlib.suppress(KeyError):
+                cached: Any = cache.get(agreement_id(reference))
+                if isinstance(cached, Agreement):
+                    return cached
         try:
             found: Any = self.load(agreement_id(reference), copy=False)
         except NotFound:
