@@ -517,3 +517,17 @@ def parse_appoint(data: object) -> AppointBody:
     return AppointBody(parse_text(d["signatory"], "signatory"),
                        parse_text(d["designation"], "designation"),
                        parse_public_key(d["public_key"]))
+
+
+def parse_body(action: str, body: object, partner: str) -> Any:
+    """The body of a statement of ``action``, read by that action's parser."""
+    if action == "contribute":
+        return parse_contribute(body, partner)
+    return _PARSERS[action](body)
+
+
+_PARSERS: dict[str, Any] = {
+    "draft": parse_draft, "join": parse_join, "sign": parse_sign, "vary": parse_vary,
+    "consent": parse_consent, "notice": parse_notice, "terminate": parse_terminate,
+    "appoint": parse_appoint,
+}

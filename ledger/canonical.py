@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 import rfc8785
@@ -89,9 +90,25 @@ def parse_canonical(text: bytes | str) -> Any:
     """
     raw = text.encode() if isinstance(text, str) else text
     try:
-        value = json.loads(raw)
+        # Floats (and NaN, Infinity) are refused while parsing: nothing the ledger signs has
+        # one, and without them Python's encoder writes RFC 8785 for every ASCII-keyed value.
+        value = json.loads(raw, parse_float=_no_float, parse_constant=_no_float)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"not valid JSON: {exc}") from None
-    if canonical(value) != raw:
+    try:
+        again = json.dumps(value, sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        again = b""
+    # Sorting keys by code point and by UTF-16 code unit (RFC 8785) can differ only where a
+    # key holds a character beyond U+FFFF, which UTF-8 writes with a lead byte F0 to F4.
+    if (again != raw or _BEYOND_BMP.search(raw)) and canonical(value) != raw:
         raise InvalidInput("JSON is not in RFC 8785 canonical form")
     return value
+
+
+_BEYOND_BMP = re.compile(rb"[\xf0-\xf4]")
+
+
+def _no_float(text: str) -> Any:
+    raise ValueError(f"{text} is not allowed: amounts are decimal strings, counts integers")

@@ -297,7 +297,7 @@ class Agreement(Aggregate):
         _check_origin(s.origin, origin)
         if s.seq != 1 or s.prev != ZERO_HASH:
             raise RuleViolation("a draft is the first entry of its agreement: seq 1, prev zeros")
-        body = bodies.parse_draft(s.body)
+        body = s.parsed
         _check_own_key(entry, body.partner.public_key)
         _check_not_future(s.at, now)
         return cls._create(cls.Drafted, id=agreement_id(s.agreement), entry=entry.text,
@@ -414,13 +414,14 @@ class Agreement(Aggregate):
         if s.action == "join":
             if s.partner in self.partners:
                 raise RuleViolation(f"{s.partner!r} is already a partner of {self.reference!r}")
-            return bodies.parse_join(s.body).public_key
+            joining: PartnerDetails = s.parsed
+            return joining.public_key
         partner = self.partners.get(s.partner)
         if partner is not None and partner.active:
             return partner.current.public_key
         if s.action == "consent":
             # A partner added by a variation proves its key by consenting to it.
-            variation = self.variations.get(bodies.parse_consent(s.body))
+            variation = self.variations.get(s.parsed)
             for new in variation.changes.add_partners if variation else ():
                 if new.id == s.partner:
                     return new.details.public_key
@@ -441,7 +442,7 @@ class Agreement(Aggregate):
 
     def _check_join(self, entry: Entry) -> None:
         self._phase(entry, (DRAFT,), "join")
-        self._check_key_is_own(bodies.parse_join(entry.statement.body).public_key)
+        self._check_key_is_own(entry.statement.parsed.public_key)
 
     def _check_key_is_own(self, public_key: bytes, partner: str | None = None) -> None:
         """One key acts for one partner: it may not be another partner's current key."""
@@ -452,7 +453,7 @@ class Agreement(Aggregate):
 
     def _check_contribute(self, entry: Entry) -> None:
         s = entry.statement
-        body = bodies.parse_contribute(s.body, s.partner)
+        body = s.parsed
         if body.line is not None:
             self._phase(entry, (DRAFT,), "declare funding")
             return
@@ -477,7 +478,7 @@ class Agreement(Aggregate):
     def _check_sign(self, entry: Entry) -> None:
         s = entry.statement
         self._phase(entry, (DRAFT,), "sign")
-        state = bodies.parse_sign(s.body)
+        state = s.parsed
         current = self.state_digest()
         if state != current:
             raise RuleViolation(
@@ -489,7 +490,7 @@ class Agreement(Aggregate):
     def _check_vary(self, entry: Entry) -> None:
         s = entry.statement
         self._phase(entry, (SIGNED, IN_FORCE, NOTICE_GIVEN), "propose a variation")
-        body = bodies.parse_vary(s.body)
+        body = s.parsed
         if body.id in self.variations:
             raise RuleViolation(f"variation {body.id!r} already exists; choose another id")
         changes = body.changes
@@ -534,7 +535,7 @@ class Agreement(Aggregate):
     def _check_consent(self, entry: Entry) -> None:
         s = entry.statement
         self._phase(entry, (SIGNED, IN_FORCE, NOTICE_GIVEN, EXPIRED), "consent")
-        vid = bodies.parse_consent(s.body)
+        vid = s.parsed
         variation = self.variations.get(vid)
         if variation is None:
             raise NotFound(f"there is no variation {vid!r} of {self.reference!r}")
@@ -566,14 +567,14 @@ class Agreement(Aggregate):
     def _check_notice(self, entry: Entry) -> None:
         s = entry.statement
         self._phase(entry, (SIGNED, IN_FORCE, NOTICE_GIVEN), "give notice")
-        bodies.parse_notice(s.body)
+        _ = s.parsed  # the body is read, and so checked, before anything is written
         if any(n.partner == s.partner for n in self.pending_notices()):
             raise RuleViolation(f"{s.partner!r} has already given notice")
 
     def _check_terminate(self, entry: Entry) -> None:
         s = entry.statement
         self._phase(entry, (SIGNED, IN_FORCE, NOTICE_GIVEN, EXPIRED), "terminate")
-        bodies.parse_terminate(s.body)
+        _ = s.parsed  # the body is read, and so checked, before anything is written
         if self._termination_ground(entry) is None:
             day = s.at.date()
             own = [n for n in self.pending_notices() if n.partner == s.partner]
@@ -615,7 +616,7 @@ class Agreement(Aggregate):
 
     def _check_appoint(self, entry: Entry) -> None:
         s = entry.statement
-        body = bodies.parse_appoint(s.body)
+        body = s.parsed
         if body.public_key == self.partners[s.partner].current.public_key:
             raise RuleViolation("the new signatory's key is the current key; "
                                 "give a new key (ledger keys new)")
@@ -651,7 +652,7 @@ class Agreement(Aggregate):
 
     def _apply_draft(self, entry: Entry, _recorded: datetime) -> None:
         s = entry.statement
-        body: DraftBody = bodies.parse_draft(s.body)
+        body: DraftBody = s.parsed
         self.reference = s.agreement
         self.origin = s.origin
         self.terms = body.terms
@@ -664,11 +665,11 @@ class Agreement(Aggregate):
 
     def _apply_join(self, entry: Entry, _recorded: datetime) -> None:
         s = entry.statement
-        self._add_partner(s.partner, bodies.parse_join(s.body), s.seq, s.at)
+        self._add_partner(s.partner, s.parsed, s.seq, s.at)
 
     def _apply_contribute(self, entry: Entry, _recorded: datetime) -> None:
         s = entry.statement
-        body: ContributeBody = bodies.parse_contribute(s.body, s.partner)
+        body: ContributeBody = s.parsed
         if body.line is not None:
             self.funding[body.line.key] = body.line
             return
@@ -681,7 +682,7 @@ class Agreement(Aggregate):
 
     def _apply_sign(self, entry: Entry, recorded: datetime) -> None:
         s = entry.statement
-        state = bodies.parse_sign(s.body)
+        state = s.parsed
         self.signatures.append(SignatureRecord(s.partner, state, s.key, s.at, recorded, s.seq))
         self._execute_if_complete(s.seq, s.at)
 
@@ -696,14 +697,14 @@ class Agreement(Aggregate):
 
     def _apply_vary(self, entry: Entry, _recorded: datetime) -> None:
         s = entry.statement
-        body: VaryBody = bodies.parse_vary(s.body)
+        body: VaryBody = s.parsed
         self.variations[body.id] = Variation(body.id, s.partner, body.reason, body.changes,
                                              s.seq, s.at, ((s.partner, s.seq),))
         self._take_effect_if_complete(body.id, s.seq, s.at)
 
     def _apply_consent(self, entry: Entry, _recorded: datetime) -> None:
         s = entry.statement
-        vid = bodies.parse_consent(s.body)
+        vid = s.parsed
         v = self.variations[vid]
         self.variations[vid] = replace(v, consents=(*v.consents, (s.partner, s.seq)))
         self._take_effect_if_complete(vid, s.seq, s.at)
@@ -738,7 +739,7 @@ class Agreement(Aggregate):
 
     def _apply_notice(self, entry: Entry, _recorded: datetime) -> None:
         s = entry.statement
-        body: NoticeBody = bodies.parse_notice(s.body)
+        body: NoticeBody = s.parsed
         effective = add_months(s.at.date(), self.terms.notice_months)
         self.notices.append(Notice(s.partner, body.kind, body.reason, s.at, s.seq, effective))
 
@@ -758,7 +759,7 @@ class Agreement(Aggregate):
 
     def _apply_appoint(self, entry: Entry, _recorded: datetime) -> None:
         s = entry.statement
-        body: AppointBody = bodies.parse_appoint(s.body)
+        body: AppointBody = s.parsed
         p = self.partners[s.partner]
         new = Signatory(body.signatory, body.designation, key_id(body.public_key),
                         body.public_key, s.seq, s.at)

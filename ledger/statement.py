@@ -22,6 +22,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+from ledger.bodies import parse_body
 from ledger.canonical import SIGNING_CONTEXT, canonical, parse_canonical, sha256_hex
 from ledger.errors import InvalidInput
 from ledger.keys import Signer, verify_signature
@@ -107,7 +108,7 @@ class Statement:
         if data["v"] != FORMAT_VERSION or isinstance(data["v"], bool):
             raise InvalidInput(f"statement version {data['v']!r} is not supported (expected 1)")
         seq = data["seq"]
-        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+        if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq < 2**53:
             raise InvalidInput("statement seq must be a whole number from 1")
         if data["action"] not in ACTIONS:
             raise InvalidInput(f"{data['action']!r} is not an action")
@@ -128,6 +129,11 @@ class Statement:
     def signing_input(self) -> bytes:
         """The exact bytes the signature covers."""
         return SIGNING_CONTEXT + self.canonical
+
+    @cached_property
+    def parsed(self) -> Any:
+        """The body, read once by its action's parser (the rules and the state both use it)."""
+        return parse_body(self.action, self.body, self.partner)
 
     @cached_property
     def canonical(self) -> bytes:
