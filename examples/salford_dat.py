@@ -13,38 +13,20 @@ from __future__ import annotations
 
 from _run import Ledger, check, main
 
+from commands.demo import FUNDING, TERMS_TEXT
+from commands.demo import TOTALS as DEMO_TOTALS
+
 REF = "salford-dat-2004"
 COUNCIL, PCT = "salford-city-council", "salford-pct"
 
-#: The notification's own words for the arrangement. The ledger keeps the SHA-256 of this text
-#: and binds every signature to it; it is the same text the demo signs, so the example and the
-#: demo record the same state of the agreement.
-TERMS = (
-    "Section 31 partnership arrangements notification: Salford drug action team.\n"
-    "Statutory partners: Salford PCT; Salford City Council.\n"
-    "Date of agreement: July 3rd 2003. Intended start: April 1st 2004.\n"
-    "Officer responsible: Ms. Anne Williams, Chair of the Salford Drug Action Team.\n"
-    "Flexibilities: budget pooling; lead commissioning.\n"
-    "Aim: to commission adult drug treatment services within the City of Salford using the "
-    "identified budgets, through a lead commissioning arrangement.\n"
-)
-
-#: Question 12, to the pound: (source, partner, amount in 2003/04, amount in 2004/05). The form
-#: lists sources, not who pays them; as in the demo, the local authority's own sources (social
-#: services, supporting people) are the council's, and the NHS, national treatment and criminal
-#: justice allocations, which reach the DAT through the primary care trust, are the PCT's. The
-#: form prints "82, 300", "15, 150" and a total of "2262, 440": stray spaces, read as 82,300,
-#: 15,150 and 2,262,440, which is what the lines add up to.
-FUNDING = (
-    ("NTA Pooled Treatment Budget (PTB)", PCT, "909710", "921990"),
-    ("NTA PTB underspend carried forward from previous year", PCT, "346920", "190000"),
-    ("CJIP", PCT, "276620", "410000"),
-    ("CJIP / Throughcare", PCT, "82300", "297000"),
-    ("PCT mainstream", PCT, "341740", "368220"),
-    ("Social Services", COUNCIL, "290000", "311000"),
-    ("Supporting People Funding", COUNCIL, "15150", "15150"),
-)
-TOTALS = {"2003/04": "2262440.00", "2004/05": "2513360.00"}
+# The notification's own words (the text whose SHA-256 every signature binds) and its
+# funding table (question 12) are the demo's: the example and the demo record the same state
+# of the agreement. The form lists sources, not who pays them; the local authority's own
+# sources (social services, supporting people) are the council's, and the NHS, national
+# treatment and criminal justice allocations, which reach the DAT through the primary care
+# trust, are the PCT's. The form prints "82, 300", "15, 150" and a total of "2262, 440": stray
+# spaces, read as 82,300, 15,150 and 2,262,440, which is what the lines add up to.
+TOTALS = {year: f"{total:f}" for year, total in DEMO_TOTALS.items()}
 
 
 def record(ledger: Ledger) -> None:
@@ -60,7 +42,7 @@ def record(ledger: Ledger) -> None:
     # manager, as the demo records it; the form names no lead.
     ledger("draft", REF, "--as", COUNCIL,
            "--title", "Salford drug action team pooled treatment budget",
-           "--terms", ledger.document("salford-dat-terms.txt", TERMS),
+           "--terms", ledger.document("salford-dat-terms.txt", TERMS_TEXT),
            "--basis", "Health Act 1999 s.31",
            "--flexibility", "pooled-budget", "--flexibility", "lead-commissioning",
            "--agreed", "2003-07-03", "--start", "2004-04-01", "--notice", "6m",
@@ -78,10 +60,10 @@ def record(ledger: Ledger) -> None:
            "--designation", "Salford PCT (the notification does not name the signatory)",
            "--at", "2003-06-03")
 
-    for source, partner, first, second in FUNDING:
-        for year, amount in (("2003/04", first), ("2004/05", second)):
-            ledger("contribute", REF, "--as", partner, "--year", year, "--amount", amount,
-                   "--source", source, "--at", "2003-06-10")
+    for row in FUNDING:
+        for year, amount in row.amounts:
+            ledger("contribute", REF, "--as", row.partner, "--year", year, "--amount", amount,
+                   "--source", row.source, "--at", "2003-06-10")
 
     # Both sign on the date of agreement the form gives; the PCT first, as in the demo.
     ledger("sign", REF, "--as", PCT, "--at", "2003-07-03")
