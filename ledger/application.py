@@ -174,11 +174,13 @@ class Ledger(Application[UUID]):
 
     # --- reading -------------------------------------------------------------------------------
 
-    def agreement(self, reference: str, version: int | None = None) -> Agreement:
-        """The agreement as it stands (or as it stood after entry ``version``)."""
+    def agreement(self, reference: str, version: int | None = None, *,
+                  copy: bool = True) -> Agreement:
+        """The agreement as it stands (or as it stood after entry ``version``); ``copy=False``
+        hands out the cached object itself, for callers that change it only by acting."""
         parse_slug(reference, "agreement reference")
         try:
-            found = self._get(agreement_id(reference), version)
+            found = self.load(agreement_id(reference), version, copy=copy)
         except NotFound:
             raise NotFound(f"there is no agreement {reference!r} in this ledger; "
                            f"'ledger list' shows them") from None
@@ -422,13 +424,7 @@ class Ledger(Application[UUID]):
                 cached: Any = cache.get(agreement_id(reference))
                 if isinstance(cached, Agreement):
                     return cached
-        try:
-            found: Any = self.load(agreement_id(reference), copy=False)
-        except NotFound:
-            raise NotFound(f"there is no agreement {reference!r} in this ledger; "
-                           f"'ledger list' shows them") from None
-        assert isinstance(found, Agreement)
-        return found
+        return self.agreement(reference, copy=False)
 
     def _forget(self, reference: str) -> None:
         """Drop a cached agreement whose change did not reach the store."""
