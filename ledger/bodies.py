@@ -37,6 +37,8 @@ def _fields(data: object, what: str, required: AbstractSet[str],
             optional: AbstractSet[str] = frozenset()) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidInput(f"{what} must be a JSON object")
+    if data.keys() == required:
+        return data  # the usual case, without building sets
     keys = set(data)
     missing, extra = required - keys, keys - required - optional
     if missing or extra:
