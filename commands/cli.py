@@ -600,4 +600,4 @@ def main() -> None:
 
 
 # The audit commands register themselves on the same app.
-from commands import audit, demo  # noqa: E402, F401
+from commands import audit, demo, report  # noqa: E402, F401

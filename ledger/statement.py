@@ -150,7 +150,7 @@ class Entry:
     #: The entry's canonical JSON text: what is stored and what the hashes cover.
     text: str = field(compare=False, repr=False)
 
-    @property
+    @cached_property
     def hash(self) -> str:
         """Hex SHA-256 of the canonical entry; the next entry's ``prev``."""
         return sha256_hex(self.text.encode())

@@ -161,15 +161,16 @@ def export_bundle(ledger: Ledger, reference: str | None = None,
         entries = []
         for agreement in agreements:
             indexes = log.indexes(agreement.reference)
+            newer = [seq for seq, index in indexes.items() if index >= cp.size]
+            if newer:
+                raise InvalidInput(
+                    f"entry {min(newer)} of {agreement.reference!r} is newer than the latest "
+                    f"checkpoint (size {cp.size}); make a checkpoint first")
+            proofs = log.inclusions(indexes.values(), cp.size)
             for act in agreement.history:
-                seq = act.entry.statement.seq
-                index = indexes[seq]
-                if index >= cp.size:
-                    raise InvalidInput(
-                        f"entry {seq} of {agreement.reference!r} is newer than the latest "
-                        f"checkpoint (size {cp.size}); make a checkpoint first")
+                index = indexes[act.entry.statement.seq]
                 entries.append(BundleEntry(index, act.recorded, act.entry,
-                                           tuple(log.inclusion(index, cp.size))))
+                                           tuple(proofs[index])))
             if progress is not None:
                 progress(agreement.version)
         if reference is None and len(entries) != cp.size:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -49,7 +50,7 @@ from projections.views import (
 Progress = Callable[[int], None]
 
 
-# --- what the page shows ------------------------------------------------------------------------
+# --- what the page shows --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ class BudgetYear:
 
 @dataclass(frozen=True)
 class Bar:
-    """One bar of the chart, in the chart's own units."""
+    """One bar of the chart: across in percent of the chart's width, down in pixels."""
 
     x: float
     y: float
@@ -190,12 +191,12 @@ class Bar:
 
 @dataclass(frozen=True)
 class Label:
-    """One text of the chart."""
+    """One text of the chart: ``x`` in percent of the chart's width, ``y`` in pixels."""
 
     x: float
     y: float
     text: str
-    #: SVG ``text-anchor``: ``start`` or ``end``.
+    #: SVG ``text-anchor``: ``start``, ``middle`` or ``end``.
     anchor: str
     #: ``year``, ``partner``, ``amount`` or ``tick``: the text's style.
     kind: str
@@ -204,13 +205,16 @@ class Label:
 @dataclass(frozen=True)
 class Chart:
     """A horizontal bar chart of each partner's confirmed and indicative funding (stacked)
-    and what it has paid, per financial year, on one scale so that years compare."""
+    and what it has paid, per financial year, on one scale so that years compare.
 
-    width: float
+    Across, everything is in percent of the chart's width, so the bars stretch with the page
+    while the text keeps its size and stays legible on a phone; down, it is in pixels.
+    """
+
     height: float
     bars: tuple[Bar, ...]
     labels: tuple[Label, ...]
-    #: x of each vertical grid line, from ``grid_top`` to ``grid_bottom``.
+    #: x (percent) of each vertical grid line, from ``grid_top`` to ``grid_bottom``.
     grid: tuple[float, ...]
     grid_top: float
     grid_bottom: float
@@ -250,7 +254,10 @@ class Verification:
     """What was checked when the report was made, and what failed."""
 
     ok: bool
+    #: Entries checked; fewer than ``recorded`` when checking stopped at a damaged entry.
     entries: int
+    #: Entries the agreement holds now.
+    recorded: int
     checks: tuple[str, ...]
     failures: tuple[str, ...]
 
@@ -279,7 +286,7 @@ class ReportData:
         return next((p.name for p in self.partners if p.id == partner), partner)
 
 
-# --- building it ---------------------------------------------------------------------------------
+# --- building it ----------------------------------------------------------------------------------
 
 
 def build_report(ledger: Ledger, reference: str, as_of: date | None = None,
@@ -300,10 +307,11 @@ def build_report(ledger: Ledger, reference: str, as_of: date | None = None,
         latest = log.latest_checkpoint()
         checked = verify_ledger(ledger, reference, progress)
         checks, failures = list(checked.checks), [f.line() for f in checked.failures]
+        current = ledger.agreement(reference)
         checkpoint = None
         if latest is not None:
-            checkpoint = _check_checkpoint(ledger, log, latest, ledger.agreement(reference),
-                                           indexes, checks, failures)
+            checkpoint = _check_checkpoint(ledger, log, latest, current, indexes, checks,
+                                           failures)
     finally:
         models.close()
     status = status_view(rows, as_of or generated.date())
@@ -323,8 +331,8 @@ def build_report(ledger: Ledger, reference: str, as_of: date | None = None,
         notices=_notices(status.notices, indexes, names),
         budget=budget,
         chart=budget_chart(budget),
-        verification=Verification(not failures, checked.entries, tuple(checks),
-                                  tuple(failures)),
+        verification=Verification(not failures, checked.entries, current.version,
+                                  tuple(checks), tuple(failures)),
         checkpoint=checkpoint,
     )
 
@@ -429,7 +437,7 @@ def _check_checkpoint(ledger: Ledger, log: MerkleLog, latest: StoredCheckpoint,
     # One read transaction for every proof: a consistent tree, and one connection however
     # many entries the agreement has.
     with reading(log.engine) as conn:
-        get = log.getter(conn)
+        get = log.block_getter(conn)
         for act in agreement.history:
             seq = act.entry.statement.seq
             index = indexes.get(seq)
@@ -449,9 +457,7 @@ def _check_checkpoint(ledger: Ledger, log: MerkleLog, latest: StoredCheckpoint,
                 continue
             covered += 1
     keys = {p.id: [s.public_key for s in p.signatories] for p in agreement.partners.values()}
-    cosigners = []
-    for name in latest.cosigners:
-        cosigners.append(_cosigner(latest, name, keys.get(name), failures))
+    cosigners = [_cosigner(latest, name, keys.get(name), failures) for name in latest.cosigners]
     checks.append(f"the {where} carries the operator's valid signature")
     checks.append(f"an inclusion proof in the {where} of each of the agreement's {covered} "
                   f"entries it covers")
@@ -480,24 +486,24 @@ def _cosigner(latest: StoredCheckpoint, name: str, keys: Sequence[bytes] | None,
     return Cosigner(name, False, None)
 
 
-# --- the chart -------------------------------------------------------------------------------------
+# --- the chart ------------------------------------------------------------------------------------
 
-CHART_WIDTH = 640.0
-AXIS = 24.0          # tick labels above the first year
+AXIS = 22.0          # tick labels above the first year
 YEAR_ROW = 30.0      # a year's heading
-NAME_ROW = 20.0      # a partner's name and amounts
+NAME_ROW = 19.0      # a partner's name
 BAR = 16.0           # confirmed and indicative, stacked
 PAID_GAP = 2.0
 PAID = 7.0           # what has been paid, under the commitment
-PARTNER_GAP = 14.0
-NAME_CHARS = 34      # a longer name is shortened in the chart (the tables give it whole)
+AMOUNT_ROW = 17.0    # the partner's figures, under its bars
+PARTNER_GAP = 10.0
+NAME_CHARS = 44      # a longer name is shortened in the chart (the tables give it whole)
 
 
 def _nice_step(top: Decimal) -> Decimal:
-    """A round step (1, 2 or 5 times a power of ten) giving at most five grid lines."""
+    """A round step (1, 2, 2.5 or 5 times a power of ten) giving at most five intervals."""
     step = Decimal(1)
     while top / step > 5:
-        for factor in (2, Decimal("2.5"), 5, 10):
+        for factor in (2, Decimal("2.5"), 5):
             if top / (step * factor) <= 5:
                 return step * factor
         step *= 10
@@ -505,10 +511,9 @@ def _nice_step(top: Decimal) -> Decimal:
 
 
 def _short_money(amount: Decimal) -> str:
-    if amount >= 1_000_000:
-        return f"£{(amount / 1_000_000).normalize():f}m"
-    if amount >= 1_000:
-        return f"£{(amount / 1_000).normalize():f}k"
+    for size, unit in ((Decimal(1_000_000), "m"), (Decimal(1_000), "k")):
+        if amount >= size:
+            return f"£{(amount / size).normalize():f}{unit}"
     return f"£{amount.normalize():f}"
 
 
@@ -521,46 +526,51 @@ def budget_chart(years: Sequence[BudgetYear]) -> Chart:
     top = max([max(s.position.total, s.position.paid) for y in years for s in y.partners]
               or [ZERO])
     step = _nice_step(top) if top > 0 else Decimal(1)
-    ticks = int(-(-top // step)) if top > 0 else 1
+    ticks = max(1, math.ceil(top / step))
     scale_top = step * ticks
-    span = CHART_WIDTH - 2
 
     def x_of(amount: Decimal) -> float:
-        return round(float(amount / scale_top) * span + 1, 1)
+        return round(float(amount * 100 / scale_top), 2)
 
     bars: list[Bar] = []
-    labels = [Label(x_of(step * i), AXIS - 10, _short_money(step * i),
+    labels = [Label(x_of(step * i), AXIS - 9, _short_money(step * i),
                     "start" if i == 0 else "end" if i == ticks else "middle", "tick")
               for i in range(ticks + 1)]
     y = AXIS
     for year in years:
-        labels.append(Label(0, y + 20, f"{year.year} \u00b7 pool {pounds(year.total.total)}",
+        labels.append(Label(0, y + 21, f"{year.year} \u00b7 pool {pounds(year.total.total)}",
                             "start", "year"))
         y += YEAR_ROW
         for s in year.partners:
             p = s.position
             labels.append(Label(0, y + 14, _shorten(s.name), "start", "partner"))
-            labels.append(Label(CHART_WIDTH, y + 14,
-                                f"{pounds(p.total)} \u00b7 paid {pounds(p.paid)}",
-                                "end", "amount"))
             y += NAME_ROW
-            left = 1.0
-            for kind, amount in (("confirmed", p.confirmed), ("indicative", p.indicative)):
+            left = 0.0
+            for kind, amount, upto in (("confirmed", p.confirmed, p.confirmed),
+                                       ("indicative", p.indicative, p.total)):
                 if amount > 0:
-                    right = x_of(p.confirmed + (p.indicative if kind == "indicative" else ZERO))
-                    bars.append(Bar(left, y, round(right - left, 1), BAR, kind,
+                    right = x_of(upto)
+                    bars.append(Bar(left, y, round(right - left, 2), BAR, kind,
                                     f"{s.name} {year.year} {kind}: {pounds(amount)}"))
                     left = right
             if p.paid > 0:
-                bars.append(Bar(1.0, y + BAR + PAID_GAP, round(x_of(p.paid) - 1, 1), PAID,
-                                "paid", f"{s.name} {year.year} paid: {pounds(p.paid)}"))
-            y += BAR + PAID_GAP + PAID + PARTNER_GAP
+                bars.append(Bar(0, y + BAR + PAID_GAP, x_of(p.paid), PAID, "paid",
+                                f"{s.name} {year.year} paid: {pounds(p.paid)}"))
+            y += BAR + PAID_GAP + PAID
+            figures = f"{pounds(p.confirmed)} confirmed"
+            if p.indicative:
+                figures += f" \u00b7 {pounds(p.indicative)} indicative"
+            if p.tba:
+                figures += f" \u00b7 {p.tba} TBA"
+            labels.append(Label(0, y + 13, f"{figures} \u00b7 {pounds(p.paid)} paid", "start",
+                                "amount"))
+            y += AMOUNT_ROW + PARTNER_GAP
     description = "; ".join(
         f"{year.year}: " + ", ".join(
             f"{s.name} confirmed {pounds(s.position.confirmed)}, indicative "
             f"{pounds(s.position.indicative)}, paid {pounds(s.position.paid)}"
             for s in year.partners)
         for year in years) or "no funding declared"
-    return Chart(CHART_WIDTH, round(y, 1), tuple(bars), tuple(labels),
+    return Chart(round(y, 1), tuple(bars), tuple(labels),
                  tuple(x_of(step * i) for i in range(ticks + 1)), AXIS - 4, round(y, 1),
                  description)

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,7 @@ from tests.conftest import ORIGIN
 from tests.keys import fixed_key
 from tests.scenarios import COUNCIL, FY2004, PCT, REF, line, signed, terms
 from tests.seeds import Cli, key_folder
+from tests.tamper import Backdoor
 
 COUNCIL_KEY = fixed_key("salford-city-council")
 PCT_KEY = fixed_key("salford-pct")
@@ -157,7 +159,7 @@ def test_the_agreement_and_its_state(report: ReportData) -> None:
 def test_verification_is_ok_against_the_cosigned_checkpoint(report: ReportData) -> None:
     v, cp = report.verification, report.checkpoint
     assert v.ok, v.failures
-    assert v.entries == 18
+    assert v.entries == v.recorded == 18
     assert v.failures == ()
     assert any("signatures" in c for c in v.checks)
     assert any("inclusion proof" in c for c in v.checks)
@@ -399,3 +401,25 @@ def test_ledger_report_refuses_a_file_it_cannot_write(cli: Cli, tmp_path: Path) 
     assert "there is no folder" in result.stderr
     result = cli("report", REFERENCE, "-o", str(tmp_path), code=1)
     assert "is a folder" in result.stderr
+
+
+def test_a_tampered_entry_is_reported_and_the_command_exits_3(cli: Cli, tmp_path: Path,
+                                                              ledger_url: str) -> None:
+    cli("report", REFERENCE, "-o", str(tmp_path / "before.html"))
+
+    # Behind the ledger's back, the PCT's NTA pooled treatment budget gains £9.
+    def change(entry: dict[str, Any]) -> None:
+        line = entry["statement"]["body"]["line"]
+        assert line["amount"] == "909710.00"
+        line["amount"] = "909719.00"
+
+    Backdoor(ledger_url).edit_entry(REFERENCE, 3, change)
+    out = tmp_path / "after.html"
+    result = cli("report", REFERENCE, "-o", str(out), code=3)
+    assert "verification FAILED" in result.stdout
+    assert result.stderr.startswith("error: verification failed: ")
+    assert "seq 3" in result.stderr
+    html = out.read_text(encoding="utf-8")
+    assert "Verification FAILED" in html
+    assert "seq 3: signature does not verify" in html
+    assert "of 18 entries of salford-dat-2004 checked" in html
