@@ -54,29 +54,6 @@ Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True)
-class AgreementSummary:
-    """The agreement's terms and state on the report's date."""
-
-    reference: str
-    title: str
-    basis: str
-    flexibilities: tuple[str, ...]
-    terms_hash: str
-    agreed: date | None
-    start: date
-    end: date | None
-    notice_months: int
-    on_withdrawal: str
-    state: str
-    as_of: date
-    entries: int
-    state_digest: str
-    executed_state: str | None
-    executed_at: datetime | None
-    terminated_at: datetime | None
-
-
-@dataclass(frozen=True)
 class SignatureLine:
     """One signature: who signed which state, with which key, when, and where it is logged."""
 
@@ -270,7 +247,7 @@ class ReportData:
     origin: str
     #: The ``--as-of`` date asked for, or None for the agreement as it stands.
     as_of: date | None
-    agreement: AgreementSummary
+    agreement: StatusView
     partners: tuple[PartnerView, ...]
     signatures: tuple[SignatureLine, ...]
     timeline: tuple[TimelineLine, ...]
@@ -321,7 +298,7 @@ def build_report(ledger: Ledger, reference: str, as_of: date | None = None,
         generated_at=generated,
         origin=ledger.identity.origin,
         as_of=as_of,
-        agreement=_summary(status, rows),
+        agreement=status,
         partners=status.partners,
         signatures=_signatures(status, rows, indexes, names),
         timeline=tuple(TimelineLine(h.seq, indexes.get(h.seq), h.action, h.partner, h.key_id,
@@ -335,14 +312,6 @@ def build_report(ledger: Ledger, reference: str, as_of: date | None = None,
                                   tuple(checks), tuple(failures)),
         checkpoint=checkpoint,
     )
-
-
-def _summary(status: StatusView, rows: AgreementRows) -> AgreementSummary:
-    s = status
-    return AgreementSummary(
-        s.reference, s.title, s.basis, s.flexibilities, s.terms_hash, s.agreed, s.start, s.end,
-        s.notice_months, s.on_withdrawal, s.state, s.as_of, s.entries, s.state_digest,
-        rows.agreement["executed_state"], s.executed_at, s.terminated_at)
 
 
 def _signatures(status: StatusView, rows: AgreementRows, indexes: dict[int, int],
