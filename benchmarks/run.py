@@ -23,6 +23,7 @@ from typing import Any
 
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from benchmarks.synthetic import ORIGIN, build, partner_key
 from ledger.application import Ledger
@@ -84,6 +85,13 @@ class _BaselineApp(Application):  # type: ignore[type-arg]
     name = "baseline"
 
 
+class _BaselineRecorder(SQLiteApplicationRecorder):
+    """Bare eventsourcing's SQLite recorder, on a table of its own in the ledger's file."""
+
+    def __init__(self, datastore: Any, events_table_name: str = "bench_baseline_events") -> None:
+        super().__init__(datastore, events_table_name)
+
+
 def _location(base: str | None, work: Path, name: str) -> tuple[str, Location]:
     if base and base.startswith("postgres"):
         import psycopg  # noqa: PLC0415
@@ -130,8 +138,8 @@ def _checkpoint(location: Location) -> int:
         ledger.close()
 
 
-def _acts(location: Location, work: Path, count: int) -> tuple[float, float]:
-    """Signed acts per second through the core, and bare saves per second, same store kind."""
+def _acts(location: Location, count: int) -> tuple[float, float]:
+    """Signed acts per second through the core, and bare saves per second, same store."""
     ledger = Ledger(location)
     reference = "agreement-0000000"
     agreement = ledger.agreement(reference)
@@ -152,9 +160,10 @@ def _acts(location: Location, work: Path, count: int) -> tuple[float, float]:
     # The baseline's event carries an entry of the same size as the acts just made.
     text = ledger.agreement(reference).history[-1].entry.text
     ledger.close()
-    env = (location.eventsourcing_env() if not location.is_sqlite else
-           {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(work / "baseline.db")})
+    # The same store: the ledger's own database (file or schema), in a table of its own.
+    env = location.eventsourcing_env()
+    if location.is_sqlite:
+        env["APPLICATION_RECORDER_TOPIC"] = "benchmarks.run:_BaselineRecorder"
     app = _BaselineApp(env=env)
     aggregate = _Baseline()
     app.save(aggregate)
@@ -209,7 +218,7 @@ def run(entries: int, base: str | None, work: Path, quick: bool) -> dict[str, An
     built, build_seconds = _prepare(location, entries)
     small, _ = _prepare(small_location, small_entries)
     acts = 300 if quick else 2000
-    core, bare = _acts(location, work, acts)
+    core, bare = _acts(location, acts)
     size = _checkpoint(location)
     _checkpoint(small_location)
     figures: list[Figure] = []

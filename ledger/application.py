@@ -28,6 +28,7 @@ from eventsourcing.persistence import (
     Notification,
     OperationalError,
     PersistenceError,
+    StoredEvent,
 )
 from eventsourcing.utils import Environment, get_topic
 
@@ -214,14 +215,18 @@ class Ledger(Application[UUID]):
                 return
             position = rows[-1].id + 1
 
-    def decode_entry(self, row: Notification) -> StoredEntry:
-        """The entry and recorded time held by one stored event."""
+    def decode_state(self, row: StoredEvent) -> dict[str, Any]:
+        """The stored state of one event (its entry and recorded time), without building the
+        event object: verification and the log read every entry this way."""
         if self.mapper.cipher or self.mapper.compressor:
             event: Any = self.mapper.to_domain_event(row)
-            state: Any = {"entry": event.entry, "timestamp": event.timestamp}
-        else:
-            # Only two fields are needed: decode the stored state, without building the event.
-            state = self.mapper.transcoder.decode(row.state)
+            return {"entry": event.entry, "timestamp": event.timestamp}
+        state: dict[str, Any] = self.mapper.transcoder.decode(row.state)
+        return state
+
+    def decode_entry(self, row: Notification) -> StoredEntry:
+        """The entry and recorded time held by one stored event."""
+        state = self.decode_state(row)
         return StoredEntry(row.id, row.originator_id, row.originator_version,  # type: ignore[arg-type]
                            row.topic, state["entry"], state["timestamp"])
 

@@ -134,27 +134,27 @@ def stored_records(app: Any, uuid: UUID) -> tuple[list[RecordedEntry], Failure |
     records = []
     for row in rows:
         try:
-            event: Any = app.mapper.to_domain_event(row)
-            records.append(RecordedEntry(row.originator_version, row.topic, event.entry,
-                                         event.timestamp))
+            state: Any = app.decode_state(row)
+            records.append(RecordedEntry(row.originator_version, row.topic, state["entry"],
+                                         state["timestamp"]))
         except Exception as exc:  # noqa: BLE001 - any decoding error is damage to report
             return records, Failure(f"stored event {row.originator_version} cannot be "
                                     f"decoded ({type(exc).__name__}); it was altered")
     return records, None
 
 
-def drafted_agreements(app: Any) -> tuple[dict[UUID, str | None], list[Failure]]:
-    """Every drafted agreement's id, and a failure for entries that belong to none.
-
-    Reads only the ids and topics of the notification log, not the entries.
-    """
+def drafted_agreements(app: Any, *, orphans: bool = True,
+                       ) -> tuple[dict[UUID, str | None], list[Failure]]:
+    """Every drafted agreement's id, and (with ``orphans``) a failure for entries that belong
+    to none, which takes a pass over every entry's notification."""
     from ledger.application import ENTRY_TOPICS  # noqa: PLC0415 - application imports us
 
     drafted: dict[UUID, str | None] = {}
     seen: set[UUID] = set()
     position = 1
+    topics = ENTRY_TOPICS if orphans else (Agreement.Drafted.TOPIC,)
     while True:
-        rows = app.recorder.select_notifications(position, 5000, topics=ENTRY_TOPICS)
+        rows = app.recorder.select_notifications(position, 5000, topics=topics)
         for row in rows:
             seen.add(row.originator_id)
             if row.topic == Agreement.Drafted.TOPIC:
@@ -162,10 +162,10 @@ def drafted_agreements(app: Any) -> tuple[dict[UUID, str | None], list[Failure]]
         if len(rows) < 5000:
             break
         position = rows[-1].id + 1
-    orphans = [Failure(f"entries stored under {orphan} belong to no drafted agreement "
-                       f"(its draft was deleted or the entries were forged)")
-               for orphan in sorted(seen - set(drafted), key=str)]
-    return drafted, orphans
+    found = [Failure(f"entries stored under {orphan} belong to no drafted agreement "
+                     f"(its draft was deleted or the entries were forged)")
+             for orphan in sorted(seen - set(drafted), key=str)]
+    return drafted, found
 
 
 def verify_agreements(app: Any, agreements: Iterable[tuple[UUID, str | None]],

@@ -90,7 +90,10 @@ def verify_ledger(ledger: Ledger, reference: str | None = None,
             drafted: dict[UUID, str | None] = {agreement_id(reference): reference}
             orphans: list[Failure] = []
         else:
-            drafted, orphans = drafted_agreements(ledger)
+            # Entries that belong to no drafted agreement are found by the log's pass over
+            # every entry, rather than by a pass of their own.
+            drafted, orphans = drafted_agreements(ledger, orphans=False)
+            tree.drafted = set(drafted)
             tree.log.catch_up()
         shares = list(drafted.items())
         count = workers if workers is not None else default_workers()

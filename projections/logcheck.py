@@ -50,6 +50,9 @@ class LogCheck:
         self.partner_keys: dict[str, set[bytes]] = {}
         self.tree_ok = True
         self.unsequenced = False
+        #: Ids of the drafted agreements, when the entries' pass should also find orphans.
+        self.drafted: set[Any] | None = None
+        self.orphans: set[Any] = set()
         self.size = self.stored = 0
 
     def __call__(self, agreement: Agreement, whole: bool = True) -> None:  # noqa: ARG002
@@ -57,6 +60,12 @@ class LogCheck:
         for partner in agreement.partners.values():
             keys = self.partner_keys.setdefault(partner.id, set())
             keys.update(s.public_key for s in partner.signatories)
+
+    def _orphan(self, originator: Any) -> None:
+        if originator not in self.orphans:
+            self.orphans.add(originator)
+            self._fail(f"entries stored under {originator} belong to no drafted agreement "
+                       f"(its draft was deleted or the entries were forged)")
 
     def _fail(self, what: str, index: int | None = None, reference: str | None = None,
               seq: int | None = None) -> None:
@@ -89,6 +98,8 @@ class LogCheck:
         comparing = True  # until the first break in the log's order; counting goes on
         for entry in self.log.ledger.stored_entries():
             count += 1
+            if self.drafted is not None and entry.originator_id not in self.drafted:
+                self._orphan(entry.originator_id)
             if progress is not None and count % CHUNK == 0:
                 progress(0)
             if not comparing:

@@ -47,3 +47,5 @@ def test_the_southwark_walk_through_runs_as_written(tmp_path: Path) -> None:
     totals = {y["year"]: y["total"] for y in budget["years"]}
     assert totals == {"2003/04": "1026000.00", "2004/05": "1051000.00", "2005/06": "1077000.00"}
     assert "verified: 9 entries" in done.stdout
+    page = (tmp_path / "southwark.html").read_text(encoding="utf-8")
+    assert "1,026,000.00" in page
