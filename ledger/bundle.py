@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing import get_context
@@ -172,6 +172,16 @@ def verify_bundle(bundle: Bundle, expected_operator_key: bytes | None = None,
             fail(Failure(f"checkpoint: {exc.diagnostics()}"))
     report.checks.append("checkpoint signed by the operator"
                          + (f", cosigned by {', '.join(cosigners)}" if cosigners else ""))
+    # Every agreement replayed from its entries (signatures, chain, keys, rules): in worker
+    # processes, while this one checks the proofs.
+    with _Replay(bundle, report, workers) as replay:
+        _check_proofs(bundle, checkpoint, report)
+        replay.finish()
+    return report
+
+
+def _check_proofs(bundle: Bundle, checkpoint: Checkpoint | None, report: Report) -> None:
+    fail = report.failures.append
     # Every entry is in the checkpoint's tree.
     if checkpoint is not None:
         for item in bundle.entries:
@@ -186,9 +196,6 @@ def verify_bundle(bundle: Bundle, expected_operator_key: bytes | None = None,
         report.checks.append(f"inclusion of every entry in the tree of {checkpoint.size}")
         if bundle.whole_ledger:
             _check_whole(bundle, checkpoint, report)
-    # Every agreement replayed from its entries: signatures, chain, keys, rules.
-    _replay(bundle, report, workers)
-    return report
 
 
 def _check_whole(bundle: Bundle, checkpoint: Checkpoint, report: Report) -> None:
@@ -210,8 +217,11 @@ PARALLEL_FROM = 64
 Share = list[tuple[str, list[tuple[str, datetime]]]]
 
 
+Part = tuple[int, int, list[Failure], dict[str, str]]
+
+
 def _replay_share(origin: str, share: Share, parsed: dict[tuple[str, str], Entry] | None = None,
-                  ) -> tuple[int, int, list[Failure], dict[str, str]]:
+                  ) -> Part:
     """Replay some agreements from their entries' texts: (entries, agreements, failures, keys)."""
     entries = agreements = 0
     failures: list[Failure] = []
@@ -231,40 +241,61 @@ def _replay_share(origin: str, share: Share, parsed: dict[tuple[str, str], Entry
     return entries, agreements, failures, seen
 
 
-def _replay(bundle: Bundle, report: Report, workers: int) -> None:
-    by_agreement: dict[str, list[BundleEntry]] = {}
-    for item in bundle.entries:
-        by_agreement.setdefault(item.entry.statement.agreement, []).append(item)
-    expected = set(bundle.agreements)
-    if not bundle.whole_ledger and set(by_agreement) != expected:
-        report.failures.append(Failure(
-            f"the bundle's entries are for {sorted(by_agreement)}, its scope says "
-            f"{sorted(expected)}"))
-    share: Share = []
-    for reference, items in sorted(by_agreement.items()):
-        items.sort(key=lambda e: e.entry.statement.seq)
-        share.append((reference, [(e.entry.text, e.recorded) for e in items]))
-    if workers <= 1 or len(share) < PARALLEL_FROM:
-        # In this process the entries read with the bundle serve as they are.
-        parsed = {(e.entry.statement.agreement, e.entry.text): e.entry for e in bundle.entries}
-        parts = [_replay_share(bundle.origin, share, parsed)]
-    else:
-        # Each agreement replays on its own, so they are shared out between processes.
-        size = max(1, len(share) // (workers * 8))
-        chunks = [share[i:i + size] for i in range(0, len(share), size)]
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            parts = list(pool.map(_replay_share, [bundle.origin] * len(chunks), chunks))
-    seen_keys: dict[str, str] = {}
-    for entries, agreements, failures, seen in parts:
-        report.entries += entries
-        report.agreements += agreements
-        report.failures.extend(failures)
-        seen_keys.update(seen)
-    for kid, (partner, public) in bundle.keys.items():
-        if key_id(public) != kid or seen_keys.get(kid) != partner:
+class _Replay:
+    """The agreements of a bundle replayed, in this process or in worker processes."""
+
+    def __init__(self, bundle: Bundle, report: Report, workers: int) -> None:
+        self.bundle, self.report = bundle, report
+        by_agreement: dict[str, list[BundleEntry]] = {}
+        for item in bundle.entries:
+            by_agreement.setdefault(item.entry.statement.agreement, []).append(item)
+        expected = set(bundle.agreements)
+        if not bundle.whole_ledger and set(by_agreement) != expected:
             report.failures.append(Failure(
-                f"key {kid[:16]} listed for {partner!r} is not a key the entries give it"))
-    report.checks.append("signatures, seq/prev chains, keys and rules of every entry")
+                f"the bundle's entries are for {sorted(by_agreement)}, its scope says "
+                f"{sorted(expected)}"))
+        self.share: Share = []
+        for reference, items in sorted(by_agreement.items()):
+            items.sort(key=lambda e: e.entry.statement.seq)
+            self.share.append((reference, [(e.entry.text, e.recorded) for e in items]))
+        self.pool: ProcessPoolExecutor | None = None
+        self.futures: list[Future[Part]] = []
+        if workers > 1 and len(self.share) >= PARALLEL_FROM:
+            # Each agreement replays on its own, so they are shared out between processes.
+            size = max(1, len(self.share) // (workers * 8))
+            self.pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+            self.futures = [self.pool.submit(_replay_share, bundle.origin,
+                                             self.share[i:i + size])
+                            for i in range(0, len(self.share), size)]
+
+    def __enter__(self) -> _Replay:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def finish(self) -> None:
+        """Wait for the replay and put what it found into the report."""
+        if self.pool is None:
+            # In this process the entries read with the bundle serve as they are.
+            parsed = {(e.entry.statement.agreement, e.entry.text): e.entry
+                      for e in self.bundle.entries}
+            parts = [_replay_share(self.bundle.origin, self.share, parsed)]
+        else:
+            parts = [future.result() for future in self.futures]
+        report = self.report
+        seen_keys: dict[str, str] = {}
+        for entries, agreements, failures, seen in parts:
+            report.entries += entries
+            report.agreements += agreements
+            report.failures.extend(failures)
+            seen_keys.update(seen)
+        for kid, (partner, public) in self.bundle.keys.items():
+            if key_id(public) != kid or seen_keys.get(kid) != partner:
+                report.failures.append(Failure(
+                    f"key {kid[:16]} listed for {partner!r} is not a key the entries give it"))
+        report.checks.append("signatures, seq/prev chains, keys and rules of every entry")
 
 
 def _note_keys(agreement: Agreement, seen: dict[str, str]) -> None:
