@@ -389,9 +389,14 @@ class Ledger(Application[UUID]):
                 # runtime protocols first, which costs more than the rest of an act's Python.
                 self.events.put(agreement.collect_events())
             except IntegrityError:
-                # Another act landed first: back off a little, then re-read and re-sign, and
-                # for a while read before acting on this agreement (it is busy).
+                # The seq is taken. Usually another act landed first; but the store's client
+                # retries an insert whose connection broke, and if the first try had committed,
+                # the seq is taken by this very entry: then the act has landed.
                 self._forget(reference)
+                if self._landed(entry):
+                    return Recorded(entry, self.agreement(reference), attempt)
+                # Back off a little, then re-read and re-sign, and for a while read before
+                # acting on this agreement (it is busy).
                 self._conflicts[reference] = time.monotonic()
                 time.sleep(random.uniform(0, 0.005 * attempt))  # noqa: S311 - jitter only
                 continue
@@ -486,8 +491,11 @@ class Ledger(Application[UUID]):
     def add_cosignature(self, size: int, witness: str, public_key: bytes,
                         signature: NoteSignature) -> CheckpointRecord:
         """Keep a partner's cosignature of the checkpoint of ``size`` entries."""
+        line = signature.line()
         for _attempt in range(MAX_ATTEMPTS):
             record = self.checkpoint_record(size)
+            if any(stored == line for _, _, stored in record.cosignatures):
+                return record  # stored by an earlier try whose answer was lost
             record.cosign(witness, public_key, signature)
             try:
                 self._save(record)

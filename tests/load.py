@@ -97,9 +97,11 @@ def worker(url: str, number: int, acts: int, out: Path) -> None:
                         line = FundingLine(partner, YEAR, f"w{number}-{i}", amount, "confirmed")
                         done = ledger.declare(reference, line, signers[partner])
                     break
-                except (AgreementBusy, StorageError):
+                except (AgreementBusy, StorageError) as exc:
                     # Nothing was written (the act either did not reach the store or was
                     # refused as busy): the worker tries the same act again.
+                    with out.with_suffix(".errors").open("a", encoding="utf-8") as errors:
+                        errors.write(f"{type(exc).__name__}: {exc}\n")
                     time.sleep(0.2)
             report.write(json.dumps({
                 "worker": number, "entry_hash": done.entry.hash, "reference": reference,
