@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -858,6 +858,5 @@ __all__ = [
     "SignatureRecord",
     "Variation",
     "agreement_id",
-    "field",
     "replay",
 ]

@@ -153,10 +153,6 @@ class ReadModels:
         assert isinstance(found, Agreement)
         return found
 
-    def sync(self, conn: Connection, agreement: Agreement, *, fresh: bool = False) -> None:
-        """Bring one agreement's rows in line with the agreement."""
-        self.write(conn, [rows_for(agreement)], fresh=fresh)
-
     def write(self, conn: Connection, batch: Iterable[AgreementRows], *,
               fresh: bool = False) -> None:
         """Write the rows of several agreements (``fresh``: the tables hold none of them).

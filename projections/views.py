@@ -293,11 +293,6 @@ def status_of(agreement: Agreement, day: date) -> StatusView:
     return status_view(rows_for(agreement), day)
 
 
-def history_of(agreement: Agreement) -> list[HistoryRow]:
-    """The history view of an agreement replayed from its entries."""
-    return history_view(rows_for(agreement))
-
-
 def budget_of(agreement: Agreement) -> BudgetView:
     """The budget view of an agreement replayed from its entries."""
     return budget_view(rows_for(agreement))
