@@ -20,11 +20,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import EventSourcingError
 from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
+    JSONTranscoder,
     Notification,
     OperationalError,
     PersistenceError,
@@ -217,12 +219,46 @@ class Ledger(Application[UUID]):
 
     def decode_state(self, row: StoredEvent) -> dict[str, Any]:
         """The stored state of one event (its entry and recorded time), without building the
-        event object: verification and the log read every entry this way."""
+        event object: verification, rebuilding and the log read every entry this way."""
         if self.mapper.cipher or self.mapper.compressor:
             event: Any = self.mapper.to_domain_event(row)
             return {"entry": event.entry, "timestamp": event.timestamp}
-        state: dict[str, Any] = self.mapper.transcoder.decode(row.state)
-        return state
+        try:
+            # eventsourcing's JSON transcoding of an entry event: the entry's text, and the
+            # time as {"_type_": "datetime_iso", "_data_": ...}. Read directly when it is so.
+            state: dict[str, Any] = orjson.loads(row.state)
+            moment = state["timestamp"]
+            if moment["_type_"] == "datetime_iso" and type(state["entry"]) is str:
+                state["timestamp"] = datetime.fromisoformat(moment["_data_"])
+                return state
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            pass  # anything else (or damage) is read, or refused, by the transcoder itself
+        decoded: dict[str, Any] = self.mapper.transcoder.decode(row.state)
+        return decoded
+
+    def restored(self, aggregate_id: UUID) -> Agreement:
+        """An agreement rebuilt from its stored entries, for reading only (rebuilding the read
+        models): the state changes of :meth:`load` without an event object per entry, and
+        nothing cached. Entries the ledger stored were checked when stored; ``verify`` checks
+        them again."""
+        try:
+            rows = self.recorder.select_events(aggregate_id)
+        except PersistenceError as exc:
+            raise unreachable(self.location, exc) from None
+        acts = []
+        for row in rows:
+            if row.topic not in ENTRY_TOPICS:
+                raise VerificationFailed(
+                    f"the stored events of {aggregate_id} cannot be replayed (unexpected event "
+                    f"type {row.topic!r}); 'ledger verify' names the damage")
+            state = self.decode_state(row)
+            acts.append((Entry.parse_trusted(state["entry"]), state["timestamp"]))
+        if [row.originator_version for row in rows] != list(range(1, len(rows) + 1)):
+            raise VerificationFailed(
+                f"the stored entries of {aggregate_id} cannot be replayed (versions are not "
+                f"1, 2, 3...): they were deleted, moved or altered; 'ledger verify' names "
+                f"the damage")
+        return Agreement.restored(aggregate_id, acts)
 
     def decode_entry(self, row: Notification) -> StoredEntry:
         """The entry and recorded time held by one stored event."""
@@ -330,27 +366,46 @@ class Ledger(Application[UUID]):
         verification replayed every agreement through the same aggregate; the entries keep
         their order so that the copy's log is the original's.
         """
-        topic = get_topic(Agreement)
         for start in range(0, len(entries), batch):
-            events: list[Any] = []
-            for entry, recorded in entries[start:start + batch]:
-                s = entry.statement
-                uuid = agreement_id(s.agreement)
-                if s.action == "draft":
-                    events.append(Agreement.Drafted(  # type: ignore[call-arg]
-                        originator_id=uuid, originator_version=s.seq, timestamp=recorded,
-                        originator_topic=topic, entry=entry.text))
-                else:
-                    events.append(Agreement.EVENTS[s.action](  # type: ignore[call-arg]
-                        originator_id=uuid, originator_version=s.seq, timestamp=recorded,
-                        entry=entry.text))
             try:
-                self.recorder.insert_events([self.mapper.to_stored_event(e) for e in events])
+                self.recorder.insert_events([self.stored_event(entry, recorded) for
+                                             entry, recorded in entries[start:start + batch]])
             except IntegrityError:
                 raise InvalidInput("some of these entries are already stored; import into an "
                                    "empty ledger") from None
             except PersistenceError as exc:
                 raise refused(self.location, exc) from None
+
+    def entry_event(self, entry: Entry, recorded: datetime) -> Any:
+        """The event that records ``entry`` (its agreement's next), as an act would save it."""
+        s = entry.statement
+        uuid = agreement_id(s.agreement)
+        if s.action == "draft":
+            return Agreement.Drafted(  # type: ignore[call-arg]
+                originator_id=uuid, originator_version=s.seq, timestamp=recorded,
+                originator_topic=get_topic(Agreement), entry=entry.text)
+        return Agreement.EVENTS[s.action](  # type: ignore[call-arg]
+            originator_id=uuid, originator_version=s.seq, timestamp=recorded, entry=entry.text)
+
+    def stored_event(self, entry: Entry, recorded: datetime) -> StoredEvent:
+        """:meth:`entry_event` as the event store holds it.
+
+        With eventsourcing's JSON transcoding and neither cipher nor compressor, the stored
+        state is written directly, byte for byte what the mapper writes (a test compares them),
+        without making the event first.
+        """
+        if self.mapper.cipher or self.mapper.compressor or type(
+                self.mapper.transcoder) is not JSONTranscoder:
+            stored: StoredEvent = self.mapper.to_stored_event(self.entry_event(entry, recorded))
+            return stored
+        s = entry.statement
+        state: dict[str, Any] = {"timestamp": {"_type_": "datetime_iso",
+                                               "_data_": recorded.isoformat()}}
+        if s.action == "draft":
+            state["originator_topic"] = _AGREEMENT_TOPIC
+        state["entry"] = entry.text
+        return StoredEvent(originator_id=agreement_id(s.agreement), originator_version=s.seq,
+                           topic=_EVENT_TOPICS[s.action], state=orjson.dumps(state))
 
     def _act(self, reference: str, partner: str, action: str,
              body: Callable[[Agreement | None], dict[str, Any]], signer: Signer,
@@ -550,6 +605,11 @@ class Ledger(Application[UUID]):
                 f"the stored entries of {aggregate_id} cannot be replayed "
                 f"({type(exc).__name__}): they were deleted, moved or altered; "
                 f"'ledger verify' names the damage") from None
+
+
+_AGREEMENT_TOPIC = get_topic(Agreement)
+_EVENT_TOPICS = {"draft": get_topic(Agreement.Drafted),
+                 **{action: get_topic(cls) for action, cls in Agreement.EVENTS.items()}}
 
 
 def _project(aggregate: Any, events: Iterable[Any]) -> Any:

@@ -289,8 +289,12 @@ class Agreement(Aggregate):
     # --- commands ------------------------------------------------------------------------------
 
     @classmethod
-    def draft(cls, entry: Entry, origin: str, now: datetime) -> Agreement:
-        """Start an agreement from its signed draft entry."""
+    def draft(cls, entry: Entry, origin: str, now: datetime, *, event: bool = True) -> Agreement:
+        """Start an agreement from its signed draft entry.
+
+        ``event=False`` replays an entry already stored (verification): the same checks and the
+        same state change, without the event object that only saving needs.
+        """
         s = entry.statement
         if s.action != "draft":
             raise RuleViolation(f"agreement {s.agreement!r} does not exist; draft it first")
@@ -300,15 +304,54 @@ class Agreement(Aggregate):
         body = s.parsed
         _check_own_key(entry, body.partner.public_key)
         _check_not_future(s.at, now)
+        if not event:
+            return cls._begin(agreement_id(s.agreement), entry, now)
         return cls._create(cls.Drafted, id=agreement_id(s.agreement), entry=entry.text,
                            timestamp=now)
 
-    def record(self, entry: Entry, now: datetime) -> None:
+    @classmethod
+    def restored(cls, ident: uuid.UUID, acts: Iterable[tuple[Entry, datetime]]) -> Agreement:
+        """The agreement its stored entries make, applied in turn as loading them would.
+
+        For entries the ledger itself stored after checking them (rebuilding the read models):
+        the event methods' state changes without an event object per entry. Verification
+        checks every rule instead (:meth:`draft` and :meth:`record` with ``event=False``).
+        """
+        agreement: Agreement | None = None
+        for entry, recorded in acts:
+            if agreement is None:
+                agreement = cls._begin(ident, entry, recorded)
+            else:
+                agreement._advance(entry, recorded)
+        if agreement is None:
+            raise NotFound(f"nothing stored under {ident}")
+        return agreement
+
+    @classmethod
+    def _begin(cls, ident: uuid.UUID, entry: Entry, recorded: datetime) -> Agreement:
+        # What Drafted.mutate(None) does, for an entry already checked.
+        agreement = cls.__new__(cls)
+        agreement.__base_init__(ident, 1, recorded)
+        agreement.__init__(entry.text)  # type: ignore[misc]
+        agreement._apply(entry, recorded)
+        return agreement
+
+    def _advance(self, entry: Entry, recorded: datetime) -> None:
+        # What Acted.mutate does, for an entry already checked.
+        self._apply(entry, recorded)
+        self._version += 1
+        self._modified_on = recorded
+
+    def record(self, entry: Entry, now: datetime, *, event: bool = True) -> None:
         """Check every rule for ``entry`` and, if all hold, append it to the agreement.
 
-        ``now`` is the ledger's clock: the time the entry is recorded.
+        ``now`` is the ledger's clock: the time the entry is recorded. ``event=False`` replays
+        an entry already stored (verification): the same checks and state change, no event.
         """
         self.check(entry, now)
+        if not event:
+            self._advance(entry, now)
+            return
         # The event stores the entry's text; its apply() takes the entry just checked rather
         # than parsing the text again.
         self._checked = entry
@@ -643,8 +686,9 @@ class Agreement(Aggregate):
         return Entry.parse_trusted(text)
 
     def _apply(self, entry: Entry, recorded: datetime) -> None:
-        self._digest = None
         s = entry.statement
+        if s.action not in _KEEPS_DIGEST or (s.action == "contribute" and "payment" not in s.body):
+            self._digest = None
         self.APPLY[s.action](self, entry, recorded)
         self.history.append(Acted(entry, recorded))
         self.head = entry.hash
@@ -806,6 +850,11 @@ _HINT = {
 }
 
 
+#: Acts that change none of what the state digest covers (terms, active partners, funding
+#: lines), so a run of signatures hashes the state once; a payment is a contribution too.
+_KEEPS_DIGEST = frozenset({"sign", "notice", "appoint", "contribute"})
+
+
 def _at(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -839,12 +888,11 @@ def replay(acts: Iterable[Acted], origin: str) -> Agreement:
     agreement: Agreement | None = None
     for act in acts:
         if agreement is None:
-            agreement = Agreement.draft(act.entry, origin, act.recorded)
+            agreement = Agreement.draft(act.entry, origin, act.recorded, event=False)
         else:
-            agreement.record(act.entry, act.recorded)
+            agreement.record(act.entry, act.recorded, event=False)
     if agreement is None:
         raise NotFound("no entries to replay")
-    agreement.collect_events()
     return agreement
 
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any
+
+import orjson
 
 from ledger.bodies import parse_body
 from ledger.canonical import SIGNING_CONTEXT, canonical, parse_canonical, sha256_hex
@@ -198,7 +199,7 @@ class Entry:
         Loading an agreement re-reads every entry it holds; verification uses :meth:`parse`.
         """
         try:
-            data = json.loads(text)
+            data = orjson.loads(text)
             d = data["statement"]
             # Checked field by field when it was stored; here only rebuilt.
             statement = Statement(d["origin"], d["agreement"], d["seq"], d["prev"], d["action"],

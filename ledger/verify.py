@@ -114,14 +114,12 @@ def check_agreement(records: Iterable[RecordedEntry], origin: str, uuid: UUID,
                     f"entry says seq {s.seq} but is stored as entry {record.version} "
                     f"(entries moved, deleted or inserted)", name, seq), agreement
             if agreement is None:
-                agreement = Agreement.draft(entry, origin, record.recorded)
+                agreement = Agreement.draft(entry, origin, record.recorded, event=False)
             else:
-                agreement.record(entry, record.recorded)
+                agreement.record(entry, record.recorded, event=False)
         except LedgerError as exc:
             return checked, Failure(exc.diagnostics(), name, seq), agreement
         checked += 1
-    if agreement is not None:
-        agreement.collect_events()
     return checked, None, agreement
 
 
