@@ -12,6 +12,7 @@ import json
 import re
 from typing import Any
 
+import orjson
 import rfc8785
 
 from ledger.errors import InvalidInput
@@ -60,6 +61,16 @@ def _plain(obj: Any) -> bool:
 
 def canonical(obj: Any) -> bytes:
     """RFC 8785 canonical JSON of ``obj`` (no floats: money and dates are strings)."""
+    try:
+        text = orjson.dumps(obj, option=_ORJSON_STRICT, default=_not_json)
+    except TypeError:  # orjson.JSONEncodeError too: a lone surrogate, a huge int, a key type
+        text = b""
+    # orjson writes RFC 8785 for the same values Python's encoder does (see _plain); what it
+    # wrote shows whether the value was one: no bare number first, no number with a fraction,
+    # exponent or more digits than a double holds exactly, no character beyond U+FFFF.
+    if (text[:1] not in b"-0123456789" and not _FLOATISH.search(text)
+            and not _LONG_INT.search(text) and (text.isascii() or not _BEYOND_BMP.search(text))):
+        return text
     if _plain(obj):
         try:
             return json.dumps(obj, sort_keys=True, separators=(",", ":"),
@@ -89,6 +100,17 @@ def parse_canonical(text: bytes | str) -> Any:
     exactly one hash (no malleability through white space, key order or escapes).
     """
     raw = text.encode() if isinstance(text, str) else text
+    # The usual case, quickly: orjson writes sorted keys with RFC 8785's escapes and plain
+    # UTF-8, so text it writes back byte for byte is canonical, provided it holds no number
+    # with a fraction or exponent (orjson reads those as floats), and no key beyond U+FFFF.
+    if (raw[:1] not in b"-0123456789" and not _FLOATISH.search(raw)
+            and (raw.isascii() or not _BEYOND_BMP.search(raw))):
+        try:
+            value = orjson.loads(raw)
+            if orjson.dumps(value, option=orjson.OPT_SORT_KEYS) == raw:
+                return value
+        except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+            pass  # the strict reading below says exactly what is wrong
     try:
         # Floats (and NaN, Infinity) are refused while parsing: nothing the ledger signs has
         # one, and without them Python's encoder writes RFC 8785 for every ASCII-keyed value.
@@ -108,6 +130,20 @@ def parse_canonical(text: bytes | str) -> Any:
 
 
 _BEYOND_BMP = re.compile(rb"[\xf0-\xf4]")
+#: An integer of 16 digits or more may be beyond what a double holds exactly.
+_LONG_INT = re.compile(rb"[:,\[]-?[0-9]{16}")
+#: orjson writes dates, dataclasses and subclasses of JSON types by itself; they go the slow
+#: way instead, which refuses what is not JSON.
+_ORJSON_STRICT = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+                  | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS)
+
+
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON")
+#: Where a number with a fraction or an exponent could be in JSON without white space (other
+#: than a bare number): its digits follow a colon, comma or bracket. It can match inside a
+#: string too; such text simply takes the strict path.
+_FLOATISH = re.compile(rb"[:,\[]-?[0-9]+[.eE]")
 
 
 def _no_float(text: str) -> Any:

@@ -86,6 +86,41 @@ def test_any_other_spelling_of_a_value_is_refused(value: Any, style: dict[str, A
         parse_canonical(spelt)
 
 
+@untimed
+@given(json_values, st.sampled_from([
+    {}, {"ensure_ascii": True}, {"sort_keys": False},
+]))
+def test_text_is_read_as_canonical_exactly_when_rfc_8785_writes_it_so(
+        value: Any, style: dict[str, Any]) -> None:
+    # Whatever path parse_canonical takes (the quick one or the strict one), it accepts text
+    # if and only if the reference implementation of RFC 8785 writes that very text.
+    options = {"ensure_ascii": False, "separators": (",", ":"), "sort_keys": True, **style}
+    try:
+        spelt = json.dumps(value, **options).encode()
+    except UnicodeEncodeError:
+        return  # a lone surrogate has no UTF-8 spelling
+    try:
+        reference = rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError:
+        reference = None
+    if spelt == reference:
+        assert parse_canonical(spelt) == value
+    else:
+        with pytest.raises(InvalidInput):
+            parse_canonical(spelt)
+
+
+@pytest.mark.parametrize("text", [b"1.5", b"1e3", b'{"a":1.0}', b'{"a":[2,-3.25]}',
+                                  b'{"a":1E+2}', b'[0.5]', b'{"a":"x","b":4e-1}'])
+def test_numbers_with_fractions_or_exponents_are_refused(text: bytes) -> None:
+    with pytest.raises(InvalidInput, match="not allowed"):
+        parse_canonical(text)
+
+
+def test_a_fraction_written_inside_a_string_is_only_text() -> None:
+    assert parse_canonical(b'{"reason":"ratio:1.5,[2e3"}') == {"reason": "ratio:1.5,[2e3"}
+
+
 def test_keys_are_sorted_by_utf16_code_units_as_rfc_8785_requires() -> None:
     # U+1F600 is written as the surrogates D83D DE00, which sort before U+FB33.
     assert canonical({"\ufb33": 1, "\U0001f600": 2}) == '{"\U0001f600":2,"\ufb33":1}'.encode()
