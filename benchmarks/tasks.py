@@ -85,13 +85,14 @@ def select(url: str) -> dict[str, Any]:
 
 def import_bundle(url: str, path: str) -> dict[str, Any]:
     """``ledger import``: a whole-ledger bundle into an empty ledger."""
-    from ledger.bundle import parse_bundle  # noqa: PLC0415
+    from ledger.bundle import read_bundle  # noqa: PLC0415
     from ledger.storage import parse_location  # noqa: PLC0415
     from projections.audit import import_bundle as load  # noqa: PLC0415
     from projections.db import default_workers  # noqa: PLC0415
 
+    # What `ledger import FILE` does, from reading the file to the last entry stored.
     started = time.perf_counter()
-    bundle = parse_bundle(json.loads(Path(path).read_text(encoding="utf-8")))
+    bundle = read_bundle(Path(path))
     report = load(parse_location(url), bundle)
     seconds = time.perf_counter() - started
     if not report.ok:

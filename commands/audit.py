@@ -15,7 +15,7 @@ from commands import render
 from commands.app import app
 from commands.common import Common, command, emit_json
 from ledger import merkle
-from ledger.bundle import Bundle, parse_bundle, verify_bundle
+from ledger.bundle import Bundle, read_bundle, verify_bundle
 from ledger.checkpoints import signed_checkpoint
 from ledger.errors import InvalidInput, NotFound, ProofError, VerificationFailed
 from ledger.keys import key_id
@@ -222,13 +222,7 @@ def export(opts: Common,
 
 
 def _read_bundle(path: Path) -> Bundle:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidInput(f"no bundle file at {path}") from None
-    except (OSError, ValueError) as exc:
-        raise InvalidInput(f"cannot read bundle {path}: {exc}") from None
-    return parse_bundle(data)
+    return read_bundle(path)
 
 
 OperatorKey = Annotated[str | None, typer.Option(

@@ -17,7 +17,10 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Any
+
+import orjson
 
 from ledger import merkle
 from ledger.canonical import canonical
@@ -88,8 +91,8 @@ def _b64(text: object, what: str) -> bytes:
     if not isinstance(text, str):
         raise InvalidInput(f"{what} must be base64 text")
     try:
-        return base64.b64decode(text, validate=True)
-    except binascii.Error:
+        return binascii.a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError):
         raise InvalidInput(f"{what} is not valid base64") from None
 
 
@@ -131,6 +134,17 @@ def parse_bundle(data: object) -> Bundle:
         if isinstance(exc, LedgerError):
             raise
         raise InvalidInput(f"the bundle is malformed ({type(exc).__name__}: {exc})") from None
+
+
+def read_bundle(path: Path) -> Bundle:
+    """Read a bundle file; one that cannot be read, or is malformed, raises InvalidInput."""
+    try:
+        data = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise InvalidInput(f"no bundle file at {path}") from None
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"cannot read bundle {path}: {exc}") from None
+    return parse_bundle(data)
 
 
 def verify_bundle(bundle: Bundle, expected_operator_key: bytes | None = None,
@@ -182,33 +196,44 @@ def verify_bundle(bundle: Bundle, expected_operator_key: bytes | None = None,
 
 def _check_proofs(bundle: Bundle, checkpoint: Checkpoint | None, report: Report) -> None:
     fail = report.failures.append
+    if checkpoint is None:
+        return
+    # A whole-ledger bundle holds every leaf: its tree is built once, and each entry's proof
+    # must be the one that tree gives (the only one that leads to its root).
+    tree = _whole_tree(bundle, checkpoint, report) if bundle.whole_ledger else None
     # Every entry is in the checkpoint's tree.
-    if checkpoint is not None:
-        for item in bundle.entries:
-            try:
-                merkle.verify_inclusion(merkle.leaf_hash(item.entry.text.encode()),
-                                        item.log_index, checkpoint.size, item.proof,
-                                        checkpoint.root)
-            except LedgerError as exc:
-                s = item.entry.statement
-                fail(Failure(f"inclusion proof: {exc.diagnostics()}", s.agreement, s.seq,
-                             item.log_index))
-        report.checks.append(f"inclusion of every entry in the tree of {checkpoint.size}")
-        if bundle.whole_ledger:
-            _check_whole(bundle, checkpoint, report)
+    for item in bundle.entries:
+        if tree is not None and tuple(tree.inclusion_proof(item.log_index)) == item.proof:
+            continue
+        try:
+            merkle.verify_inclusion(merkle.leaf_hash(item.entry.text.encode()),
+                                    item.log_index, checkpoint.size, item.proof,
+                                    checkpoint.root)
+        except LedgerError as exc:
+            s = item.entry.statement
+            fail(Failure(f"inclusion proof: {exc.diagnostics()}", s.agreement, s.seq,
+                         item.log_index))
+    report.checks.append(f"inclusion of every entry in the tree of {checkpoint.size}")
+    if bundle.whole_ledger:
+        report.checks.append("the whole log against the checkpoint's root")
 
 
-def _check_whole(bundle: Bundle, checkpoint: Checkpoint, report: Report) -> None:
-    indexes = sorted(e.log_index for e in bundle.entries)
-    if indexes != list(range(checkpoint.size)):
+def _whole_tree(bundle: Bundle, checkpoint: Checkpoint, report: Report) -> merkle.Tree | None:
+    """The tree of a whole-ledger bundle's entries, if it is the checkpoint's tree."""
+    ordered = sorted(bundle.entries, key=lambda e: e.log_index)
+    if [e.log_index for e in ordered] != list(range(checkpoint.size)):
         report.failures.append(Failure(
             f"a whole-ledger bundle must hold log entries 0 to {checkpoint.size - 1}, once each"))
-        return
-    leaves = [merkle.leaf_hash(e.entry.text.encode())
-              for e in sorted(bundle.entries, key=lambda e: e.log_index)]
-    if merkle.root_of(leaves) != checkpoint.root:
+        return None
+    if not ordered:
+        if checkpoint.root != merkle.EMPTY_ROOT:
+            report.failures.append(Failure("the entries do not give the checkpoint's root"))
+        return None
+    tree = merkle.Tree([merkle.leaf_hash(e.entry.text.encode()) for e in ordered])
+    if tree.root != checkpoint.root:
         report.failures.append(Failure("the entries do not give the checkpoint's root"))
-    report.checks.append("the whole log against the checkpoint's root")
+        return None
+    return tree
 
 
 #: Below this many agreements, starting worker processes costs more than it saves.

@@ -24,6 +24,7 @@ __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "GetNode",
+    "Tree",
     "consistency_proof",
     "consistency_proof_size",
     "inclusion_proof",
@@ -169,6 +170,61 @@ def inclusion_proof(index: int, size: int, get_node: GetNode) -> list[bytes]:
     # Built from the root down; the proof is read from the leaf up.
     path.reverse()
     return path
+
+
+class Tree:
+    """A whole tree held in memory, built once from its leaf hashes.
+
+    For checking every entry of a whole log at once (a whole-ledger bundle): each node is
+    hashed once, where verifying each proof on its own would hash its whole path again. Node
+    ``(level, i)`` covers leaves ``[i * 2**level, (i + 1) * 2**level)``; a range cut short by
+    the right edge is not a node but is the subtree :func:`subtree_root` gives.
+    """
+
+    def __init__(self, leaves: Sequence[bytes]) -> None:
+        self.size = len(leaves)
+        self.levels: list[list[bytes]] = [list(leaves)]
+        below = self.levels[0]
+        while len(below) > 1:
+            above = [node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
+            self.levels.append(above)
+            below = above
+        # The subtree cut short by the right edge at each level, where there is one.
+        self._edge: dict[int, bytes] = {}
+
+    def node(self, level: int, index: int) -> bytes:
+        """The hash of complete subtree ``(level, index)``."""
+        return self.levels[level][index]
+
+    @property
+    def root(self) -> bytes:
+        """The root of the whole tree (RFC 9162 MTH)."""
+        return root(self.size, self.node)
+
+    def inclusion_proof(self, index: int) -> list[bytes]:
+        """What :func:`inclusion_proof` gives for leaf ``index``, read bottom-up from the tree."""
+        if not 0 <= index < self.size:
+            raise ProofError(
+                f"leaf {index} is not in a tree of {self.size} leaves: the index must be below "
+                f"the size")
+        path: list[bytes] = []
+        level, position = 0, index
+        while (1 << level) < self.size:
+            sibling = position ^ 1
+            start = sibling << level
+            if start < self.size:
+                if start + (1 << level) <= self.size:
+                    path.append(self.levels[level][sibling])
+                else:
+                    # Only a right sibling can reach past the edge: the part that is there.
+                    edge = self._edge.get(level)
+                    if edge is None:
+                        edge = self._edge[level] = subtree_root(start, self.size, self.node)
+                    path.append(edge)
+            # else: no sibling at this level (the right edge); the node is carried up.
+            level += 1
+            position >>= 1
+        return path
 
 
 def consistency_proof(size1: int, size2: int, get_node: GetNode) -> list[bytes]:

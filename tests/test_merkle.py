@@ -19,6 +19,7 @@ from ledger.errors import LedgerError, ProofError
 from ledger.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
+    Tree,
     consistency_proof,
     consistency_proof_size,
     inclusion_proof,
@@ -256,6 +257,29 @@ def test_every_leaf_of_every_small_tree_is_proved(size: int) -> None:
         assert len(proof) <= math.ceil(math.log2(size))
         verify_inclusion(log.leaves[index], index, size, proof, tree_root)
         assert root_from_inclusion(log.leaves[index], index, size, proof) == tree_root
+
+
+@pytest.mark.parametrize("size", range(1, SMALL + 1))
+def test_a_tree_held_in_memory_gives_the_same_root_and_proofs(size: int) -> None:
+    log = small_log()
+    tree = Tree(log.leaves[:size])
+    assert tree.root == root_of(log.leaves[:size])
+    for index in range(size):
+        assert tree.inclusion_proof(index) == inclusion_proof(index, size, log.get_node)
+
+
+@settings(deadline=None, max_examples=40)
+@given(st.integers(1, 3000), st.data())
+def test_a_large_tree_held_in_memory_gives_the_proofs_that_verify(size: int,
+                                                                   data: st.DataObject) -> None:
+    leaves = [leaf_hash(i.to_bytes(4, "big")) for i in range(size)]
+    tree = Tree(leaves)
+    for index in data.draw(st.lists(st.integers(0, size - 1), min_size=1, max_size=8)):
+        proof = tree.inclusion_proof(index)
+        assert len(proof) == inclusion_proof_size(index, size)
+        verify_inclusion(leaves[index], index, size, proof, tree.root)
+    with pytest.raises(ProofError, match="not in a tree"):
+        tree.inclusion_proof(size)
 
 
 @pytest.mark.parametrize("size2", range(1, SMALL + 1))
