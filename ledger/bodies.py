@@ -294,9 +294,9 @@ class ContributeBody:
 
 def parse_contribute(data: object, partner: str) -> ContributeBody:
     """Body of ``contribute``: exactly one of ``line`` or ``payment``."""
-    if isinstance(data, dict) and set(data) == {"line"}:
+    if isinstance(data, dict) and data.keys() == {"line"}:
         return ContributeBody(parse_line(data["line"], partner), None)
-    if isinstance(data, dict) and set(data) == {"payment"}:
+    if isinstance(data, dict) and data.keys() == {"payment"}:
         p = _fields(data["payment"], "payment", {"year", "source", "amount"})
         amount = parse_money(p["amount"])
         if amount <= 0:

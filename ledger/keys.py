@@ -6,6 +6,7 @@ A partner's key is named in statements by its *key id*: the lower-case hex SHA-2
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -37,10 +38,16 @@ def parse_public_key(text: str) -> bytes:
     return bytes.fromhex(text)
 
 
+@functools.lru_cache(maxsize=4096)
+def _public_key(raw: bytes) -> Ed25519PublicKey:
+    # A partner's key checks every entry it signed: it is read from its bytes once.
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
 def verify_signature(public_key: bytes, signature: bytes, message: bytes) -> None:
     """Check an Ed25519 signature; raise :class:`SignatureInvalid` if it does not verify."""
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+        _public_key(public_key).verify(signature, message)
     except (InvalidSignature, ValueError):
         raise SignatureInvalid(
             f"signature does not verify under key {key_id(public_key)[:16]}"

@@ -65,6 +65,7 @@ def _check_share(agreements: Sequence[tuple[UUID, str | None]]) -> _Partial:
         tree(agreement, whole)
 
     report = verify_agreements(ledger, agreements, visit=visit)
+    tables.flush()
     return _Partial(report, tree.partner_keys, tables.seen, tables.failures)
 
 

@@ -16,8 +16,11 @@ from ledger.domain import Agreement
 from ledger.verify import Failure, Report
 from projections.db import reading
 from projections.models import AGREEMENT_TABLES, Base
-from projections.readmodels import ReadModels, stored_rows
-from projections.rows import Row, primary_key, rows_for
+from projections.readmodels import ReadModels, stored_rows_of
+from projections.rows import AgreementRows, Row, primary_key, rows_for
+
+#: Agreements compared with their stored rows at a time.
+BATCH = 32
 
 
 def _show(value: Any) -> str:
@@ -59,25 +62,41 @@ class ReadModelCheck:
         self.seen: set[str] = set()
         # Tables a read-only role could not bring up to date are behind, not wrong.
         self.skip = (models.read_only and models.behind()) if skip is None else skip
+        self._pending: list[AgreementRows] = []
 
     def __call__(self, agreement: Agreement, whole: bool = True) -> None:
-        """Compare one agreement's stored rows with the rows its entries give."""
+        """Compare one agreement's stored rows with the rows its entries give.
+
+        Agreements are compared a batch at a time (one query per table for the batch);
+        :meth:`flush` compares what is left.
+        """
         self.seen.add(agreement.reference)
         if not whole or self.skip:
             return  # its entries fail verification already; rows cannot be judged
-        wanted = rows_for(agreement)
+        self._pending.append(rows_for(agreement))
+        if len(self._pending) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Compare every agreement still waiting with its stored rows."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
         with reading(self.models.engine) as conn:
-            stored = stored_rows(conn, agreement.reference)
-        for table in AGREEMENT_TABLES:
-            difference = _first_difference(table, stored[table], wanted[table])
-            if difference is not None:
-                self.failures.append(Failure(
-                    f"read model differs from a rebuild: {difference}", agreement.reference))
-                return
+            stored = stored_rows_of(conn, [rows.reference for rows in pending])
+        for wanted in pending:
+            have = stored[wanted.reference]
+            for table in AGREEMENT_TABLES:
+                difference = _first_difference(table, have[table], wanted[table])
+                if difference is not None:
+                    self.failures.append(Failure(
+                        f"read model differs from a rebuild: {difference}", wanted.reference))
+                    break
 
     def finish(self, report: Report, *, whole_ledger: bool) -> None:
         """Add what was found to ``report``, first looking for rows of agreements that are not
         in the ledger."""
+        self.flush()
         if self.skip:
             why = ("this role may not update them" if self.models.read_only else
                    "damaged entries stopped them catching up")

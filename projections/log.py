@@ -11,12 +11,12 @@ cosignatures kept in the event store are listed here too, for finding the latest
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select
+import orjson
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from ledger import merkle
@@ -24,7 +24,7 @@ from ledger.application import ENTRY_TOPICS, Ledger
 from ledger.checkpoints import CheckpointRecord
 from ledger.errors import InvalidInput, NotFound
 from ledger.note import Checkpoint, NoteSignature, SignedNote, add_signatures
-from projections.db import is_permission_error, reading, writing
+from projections.db import insert_many, is_permission_error, reading, writing
 from projections.models import CheckpointRow, CosignatureRow, LogLeafRow, LogNodeRow
 from projections.readmodels import ReadModels
 
@@ -102,6 +102,16 @@ class MerkleLog:
 
         leaves, cosignatures, checkpoints = [], [], []
         for row in rows:
+            if row.topic in ENTRY_TOPICS:
+                text: str = self.ledger.decode_state(row)["entry"]
+                statement = orjson.loads(text)["statement"]
+                leaves.append({"index": size, "notification_id": row.id,
+                               "reference": statement["agreement"], "seq": statement["seq"]})
+                for level, index, digest in merkle.nodes_to_store(
+                        size, merkle.leaf_hash(text.encode()), node):
+                    fresh[(level, index)] = digest
+                size += 1
+                continue
             event: Any = self.ledger.mapper.to_domain_event(row)
             if row.topic == CheckpointRecord.Signed.TOPIC:
                 note = SignedNote.parse(event.note)
@@ -115,22 +125,11 @@ class MerkleLog:
                     "size": self._checkpoint_size(row.originator_id),
                     "witness": event.witness, "key_id": sig.key_id.hex(),
                     "timestamp": int.from_bytes(sig.signature[:8], "big"), "line": event.line})
-                continue
-            text: str = event.entry
-            statement = json.loads(text)["statement"]
-            leaves.append({"index": size, "notification_id": row.id,
-                           "reference": statement["agreement"], "seq": statement["seq"]})
-            for level, index, digest in merkle.nodes_to_store(
-                    size, merkle.leaf_hash(text.encode()), node):
-                fresh[(level, index)] = digest
-            size += 1
         for table, values in ((LogLeafRow, leaves), (CheckpointRow, checkpoints),
                               (CosignatureRow, cosignatures)):
-            if values:
-                conn.execute(insert(table), values)
-        if fresh:
-            conn.execute(insert(LogNodeRow), [{"level": lv, "index": ix, "hash": h}
-                                              for (lv, ix), h in fresh.items()])
+            insert_many(conn, table, values)
+        insert_many(conn, LogNodeRow, [{"level": lv, "index": ix, "hash": h}
+                                       for (lv, ix), h in fresh.items()])
 
     def _checkpoint_size(self, uuid: Any) -> int:
         record: Any = self.ledger.load(uuid, version=1)

@@ -27,6 +27,7 @@ from ledger.storage import Location
 from projections.db import (
     create_tables,
     drop_tables,
+    insert_many,
     is_permission_error,
     make_engine,
     reading,
@@ -81,7 +82,11 @@ class ReadModels:
             return
         try:
             if not tables_exist(self.engine):
-                create_tables(self.engine)
+                # The write lock first (on SQLite): a second reader of a new ledger waits for
+                # the first to create them all, then finds them there.
+                with writing(self.engine) as conn:
+                    if not tables_exist(conn):
+                        create_tables(conn)
         except StorageError:
             # Another reader of a new ledger created them first (its creation is one transaction).
             if not tables_exist(self.engine):
@@ -182,7 +187,7 @@ class ReadModels:
                 for rows in agreements:
                     values.extend(rows[table])
             for i in range(0, len(values), INSERT_CHUNK):
-                conn.execute(insert(table), values[i:i + INSERT_CHUNK])
+                insert_many(conn, table, values[i:i + INSERT_CHUNK])
 
     # --- rebuilding ----------------------------------------------------------------------------
 
@@ -213,7 +218,7 @@ class ReadModels:
         chunks = [ids[i:i + REBUILD_CHUNK] for i in range(0, len(ids), REBUILD_CHUNK)]
         if workers <= 1 or len(chunks) < 2:
             for chunk in chunks:
-                yield [rows_for(self._load(uuid)) for uuid in chunk]
+                yield [rows_for(self.ledger.restored(uuid)) for uuid in chunk]
             return
         # "spawn": a forked child would share this process's open database connections.
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
@@ -273,22 +278,28 @@ def _start_replayer(location: Location) -> None:
 def _replay_rows(ids: list[UUID]) -> list[AgreementRows]:
     """Rows of some agreements, replayed in a worker process."""
     ledger = _replayer["ledger"]
-    rows = []
-    for uuid in ids:
-        agreement: Any = ledger.load(uuid, copy=False)
-        rows.append(rows_for(agreement))
-    return rows
+    return [rows_for(ledger.restored(uuid)) for uuid in ids]
 
 
 def stored_rows(conn: Connection, reference: str) -> AgreementRows:
     """Every stored row of one agreement, each table in primary-key order."""
-    rows = AgreementRows(reference)
+    return stored_rows_of(conn, [reference])[reference]
+
+
+def stored_rows_of(conn: Connection, references: list[str]) -> dict[str, AgreementRows]:
+    """Every stored row of several agreements (one query per table), each table in
+    primary-key order."""
+    found = {reference: AgreementRows(reference) for reference in references}
     table: type[Base]
     for table in AGREEMENT_TABLES:
         t: Any = table.__table__
-        query = select(t).where(t.c.reference == reference).order_by(*t.primary_key.columns)
-        rows.tables[table] = [dict(r._mapping) for r in conn.execute(query)]
-    return rows
+        for rows in found.values():
+            rows.tables[table] = []
+        query = (select(t).where(t.c.reference.in_(references))
+                 .order_by(*t.primary_key.columns))
+        for row in conn.execute(query).mappings():
+            found[row["reference"]].tables[table].append(dict(row))
+    return found
 
 
 def open_read_models(ledger: Ledger) -> ReadModels:
