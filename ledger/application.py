@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import orjson
@@ -82,6 +82,21 @@ class Recorded:
     entry: Entry
     agreement: Agreement
     attempts: int
+
+
+class VerifiedEntry(Protocol):
+    """An entry that has passed every check, with what storing it needs."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def agreement(self) -> str: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def recorded(self) -> datetime: ...
 
 
 @dataclass(frozen=True)
@@ -357,19 +372,19 @@ class Ledger(Application[UUID]):
                                 f"being stored; try again") from None
         return agreement
 
-    def store_verified(self, entries: Sequence[tuple[Entry, datetime]],
-                       batch: int = 5000) -> None:
+    def store_verified(self, entries: Sequence[VerifiedEntry], batch: int = 5000) -> None:
         """Store entries that have already passed every check (a verified bundle), in the given
         order, many to a transaction.
 
         Only :func:`projections.audit.import_bundle` calls this, after the bundle's
-        verification replayed every agreement through the same aggregate; the entries keep
-        their order so that the copy's log is the original's.
+        verification read every entry strictly and replayed every agreement through the same
+        aggregate; the entries keep their order so that the copy's log is the original's.
         """
         for start in range(0, len(entries), batch):
             try:
-                self.recorder.insert_events([self.stored_event(entry, recorded) for
-                                             entry, recorded in entries[start:start + batch]])
+                self.recorder.insert_events([
+                    self._stored(e.text, e.agreement, e.seq, e.action, e.recorded)
+                    for e in entries[start:start + batch]])
             except IntegrityError:
                 raise InvalidInput("some of these entries are already stored; import into an "
                                    "empty ledger") from None
@@ -394,18 +409,23 @@ class Ledger(Application[UUID]):
         state is written directly, byte for byte what the mapper writes (a test compares them),
         without making the event first.
         """
+        s = entry.statement
+        return self._stored(entry.text, s.agreement, s.seq, s.action, recorded)
+
+    def _stored(self, text: str, agreement: str, seq: int, action: str,
+                recorded: datetime) -> StoredEvent:
         if self.mapper.cipher or self.mapper.compressor or type(
                 self.mapper.transcoder) is not JSONTranscoder:
-            stored: StoredEvent = self.mapper.to_stored_event(self.entry_event(entry, recorded))
+            stored: StoredEvent = self.mapper.to_stored_event(
+                self.entry_event(Entry.parse_trusted(text), recorded))
             return stored
-        s = entry.statement
         state: dict[str, Any] = {"timestamp": {"_type_": "datetime_iso",
                                                "_data_": recorded.isoformat()}}
-        if s.action == "draft":
+        if action == "draft":
             state["originator_topic"] = _AGREEMENT_TOPIC
-        state["entry"] = entry.text
-        return StoredEvent(originator_id=agreement_id(s.agreement), originator_version=s.seq,
-                           topic=_EVENT_TOPICS[s.action], state=orjson.dumps(state))
+        state["entry"] = text
+        return StoredEvent(originator_id=agreement_id(agreement), originator_version=seq,
+                           topic=_EVENT_TOPICS[action], state=orjson.dumps(state))
 
     def _act(self, reference: str, partner: str, action: str,
              body: Callable[[Agreement | None], dict[str, Any]], signer: Signer,

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -44,19 +45,50 @@ BUNDLE_FORMAT = "agreement-ledger/bundle/v1"
 
 @dataclass(frozen=True)
 class BundleEntry:
-    """One entry of a bundle with where it sits in the log."""
+    """One entry of a bundle with where it sits in the log.
+
+    Read from a bundle, the entry is held as its canonical text with the agreement and seq
+    its statement gives; verification reads it strictly (in the worker process that replays
+    its agreement) and checks both against where it was filed.
+    """
 
     log_index: int
     recorded: datetime
-    entry: Entry
-    proof: tuple[bytes, ...]
+    #: The entry's canonical JSON text: what its signature, hash and leaf cover.
+    text: str
+    agreement: str
+    seq: int
+    action: str
+    #: The inclusion proof's hashes in base64, as the bundle writes them.
+    proof_text: tuple[str, ...]
+
+    @classmethod
+    def of(cls, log_index: int, recorded: datetime, entry: Entry,
+           proof: tuple[bytes, ...]) -> BundleEntry:
+        """The bundle entry of an entry at hand (exporting)."""
+        s = entry.statement
+        item = cls(log_index, recorded, entry.text, s.agreement, s.seq, s.action,
+                   tuple(base64.b64encode(p).decode() for p in proof))
+        item.__dict__["entry"] = entry
+        item.__dict__["proof"] = proof
+        return item
+
+    @cached_property
+    def entry(self) -> Entry:
+        """The entry, read strictly (its canonical form and every field checked)."""
+        return Entry.parse(self.text)
+
+    @cached_property
+    def proof(self) -> tuple[bytes, ...]:
+        """The inclusion proof's hashes (strict base64; raises InvalidInput)."""
+        return tuple(_b64(p, "a proof hash") for p in self.proof_text)
 
     def to_json(self) -> dict[str, Any]:
         """As written in the bundle."""
         return {"log_index": self.log_index,
                 "recorded": self.recorded.isoformat().replace("+00:00", "Z"),
-                "entry": self.entry.to_json(),
-                "proof": [base64.b64encode(p).decode() for p in self.proof]}
+                "entry": orjson.loads(self.text),
+                "proof": list(self.proof_text)}
 
 
 @dataclass(frozen=True)
@@ -118,13 +150,21 @@ def parse_bundle(data: object) -> Bundle:
                 for kid, v in data["keys"].items()}
         entries = []
         for item in data["entries"]:
-            text = canonical(item["entry"])
+            raw = item["entry"]
+            text = canonical(raw).decode()
+            statement = raw["statement"]
+            agreement, seq, action = statement["agreement"], statement["seq"], statement["action"]
+            if not isinstance(agreement, str) or isinstance(seq, bool) or not isinstance(seq, int):
+                raise InvalidInput("an entry's statement must name its agreement and its seq")
+            proof = tuple(item["proof"])
+            if not all(type(p) is str for p in proof):
+                raise InvalidInput("a proof hash must be base64 text")
             recorded = datetime.fromisoformat(str(item["recorded"]).replace("Z", "+00:00"))
             index = item["log_index"]
             if isinstance(index, bool) or not isinstance(index, int) or index < 0:
                 raise InvalidInput("a log_index must be a whole number from 0")
-            entries.append(BundleEntry(index, recorded, Entry.from_canonical(item["entry"], text),
-                                       tuple(_b64(p, "a proof hash") for p in item["proof"])))
+            entries.append(BundleEntry(index, recorded, text, agreement, seq, str(action),
+                                       proof))
         return Bundle(
             origin=str(data["origin"]), operator=str(operator["name"]),
             operator_key=_hex(operator["public_key"], "the operator key"),
@@ -203,15 +243,14 @@ def _check_proofs(bundle: Bundle, checkpoint: Checkpoint | None, report: Report)
     tree = _whole_tree(bundle, checkpoint, report) if bundle.whole_ledger else None
     # Every entry is in the checkpoint's tree.
     for item in bundle.entries:
-        if tree is not None and tuple(tree.inclusion_proof(item.log_index)) == item.proof:
+        if tree is not None and tree.inclusion_proof_text(item.log_index) == item.proof_text:
             continue
         try:
-            merkle.verify_inclusion(merkle.leaf_hash(item.entry.text.encode()),
+            merkle.verify_inclusion(merkle.leaf_hash(item.text.encode()),
                                     item.log_index, checkpoint.size, item.proof,
                                     checkpoint.root)
         except LedgerError as exc:
-            s = item.entry.statement
-            fail(Failure(f"inclusion proof: {exc.diagnostics()}", s.agreement, s.seq,
+            fail(Failure(f"inclusion proof: {exc.diagnostics()}", item.agreement, item.seq,
                          item.log_index))
     report.checks.append(f"inclusion of every entry in the tree of {checkpoint.size}")
     if bundle.whole_ledger:
@@ -229,7 +268,7 @@ def _whole_tree(bundle: Bundle, checkpoint: Checkpoint, report: Report) -> merkl
         if checkpoint.root != merkle.EMPTY_ROOT:
             report.failures.append(Failure("the entries do not give the checkpoint's root"))
         return None
-    tree = merkle.Tree([merkle.leaf_hash(e.entry.text.encode()) for e in ordered])
+    tree = merkle.Tree([merkle.leaf_hash(e.text.encode()) for e in ordered])
     if tree.root != checkpoint.root:
         report.failures.append(Failure("the entries do not give the checkpoint's root"))
         return None
@@ -245,15 +284,13 @@ Share = list[tuple[str, list[tuple[str, datetime]]]]
 Part = tuple[int, int, list[Failure], dict[str, str]]
 
 
-def _replay_share(origin: str, share: Share, parsed: dict[tuple[str, str], Entry] | None = None,
-                  ) -> Part:
+def _replay_share(origin: str, share: Share) -> Part:
     """Replay some agreements from their entries' texts: (entries, agreements, failures, keys)."""
     entries = agreements = 0
     failures: list[Failure] = []
     seen: dict[str, str] = {}
-    known = parsed or {}
     for reference, items in share:
-        records = [RecordedEntry(i + 1, "", text, recorded, known.get((reference, text)))
+        records = [RecordedEntry(i + 1, "", text, recorded)
                    for i, (text, recorded) in enumerate(items)]
         checked, failure, agreement = check_agreement(records, origin,
                                                       agreement_id(reference), reference)
@@ -273,7 +310,7 @@ class _Replay:
         self.bundle, self.report = bundle, report
         by_agreement: dict[str, list[BundleEntry]] = {}
         for item in bundle.entries:
-            by_agreement.setdefault(item.entry.statement.agreement, []).append(item)
+            by_agreement.setdefault(item.agreement, []).append(item)
         expected = set(bundle.agreements)
         if not bundle.whole_ledger and set(by_agreement) != expected:
             report.failures.append(Failure(
@@ -281,8 +318,8 @@ class _Replay:
                 f"{sorted(expected)}"))
         self.share: Share = []
         for reference, items in sorted(by_agreement.items()):
-            items.sort(key=lambda e: e.entry.statement.seq)
-            self.share.append((reference, [(e.entry.text, e.recorded) for e in items]))
+            items.sort(key=lambda e: e.seq)
+            self.share.append((reference, [(e.text, e.recorded) for e in items]))
         self.pool: ProcessPoolExecutor | None = None
         self.futures: list[Future[Part]] = []
         if workers > 1 and len(self.share) >= PARALLEL_FROM:
@@ -303,10 +340,7 @@ class _Replay:
     def finish(self) -> None:
         """Wait for the replay and put what it found into the report."""
         if self.pool is None:
-            # In this process the entries read with the bundle serve as they are.
-            parsed = {(e.entry.statement.agreement, e.entry.text): e.entry
-                      for e in self.bundle.entries}
-            parts = [_replay_share(self.bundle.origin, self.share, parsed)]
+            parts = [_replay_share(self.bundle.origin, self.share)]
         else:
             parts = [future.result() for future in self.futures]
         report = self.report

@@ -68,8 +68,8 @@ def canonical(obj: Any) -> bytes:
     # orjson writes RFC 8785 for the same values Python's encoder does (see _plain); what it
     # wrote shows whether the value was one: no bare number first, no number with a fraction,
     # exponent or more digits than a double holds exactly, no character beyond U+FFFF.
-    if (text[:1] not in b"-0123456789" and not _FLOATISH.search(text)
-            and not _LONG_INT.search(text) and (text.isascii() or not _BEYOND_BMP.search(text))):
+    if (text[:1] not in b"-0123456789" and not _NOT_EXACT.search(text)
+            and (text.isascii() or not _BEYOND_BMP.search(text))):
         return text
     if _plain(obj):
         try:
@@ -130,8 +130,10 @@ def parse_canonical(text: bytes | str) -> Any:
 
 
 _BEYOND_BMP = re.compile(rb"[\xf0-\xf4]")
-#: An integer of 16 digits or more may be beyond what a double holds exactly.
-_LONG_INT = re.compile(rb"[:,\[]-?[0-9]{16}")
+#: A number with a fraction or exponent, or an integer of 16 digits or more (which may be
+#: beyond what a double holds exactly), in JSON without white space. Like _FLOATISH, it can
+#: match inside a string too; such a value simply takes the strict path.
+_NOT_EXACT = re.compile(rb"[:,\[]-?[0-9](?:[0-9]*[.eE]|[0-9]{15})")
 #: orjson writes dates, dataclasses and subclasses of JSON types by itself; they go the slow
 #: way instead, which refuses what is not JSON.
 _ORJSON_STRICT = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME

@@ -15,8 +15,10 @@ return a bare truth value.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from ledger.errors import ProofError
 
@@ -172,6 +174,9 @@ def inclusion_proof(index: int, size: int, get_node: GetNode) -> list[bytes]:
     return path
 
 
+T = TypeVar("T")
+
+
 class Tree:
     """A whole tree held in memory, built once from its leaf hashes.
 
@@ -191,6 +196,14 @@ class Tree:
             below = above
         # The subtree cut short by the right edge at each level, where there is one.
         self._edge: dict[int, bytes] = {}
+        self._text: list[list[str]] | None = None
+
+    def inclusion_proof_text(self, index: int) -> tuple[str, ...]:
+        """:meth:`inclusion_proof` in base64, as bundles write it (each node encoded once)."""
+        if self._text is None:
+            self._text = [[base64.b64encode(h).decode() for h in row] for row in self.levels]
+        return tuple(self._path(index, self._text,
+                                lambda level: base64.b64encode(self._edge_at(level)).decode()))
 
     def node(self, level: int, index: int) -> bytes:
         """The hash of complete subtree ``(level, index)``."""
@@ -203,26 +216,31 @@ class Tree:
 
     def inclusion_proof(self, index: int) -> list[bytes]:
         """What :func:`inclusion_proof` gives for leaf ``index``, read bottom-up from the tree."""
+        return self._path(index, self.levels, self._edge_at)
+
+    def _edge_at(self, level: int) -> bytes:
+        # The subtree cut short by the right edge, as a right sibling at ``level``.
+        edge = self._edge.get(level)
+        if edge is None:
+            start = (self.size >> level) << level
+            edge = self._edge[level] = subtree_root(start, self.size, self.node)
+        return edge
+
+    def _path(self, index: int, rows: list[list[T]], edge: Callable[[int], T]) -> list[T]:
         if not 0 <= index < self.size:
             raise ProofError(
                 f"leaf {index} is not in a tree of {self.size} leaves: the index must be below "
                 f"the size")
-        path: list[bytes] = []
-        level, position = 0, index
-        while (1 << level) < self.size:
+        path: list[T] = []
+        position = index
+        # ceil(log2(size)) levels below the root; the tree holds a row of nodes for each.
+        for level, row in enumerate(rows[:(self.size - 1).bit_length()]):
             sibling = position ^ 1
-            start = sibling << level
-            if start < self.size:
-                if start + (1 << level) <= self.size:
-                    path.append(self.levels[level][sibling])
-                else:
-                    # Only a right sibling can reach past the edge: the part that is there.
-                    edge = self._edge.get(level)
-                    if edge is None:
-                        edge = self._edge[level] = subtree_root(start, self.size, self.node)
-                    path.append(edge)
+            if sibling < len(row):
+                path.append(row[sibling])  # a complete subtree
+            elif sibling > position and sibling << level < self.size:
+                path.append(edge(level))  # a right sibling cut short by the edge
             # else: no sibling at this level (the right edge); the node is carried up.
-            level += 1
             position >>= 1
         return path
 

@@ -173,8 +173,8 @@ def export_bundle(ledger: Ledger, reference: str | None = None,
             proofs = log.inclusions(indexes.values(), cp.size)
             for act in agreement.history:
                 index = indexes[act.entry.statement.seq]
-                entries.append(BundleEntry(index, act.recorded, act.entry,
-                                           tuple(proofs[index])))
+                entries.append(BundleEntry.of(index, act.recorded, act.entry,
+                                              tuple(proofs[index])))
             if progress is not None:
                 progress(agreement.version)
         if reference is None and len(entries) != cp.size:
@@ -201,8 +201,9 @@ def import_bundle(location: Location, bundle: Bundle,
         return report
     ledger = _empty_ledger(location, bundle)
     try:
-        ledger.store_verified([(item.entry, item.recorded) for item in
-                               sorted(bundle.entries, key=lambda e: e.log_index)])
+        # Every entry was read strictly and replayed by the verification just passed.
+        in_log_order = sorted(bundle.entries, key=lambda e: e.log_index)
+        ledger.store_verified(in_log_order)
         if bundle.whole_ledger:
             # The copy's log is the original's, so its checkpoint and cosignatures hold too.
             signatures = bundle.checkpoint.signatures
