@@ -72,6 +72,7 @@ def lifecycle_state(day: date, *, terminated: bool, executed: bool, start: date,
 
 
 @functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=65536)
 def agreement_id(reference: str) -> uuid.UUID:
     """The aggregate id of the agreement with this reference."""
     return uuid.uuid5(NAMESPACE, f"agreement:{reference}")
