@@ -20,6 +20,7 @@ from ledger.errors import InvalidInput, SignatureInvalid
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
+@functools.lru_cache(maxsize=4096)
 def key_id(public_key: bytes) -> str:
     """The key id of a raw 32-byte Ed25519 public key."""
     return hashlib.sha256(public_key).hexdigest()

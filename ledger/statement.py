@@ -18,7 +18,6 @@ import binascii
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 from typing import Any
 
 import orjson
@@ -27,6 +26,7 @@ from ledger.bodies import parse_body
 from ledger.canonical import SIGNING_CONTEXT, canonical, parse_canonical, sha256_hex
 from ledger.errors import InvalidInput
 from ledger.keys import Signer, verify_signature
+from ledger.lazy import once
 from ledger.values import at_text, parse_at, parse_slug
 
 FORMAT_VERSION = 1
@@ -100,7 +100,7 @@ class Statement:
         """Read a statement, checking the envelope's fields and types (not the body's)."""
         if not isinstance(data, dict):
             raise InvalidInput("a statement must be a JSON object")
-        if set(data) != _FIELDS:
+        if data.keys() != _FIELDS:
             missing, extra = _FIELDS - set(data), set(data) - _FIELDS
             raise InvalidInput(
                 f"statement fields are wrong (missing: {sorted(missing)}, "
@@ -131,12 +131,12 @@ class Statement:
         """The exact bytes the signature covers."""
         return SIGNING_CONTEXT + self.canonical
 
-    @cached_property
+    @once
     def parsed(self) -> Any:
         """The body, read once by its action's parser (the rules and the state both use it)."""
         return parse_body(self.action, self.body, self.partner)
 
-    @cached_property
+    @once
     def canonical(self) -> bytes:
         """JCS(statement), computed once: signing, verifying and the entry all use it."""
         return canonical(self.to_json())
@@ -151,7 +151,7 @@ class Entry:
     #: The entry's canonical JSON text: what is stored and what the hashes cover.
     text: str = field(compare=False, repr=False)
 
-    @cached_property
+    @once
     def hash(self) -> str:
         """Hex SHA-256 of the canonical entry; the next entry's ``prev``."""
         return sha256_hex(self.text.encode())

@@ -179,6 +179,16 @@ def alter_a_proof_hash(bundle: Bundle) -> None:
     proof[1] = flip_base64(proof[1])
 
 
+def put_a_number_in_a_proof(bundle: Bundle) -> None:
+    proof = item(bundle, SALFORD, 6)["proof"]
+    proof[1] = 12345
+
+
+def put_bad_base64_in_a_proof(bundle: Bundle) -> None:
+    proof = item(bundle, SALFORD, 6)["proof"]
+    proof[0] = proof[0][:-2] + "!="
+
+
 def break_the_operator_signature(bundle: Bundle) -> None:
     break_signature(bundle, "operator")
 
@@ -233,6 +243,10 @@ EDITS = {
         ("is not the current key of partner 'gm-probation'", at(3)),
         ("inclusion proof", at(3, log=True)))),
     "altered-proof-hash": Edit(alter_a_proof_hash, (("inclusion proof", at(6, log=True)),)),
+    "number-in-proof": Edit(put_a_number_in_a_proof, (
+        ("inclusion proof: a proof hash must be base64 text", at(6, log=True)),)),
+    "bad-base64-in-proof": Edit(put_bad_base64_in_a_proof, (
+        ("inclusion proof: a proof hash is not valid base64", at(6, log=True)),)),
     "broken-operator-signature": Edit(break_the_operator_signature, (
         ("checkpoint: the signature by operator", {}),)),
     "altered-cosignature": Edit(alter_a_cosignature, (
