@@ -8,13 +8,14 @@ are found too. A read model edited behind the ledger's back cannot pass.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from ledger.domain import Agreement
 from ledger.verify import Failure, Report
-from projections.db import reading
+from projections.db import RawRows, reading
 from projections.models import AGREEMENT_TABLES, Base
 from projections.readmodels import ReadModels, stored_rows_of
 from projections.rows import AgreementRows, Row, primary_key, rows_for
@@ -53,6 +54,27 @@ def _first_difference(table: type[Base], stored: list[Row], wanted: list[Row]) -
     return None
 
 
+def _equal_as_stored(conn: Connection, agreements: list[AgreementRows]) -> set[str]:
+    """The agreements whose stored rows are exactly their wanted rows, table by table."""
+    references = [rows.reference for rows in agreements]
+    equal = set(references)
+    parameter = (json.dumps(references),)
+    for table in AGREEMENT_TABLES:
+        raw = RawRows(conn, table)
+        at = raw.names.index("reference")
+        stored: dict[str, list[tuple[Any, ...]]] = {reference: [] for reference in references}
+        for row in conn.exec_driver_sql(raw.sql("select"), parameter):
+            stored[row[at]].append(tuple(row))
+        for rows in agreements:
+            if rows.reference not in equal:
+                continue
+            wanted = sorted((raw.values(r) for r in rows[table]),
+                            key=lambda v: tuple(v[i] for i in raw.key))
+            if wanted != stored[rows.reference]:
+                equal.discard(rows.reference)
+    return equal
+
+
 class ReadModelCheck:
     """Collects each verified agreement and compares its stored rows with a rebuild."""
 
@@ -83,6 +105,13 @@ class ReadModelCheck:
         if not pending:
             return
         with reading(self.models.engine) as conn:
+            if conn.dialect.name == "sqlite":
+                # Most agreements are as they should be: compare the driver's own tuples, and
+                # read rows the slower way only to name what differs.
+                equal = _equal_as_stored(conn, pending)
+                pending = [rows for rows in pending if rows.reference not in equal]
+                if not pending:
+                    return
             stored = stored_rows_of(conn, [rows.reference for rows in pending])
         for wanted in pending:
             have = stored[wanted.reference]

@@ -44,34 +44,54 @@ def make_engine(location: Location) -> Engine:
     return engine.execution_options(schema_translate_map={None: location.schema})
 
 
-def insert_many(conn: Connection, table: type[Base], rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert ``rows`` into ``table`` in one statement run for each row.
+class RawRows:
+    """A table's rows as the SQLite driver takes and gives them: tuples in column order, each
+    value converted by its column's own type (pence, booleans).
 
-    On SQLite the rows go to the driver's ``executemany`` as tuples, each value converted by its
-    column's own type (pence, booleans): SQLAlchemy's handling of each row's parameters costs
-    more there than the insert itself, and rebuilding a large ledger writes millions of rows.
+    SQLAlchemy's handling of each row's parameters and results costs more than the insert or
+    the read itself, and rebuilding or verifying a large ledger moves millions of rows.
     """
+
+    def __init__(self, conn: Connection, table: type[Base]) -> None:
+        t: Any = table.__table__
+        self.table = t
+        columns = list(t.columns)
+        self.names = [c.name for c in columns]
+        processors = [c.type._cached_bind_processor(conn.dialect) for c in columns]
+        self._convert = [(i, p) for i, p in enumerate(processors)
+                         if p is not None and not isinstance(columns[i].type, LargeBinary)]
+        self.key = [self.names.index(c.name) for c in t.primary_key.columns]
+
+    def values(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        """``row`` as the driver stores it."""
+        value = [row[n] for n in self.names]
+        for i, process in self._convert:
+            value[i] = process(value[i])
+        return tuple(value)
+
+    def sql(self, statement: str) -> str:
+        """``INSERT`` (every column) or ``SELECT`` (every column, in key order, for the
+        references given as parameters)."""
+        # Names of the model's own table and columns, never input.
+        quoted = ", ".join(f'"{n}"' for n in self.names)
+        if statement == "insert":
+            marks = ", ".join("?" for _ in self.names)
+            return f'INSERT INTO "{self.table.name}" ({quoted}) VALUES ({marks})'  # noqa: S608
+        order = ", ".join(f'"{self.names[i]}"' for i in self.key)
+        return (f'SELECT {quoted} FROM "{self.table.name}" WHERE "reference" IN '  # noqa: S608
+                f'(SELECT value FROM json_each(?)) ORDER BY {order}')
+
+
+def insert_many(conn: Connection, table: type[Base], rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` into ``table`` in one statement run for each row (see :class:`RawRows`
+    for how it is done on SQLite)."""
     if not rows:
         return
-    t: Any = table.__table__
     if conn.dialect.name != "sqlite":
-        conn.execute(insert(t), list(rows))
+        conn.execute(insert(table), list(rows))
         return
-    columns = list(t.columns)
-    names = [c.name for c in columns]
-    processors = [c.type._cached_bind_processor(conn.dialect) for c in columns]
-    converted = [(i, p) for i, p in enumerate(processors)
-                 if p is not None and not isinstance(columns[i].type, LargeBinary)]
-    quoted = ", ".join(f'"{n}"' for n in names)
-    # Names of the model's own table and columns, never input.
-    sql = f'INSERT INTO "{t.name}" ({quoted}) VALUES ({", ".join("?" for _ in names)})'  # noqa: S608
-    values: list[tuple[Any, ...]] = []
-    for row in rows:
-        value = [row[n] for n in names]
-        for i, process in converted:
-            value[i] = process(value[i])
-        values.append(tuple(value))
-    conn.exec_driver_sql(sql, values)
+    raw = RawRows(conn, table)
+    conn.exec_driver_sql(raw.sql("insert"), [raw.values(row) for row in rows])
 
 
 @contextmanager

@@ -71,17 +71,14 @@ class MerkleLog:
         """Index every entry (and list every checkpoint) committed since the last catch-up."""
         self.models.ensure_tables()
         done = 0
-        topics = (*ENTRY_TOPICS, *CHECKPOINT_TOPICS)
         while True:
             try:
                 with writing(self.engine) as conn:
                     start = self.models.position(conn, LOG, lock=True)
-                    rows = self.ledger.recorder.select_notifications(start + 1, batch,
-                                                                     topics=topics)
-                    if not rows:
+                    count, position = self.extend(conn, start, batch)
+                    if not count:
                         return done
-                    self._append(conn, rows)
-                    self.models.set_position(conn, LOG, rows[-1].id)
+                    self.models.set_position(conn, LOG, position)
             except OperationalError as exc:
                 raise self.ledger.location.unreachable(exc) from None
             except ProgrammingError as exc:
@@ -89,9 +86,21 @@ class MerkleLog:
                     raise
                 self.models.read_only = True  # an auditor's role reads the log as it is
                 return done
-            done += len(rows)
+            done += count
             if progress is not None:
-                progress(len(rows))
+                progress(count)
+
+    def extend(self, conn: Connection, start: int, batch: int = BATCH,
+               stop: int | None = None) -> tuple[int, int]:
+        """Sequence the next ``batch`` entries and checkpoints after notification ``start`` (up
+        to ``stop``) through ``conn``, a write transaction the caller holds; return how many
+        there were and the notification reached."""
+        rows = self.ledger.recorder.select_notifications(
+            start + 1, batch, stop=stop, topics=(*ENTRY_TOPICS, *CHECKPOINT_TOPICS))
+        if not rows:
+            return 0, start
+        self._append(conn, rows)
+        return len(rows), rows[-1].id
 
     def _append(self, conn: Connection, rows: Any) -> None:
         size = self.size(conn)

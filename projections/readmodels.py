@@ -11,8 +11,9 @@ catch-up is interrupted, or several run at once.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Any
 from uuid import UUID
@@ -192,12 +193,18 @@ class ReadModels:
     # --- rebuilding ----------------------------------------------------------------------------
 
     def rebuild(self, progress: Progress | None = None, workers: int = 1) -> int:
-        """Drop every read model and rebuild it from the event store; return entries applied.
+        """Drop every read model and the log's tables and rebuild them from the event store;
+        return entries applied.
 
         One transaction: if it is interrupted, the previous read models are still there. With
-        ``workers`` > 1, agreements are replayed in that many processes while this one writes.
+        ``workers`` > 1, agreements are replayed in that many processes while this one writes
+        their rows and sequences the log.
         """
+        from projections.log import LOG, MerkleLog  # noqa: PLC0415 - the log builds on us
+
         entries = 0
+        log = MerkleLog(self)
+        logged = 0
         with writing(self.engine) as conn:
             drop_tables(conn)
             create_tables(conn)
@@ -206,10 +213,17 @@ class ReadModels:
                 self.write(conn, chunk, fresh=True)
                 done = sum(rows.agreement["entries"] for rows in chunk)
                 entries += done
+                # The log is sequenced afresh too, at the same pace, while workers replay.
+                _, logged = log.extend(conn, logged, max(done, 1), stop=last)
                 if progress is not None:
                     progress(done)
-            self.position(conn, VIEWS)
-            self.set_position(conn, VIEWS, last)
+            while True:
+                count, logged = log.extend(conn, logged, stop=last)
+                if not count:
+                    break
+            for name in (VIEWS, LOG):
+                self.position(conn, name)
+                self.set_position(conn, name, last)
         self._ready = True
         return entries
 
@@ -224,7 +238,15 @@ class ReadModels:
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
                                  initializer=_start_replayer,
                                  initargs=(self.ledger.location,)) as pool:
-            yield from pool.map(_replay_rows, chunks)
+            # A few chunks ahead of the writing, no more: rows waiting to be written are held
+            # in memory, which must not grow with the ledger.
+            ahead: deque[Future[list[AgreementRows]]] = deque()
+            for chunk in chunks:
+                ahead.append(pool.submit(_replay_rows, chunk))
+                if len(ahead) > 4 * workers:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
     def agreement_ids(self, stop: int | None = None) -> Iterator[UUID]:
         """Ids of every drafted agreement, in the order they were drafted."""
         position = 1
