@@ -25,7 +25,6 @@ from typing import Any
 import orjson
 
 from ledger import merkle
-from ledger.canonical import canonical
 from ledger.domain import Agreement, agreement_id
 from ledger.errors import InvalidInput, LedgerError
 from ledger.keys import key_id
@@ -45,7 +44,7 @@ from ledger.verify import Failure, RecordedEntry, Report, check_agreement
 BUNDLE_FORMAT = "agreement-ledger/bundle/v1"
 
 
-@dataclass(frozen=True)
+@dataclass
 class BundleEntry:
     """One entry of a bundle with where it sits in the log.
 
@@ -153,14 +152,17 @@ def parse_bundle(data: object) -> Bundle:
         entries = []
         for item in data["entries"]:
             raw = item["entry"]
-            text = canonical(raw).decode()
+            # Sorted and unspaced, the entry's canonical text whenever it is a valid entry;
+            # anything else in it (a float, an integer too long, a key beyond U+FFFF) fails
+            # the strict reading of each entry when its agreement is replayed.
+            text = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS).decode()
             statement = raw["statement"]
             agreement, seq, action = statement["agreement"], statement["seq"], statement["action"]
             if not isinstance(agreement, str) or isinstance(seq, bool) or not isinstance(seq, int):
                 raise InvalidInput("an entry's statement must name its agreement and its seq")
             # Each hash is read (strictly) where it is checked: see BundleEntry.proof.
             proof = tuple(item["proof"])
-            recorded = datetime.fromisoformat(str(item["recorded"]).replace("Z", "+00:00"))
+            recorded = datetime.fromisoformat(str(item["recorded"]))
             index = item["log_index"]
             if isinstance(index, bool) or not isinstance(index, int) or index < 0:
                 raise InvalidInput("a log_index must be a whole number from 0")

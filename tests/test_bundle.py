@@ -130,6 +130,11 @@ def change_a_byte_of_a_body(bundle: Bundle) -> None:
     line["amount"] = "341749.00"
 
 
+def write_an_amount_as_a_number(bundle: Bundle) -> None:
+    line = item(bundle, SALFORD, 4)["entry"]["statement"]["body"]["line"]
+    line["amount"] = 341740.0
+
+
 def change_a_signature(bundle: Bundle) -> None:
     entry = item(bundle, SALFORD, 6)["entry"]
     entry["signature"] = flip_base64(entry["signature"])
@@ -221,6 +226,8 @@ EDITS = {
     "changed-body-byte": Edit(change_a_byte_of_a_body, (
         ("signature does not verify", at(4)), ("inclusion proof", at(4, log=True))),
         whole_only=(("the entries do not give the checkpoint's root", {}),)),
+    "amount-as-a-number": Edit(write_an_amount_as_a_number, (
+        ("341740.0 is not allowed", at(4)), ("inclusion proof", at(4, log=True)))),
     "changed-signature": Edit(change_a_signature, (
         ("signature does not verify", at(6)), ("inclusion proof", at(6, log=True)))),
     # The replay numbers the entries it is given: the fourth one says it is seq 5.
