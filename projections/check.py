@@ -59,12 +59,13 @@ def _equal_as_stored(conn: Connection, agreements: list[AgreementRows]) -> set[s
     references = [rows.reference for rows in agreements]
     equal = set(references)
     parameter = (json.dumps(references),)
+    driver: Any = conn.connection.dbapi_connection  # the sqlite3 connection, in this transaction
     for table in AGREEMENT_TABLES:
         raw = RawRows(conn, table)
         at = raw.names.index("reference")
         stored: dict[str, list[tuple[Any, ...]]] = {reference: [] for reference in references}
-        for row in conn.exec_driver_sql(raw.sql("select"), parameter):
-            stored[row[at]].append(tuple(row))
+        for row in driver.execute(raw.sql("select"), parameter).fetchall():
+            stored[row[at]].append(row)
         for rows in agreements:
             if rows.reference not in equal:
                 continue
