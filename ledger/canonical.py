@@ -68,7 +68,7 @@ def canonical(obj: Any) -> bytes:
     # orjson writes RFC 8785 for the same values Python's encoder does (see _plain); what it
     # wrote shows whether the value was one: no bare number first, no number with a fraction,
     # exponent or more digits than a double holds exactly, no character beyond U+FFFF.
-    if (text[:1] not in b"-0123456789" and not _NOT_EXACT.search(text)
+    if (text[:1] not in b"-0123456789" and not _found(_NOT_EXACT, text)
             and (text.isascii() or not _BEYOND_BMP.search(text))):
         return text
     if _plain(obj):
@@ -103,7 +103,7 @@ def parse_canonical(text: bytes | str) -> Any:
     # The usual case, quickly: orjson writes sorted keys with RFC 8785's escapes and plain
     # UTF-8, so text it writes back byte for byte is canonical, provided it holds no number
     # with a fraction or exponent (orjson reads those as floats), and no key beyond U+FFFF.
-    if (raw[:1] not in b"-0123456789" and not _FLOATISH.search(raw)
+    if (raw[:1] not in b"-0123456789" and not _found(_FLOATISH, raw)
             and (raw.isascii() or not _BEYOND_BMP.search(raw))):
         try:
             value = orjson.loads(raw)
@@ -130,10 +130,25 @@ def parse_canonical(text: bytes | str) -> Any:
 
 
 _BEYOND_BMP = re.compile(rb"[\xf0-\xf4]")
-#: A number with a fraction or exponent, or an integer of 16 digits or more (which may be
-#: beyond what a double holds exactly), in JSON without white space. Like _FLOATISH, it can
-#: match inside a string too; such a value simply takes the strict path.
-_NOT_EXACT = re.compile(rb"[:,\[]-?[0-9](?:[0-9]*[.eE]|[0-9]{15})")
+
+
+def _numbers(tail: bytes) -> tuple[re.Pattern[bytes], ...]:
+    # One pattern per character a number can follow in JSON without white space (other than
+    # at the very start): a pattern that begins with a literal is searched many times faster.
+    return tuple(re.compile(re.escape(lead) + rb"-?[0-9]" + tail) for lead in (b":", b",", b"["))
+
+
+#: A number with a fraction or an exponent. Like the others, it can match inside a string
+#: too; such text simply takes the strict path.
+_FLOATISH = _numbers(rb"[0-9]*[.eE]")
+#: That, or an integer of 16 digits or more (which may be beyond what a double holds exactly).
+_NOT_EXACT = _numbers(rb"(?:[0-9]*[.eE]|[0-9]{15})")
+
+
+def _found(patterns: tuple[re.Pattern[bytes], ...], text: bytes) -> bool:
+    return any(p.search(text) for p in patterns)
+
+
 #: orjson writes dates, dataclasses and subclasses of JSON types by itself; they go the slow
 #: way instead, which refuses what is not JSON.
 _ORJSON_STRICT = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
@@ -142,10 +157,6 @@ _ORJSON_STRICT = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
 def _not_json(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON")
-#: Where a number with a fraction or an exponent could be in JSON without white space (other
-#: than a bare number): its digits follow a colon, comma or bracket. It can match inside a
-#: string too; such text simply takes the strict path.
-_FLOATISH = re.compile(rb"[:,\[]-?[0-9]+[.eE]")
 
 
 def _no_float(text: str) -> Any:
