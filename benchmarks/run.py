@@ -278,7 +278,22 @@ def run(entries: int, base: str | None, work: Path, quick: bool) -> dict[str, An
         figures.append(Figure(f"peak memory of {name}", big["peak_mb"], "MB",
                               little["peak_mb"], f"the same at {small} entries", growth,
                               "< 2 x for 10 x the entries", growth < 2))
+    # Where the floors are for the two figures furthest from their targets, in the same run:
+    # replaying the bundle's agreements in one process (what verifying costs before reading a
+    # store, checking a tree or comparing tables), and SQLite's own time to insert the rows a
+    # rebuild writes (which one process must do, whatever the number of cores).
+    replayed = _task("replay", url, str(bundle_path))
+    inserted = _task("inserts", url) if location.is_sqlite else None
+    floors = {
+        "replay_us_per_entry": replayed["seconds"] / replayed["entries"] * 1e6,
+        "raw_verify_us": 1e6 / raw,
+        "verify_budget_us_per_entry": 2e6 / (1.5 * raw),
+        "inserts_us_per_entry": (None if inserted is None
+                                 else inserted["seconds"] / inserted["entries"] * 1e6),
+        "rebuild_budget_us_per_entry": 1e6 / (0.3 * select_rate),
+    }
     return {
+        "floors": floors,
         "entries": built, "small_entries": small, "checkpoint_size": size,
         "build_seconds": build_seconds, "when": datetime.now(UTC).isoformat(),
         "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0],
@@ -302,6 +317,21 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def floors_text(floors: dict[str, Any]) -> str:
+    """The floors, a line each, beside the CPU time per entry each target allows."""
+    lines = [
+        f"replay alone, one process: {floors['replay_us_per_entry']:.0f} us an entry "
+        f"(of which a raw signature check is {floors['raw_verify_us']:.0f} us); verify's target "
+        f"allows {floors['verify_budget_us_per_entry']:.0f} us of CPU an entry on 2 cores, "
+        f"everything included"]
+    if floors["inserts_us_per_entry"] is not None:
+        lines.append(
+            f"SQLite inserting the rows a rebuild writes: {floors['inserts_us_per_entry']:.1f} us "
+            f"an entry; rebuild's target allows {floors['rebuild_budget_us_per_entry']:.1f} us "
+            f"an entry, everything included")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m benchmarks``."""
     import argparse  # noqa: PLC0415
@@ -322,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ledger benchmark: {result['entries']} entries ({result['machine']['store']}, "
           f"{result['machine']['cores']} cores), {result['seconds']:.0f} s")
     print(table(result))
+    print(floors_text(result["floors"]))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if args.workdir is None:

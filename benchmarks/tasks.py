@@ -112,8 +112,67 @@ def raw_verify(_url: str, count: str = "3000") -> dict[str, Any]:
     return {"entries": len(messages), "seconds": time.perf_counter() - started}
 
 
+def replay(_url: str, path: str) -> dict[str, Any]:
+    """Where verification's floor is: a bundle's agreements replayed in this one process.
+
+    Each entry read strictly and every rule checked, its signature included, as ``verify`` and
+    ``import`` do, but nothing read from a store, no tree, no read models.
+    """
+    from ledger.bundle import _Replay, _replay_share, read_bundle  # noqa: PLC0415
+    from ledger.verify import Report  # noqa: PLC0415
+
+    bundle = read_bundle(Path(path))
+    share = _Replay(bundle, Report(), 1).share
+    started = time.perf_counter()
+    entries, _, failures, _ = _replay_share(bundle.origin, share)
+    seconds = time.perf_counter() - started
+    if failures:
+        raise SystemExit(f"replay failed: {failures[0].line()}")
+    return {"entries": entries, "seconds": seconds}
+
+
+def inserts(url: str) -> dict[str, Any]:
+    """Where rebuild's floor is: SQLite's own time to insert the rows a rebuild writes.
+
+    Every row of the read models and the log, read back from the (rebuilt) ledger, inserted
+    again through the driver's executemany into empty tables of the same schema and indexes
+    in a scratch file; only the inserts and their commit are timed.
+    """
+    import sqlite3  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    from ledger.storage import parse_location  # noqa: PLC0415
+    from projections.models import Base  # noqa: PLC0415
+
+    location = parse_location(url)
+    assert location.path is not None, "SQLite only"
+    source = sqlite3.connect(location.path)
+    entries = source.execute("SELECT count(*) FROM log_leaves").fetchone()[0]
+    with tempfile.TemporaryDirectory() as scratch:
+        target = sqlite3.connect(Path(scratch) / "inserts.db", isolation_level=None)
+        target.execute("PRAGMA journal_mode=WAL")
+        seconds = 0.0
+        for table in Base.metadata.sorted_tables:
+            schema = [row[0] for row in source.execute(
+                "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL",
+                (table.name,))]
+            for statement in schema:
+                target.execute(statement)
+            rows = source.execute(f'SELECT * FROM "{table.name}"').fetchall()
+            if not rows:
+                continue
+            marks = ", ".join("?" for _ in rows[0])
+            started = time.perf_counter()
+            target.execute("BEGIN")
+            target.executemany(f'INSERT INTO "{table.name}" VALUES ({marks})', rows)
+            target.execute("COMMIT")
+            seconds += time.perf_counter() - started
+        target.close()
+    return {"entries": entries, "seconds": seconds}
+
+
 TASKS = {"verify": verify, "rebuild": rebuild, "select": select, "import": import_bundle,
-         "raw-verify": raw_verify}
+         "raw-verify": raw_verify, "replay": replay, "inserts": inserts}
 
 if __name__ == "__main__":
     result = TASKS[sys.argv[1]](*sys.argv[2:])

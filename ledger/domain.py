@@ -71,7 +71,6 @@ def lifecycle_state(day: date, *, terminated: bool, executed: bool, start: date,
     return SIGNED
 
 
-@functools.lru_cache(maxsize=4096)
 @functools.lru_cache(maxsize=65536)
 def agreement_id(reference: str) -> uuid.UUID:
     """The aggregate id of the agreement with this reference."""
