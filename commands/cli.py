@@ -557,7 +557,7 @@ def budget(opts: Common, reference: Ref,
 
 @command(app, "rebuild")
 def rebuild(opts: Common) -> None:
-    """Drop every read model and rebuild it from the event store."""
+    """Drop every read model and the log's tables and rebuild them from the event store."""
     models = ReadModels(opts.open_ledger())
     try:
         with render.progress("rebuilding read models", quiet=opts.json) as advance:
