@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -64,6 +66,27 @@ def _hex64(value: object, what: str) -> str:
     if not isinstance(value, str) or not _HEX64.fullmatch(value):
         raise InvalidInput(f"{what} must be 64 lower-case hex digits")
     return value
+
+
+_VALIDATORS: dict[str, Callable[[Any], str]] = {
+    "origin": parse_origin,
+    "agreement reference": functools.partial(parse_slug, what="agreement reference"),
+    "partner id": functools.partial(parse_slug, what="partner id"),
+    "statement key": functools.partial(_hex64, what="statement key"),
+}
+
+
+def _valid(value: object, what: str) -> str:
+    """``value`` checked as ``what``; the origin, agreements, partners and keys of a ledger are
+    few and recur in every entry, so each text is checked once."""
+    if type(value) is str:
+        return _valid_text(value, what)
+    return _VALIDATORS[what](value)
+
+
+@functools.lru_cache(maxsize=16384)
+def _valid_text(text: str, what: str) -> str:
+    return _VALIDATORS[what](text)
 
 
 @dataclass(frozen=True)
@@ -116,13 +139,13 @@ class Statement:
         if not isinstance(data["body"], dict):
             raise InvalidInput("statement body must be a JSON object")
         return cls(
-            origin=parse_origin(data["origin"]),
-            agreement=parse_slug(data["agreement"], "agreement reference"),
+            origin=_valid(data["origin"], "origin"),
+            agreement=_valid(data["agreement"], "agreement reference"),
             seq=seq,
             prev=_hex64(data["prev"], "statement prev"),
             action=data["action"],
-            partner=parse_slug(data["partner"], "partner id"),
-            key=_hex64(data["key"], "statement key"),
+            partner=_valid(data["partner"], "partner id"),
+            key=_valid(data["key"], "statement key"),
             at=parse_at(data["at"]),
             body=data["body"],
         )

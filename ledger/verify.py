@@ -77,7 +77,7 @@ class Report:
                 "checks": self.checks, "failures": [f.to_json() for f in self.failures]}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RecordedEntry:
     """An entry's stored text with the time the ledger says it recorded it."""
 
