@@ -261,7 +261,9 @@ def run(entries: int, base: str | None, work: Path, quick: bool) -> dict[str, An
     figures.append(Figure("projection rebuild", rebuild_rate, "entries/s", select_rate,
                           "recorder.select_notifications rows/s", rebuild_rate / select_rate,
                           ">= 0.3 x baseline", rebuild_rate >= 0.3 * select_rate))
-    ledger_cmd = shutil.which("ledger") or "ledger"
+    # The installed command beside this interpreter (a venv need not be activated).
+    beside = Path(sys.executable).with_name("ledger")
+    ledger_cmd = str(beside) if beside.exists() else (shutil.which("ledger") or "ledger")
     status = _wall([ledger_cmd, "status", "agreement-0000001", "--ledger", url])
     imports = _wall([sys.executable, "-c", "import commands.cli"])
     figures.append(Figure("ledger status REF wall time on the largest ledger", status, "s",
