@@ -139,6 +139,11 @@ class Ledger(Application[UUID]):
                 location.create_schema()
             super().__init__(env)
         except (OperationalError, InterfaceError, PersistenceError) as exc:
+            # The store's connection pool may already be open (its threads waiting for the
+            # server): close it now, not whenever the half-made application is collected.
+            factory = self.__dict__.get("factory")
+            if factory is not None:
+                factory.close()
             raise unreachable(location, exc) from None
 
     def construct_env(self, name: str, env: Any = None) -> Environment:

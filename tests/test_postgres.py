@@ -4,6 +4,7 @@ one database, and an unreachable server named in one line."""
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -177,10 +178,13 @@ def test_two_ledgers_live_side_by_side_in_one_database(postgres_url: str, tmp_pa
 
 
 def test_an_unreachable_server_is_named_in_one_line() -> None:
+    threads = threading.active_count()
     result = CliRunner().invoke(app, ["status", "pool", "--ledger",
                                       "postgresql://postgres@127.0.0.1:1/test"])
     assert result.exit_code == 1
     assert result.stderr.startswith("error: cannot reach PostgreSQL at 127.0.0.1:1")
     assert "check that the server is running" in result.stderr
     assert result.stderr.count("\n") == 1
+    # The connection pool opened before the server was found missing is closed with it.
+    assert threading.active_count() == threads
     assert "Traceback" not in result.output
