@@ -243,18 +243,11 @@ class Ledger(Application[UUID]):
         if self.mapper.cipher or self.mapper.compressor:
             event: Any = self.mapper.to_domain_event(row)
             return {"entry": event.entry, "timestamp": event.timestamp}
-        try:
-            # eventsourcing's JSON transcoding of an entry event: the entry's text, and the
-            # time as {"_type_": "datetime_iso", "_data_": ...}. Read directly when it is so.
-            state: dict[str, Any] = orjson.loads(row.state)
-            moment = state["timestamp"]
-            if moment["_type_"] == "datetime_iso" and type(state["entry"]) is str:
-                state["timestamp"] = datetime.fromisoformat(moment["_data_"])
-                return state
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            pass  # anything else (or damage) is read, or refused, by the transcoder itself
-        decoded: dict[str, Any] = self.mapper.transcoder.decode(row.state)
-        return decoded
+        # Anything but the usual shape (or damage) is read, or refused, by the transcoder.
+        state = _entry_state(row.state)
+        if state is None:
+            state = self.mapper.transcoder.decode(row.state)
+        return state
 
     def restored(self, aggregate_id: UUID) -> Agreement:
         """An agreement rebuilt from its stored entries, for reading only (rebuilding the read
@@ -387,9 +380,8 @@ class Ledger(Application[UUID]):
         """
         for start in range(0, len(entries), batch):
             try:
-                self.recorder.insert_events([
-                    self._stored(e.text, e.agreement, e.seq, e.action, e.recorded)
-                    for e in entries[start:start + batch]])
+                self.recorder.insert_events([self.stored_event(e)
+                                             for e in entries[start:start + batch]])
             except IntegrityError:
                 raise InvalidInput("some of these entries are already stored; import into an "
                                    "empty ledger") from None
@@ -407,30 +399,26 @@ class Ledger(Application[UUID]):
         return Agreement.EVENTS[s.action](  # type: ignore[call-arg]
             originator_id=uuid, originator_version=s.seq, timestamp=recorded, entry=entry.text)
 
-    def stored_event(self, entry: Entry, recorded: datetime) -> StoredEvent:
+    def stored_event(self, entry: VerifiedEntry) -> StoredEvent:
         """:meth:`entry_event` as the event store holds it.
 
         With eventsourcing's JSON transcoding and neither cipher nor compressor, the stored
         state is written directly, byte for byte what the mapper writes (a test compares them),
         without making the event first.
         """
-        s = entry.statement
-        return self._stored(entry.text, s.agreement, s.seq, s.action, recorded)
-
-    def _stored(self, text: str, agreement: str, seq: int, action: str,
-                recorded: datetime) -> StoredEvent:
         if self.mapper.cipher or self.mapper.compressor or type(
                 self.mapper.transcoder) is not JSONTranscoder:
             stored: StoredEvent = self.mapper.to_stored_event(
-                self.entry_event(Entry.parse_trusted(text), recorded))
+                self.entry_event(Entry.parse_trusted(entry.text), entry.recorded))
             return stored
         state: dict[str, Any] = {"timestamp": {"_type_": "datetime_iso",
-                                               "_data_": recorded.isoformat()}}
-        if action == "draft":
+                                               "_data_": entry.recorded.isoformat()}}
+        if entry.action == "draft":
             state["originator_topic"] = _AGREEMENT_TOPIC
-        state["entry"] = text
-        return StoredEvent(originator_id=agreement_id(agreement), originator_version=seq,
-                           topic=_EVENT_TOPICS[action], state=orjson.dumps(state))
+        state["entry"] = entry.text
+        return StoredEvent(originator_id=agreement_id(entry.agreement),
+                           originator_version=entry.seq, topic=_EVENT_TOPICS[entry.action],
+                           state=orjson.dumps(state))
 
     def _act(self, reference: str, partner: str, action: str,
              body: Callable[[Agreement | None], dict[str, Any]], signer: Signer,
@@ -635,6 +623,21 @@ class Ledger(Application[UUID]):
 _AGREEMENT_TOPIC = get_topic(Agreement)
 _EVENT_TOPICS = {"draft": get_topic(Agreement.Drafted),
                  **{action: get_topic(cls) for action, cls in Agreement.EVENTS.items()}}
+
+
+def _entry_state(stored: bytes) -> dict[str, Any] | None:
+    """An entry event's state as eventsourcing's JSON transcoding writes it (the entry's text,
+    and the time as ``{"_type_": "datetime_iso", "_data_": ...}``), read directly; None if it
+    is not of that shape."""
+    try:
+        state: dict[str, Any] = orjson.loads(stored)
+        moment = state["timestamp"]
+        if moment["_type_"] != "datetime_iso" or type(state["entry"]) is not str:
+            return None
+        state["timestamp"] = datetime.fromisoformat(moment["_data_"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+    return state
 
 
 def _project(aggregate: Any, events: Iterable[Any]) -> Any:

@@ -100,17 +100,10 @@ def parse_canonical(text: bytes | str) -> Any:
     exactly one hash (no malleability through white space, key order or escapes).
     """
     raw = text.encode() if isinstance(text, str) else text
-    # The usual case, quickly: orjson writes sorted keys with RFC 8785's escapes and plain
-    # UTF-8, so text it writes back byte for byte is canonical, provided it holds no number
-    # with a fraction or exponent (orjson reads those as floats), and no key beyond U+FFFF.
-    if (raw[:1] not in b"-0123456789" and not _found(_FLOATISH, raw)
-            and (raw.isascii() or not _BEYOND_BMP.search(raw))):
-        try:
-            value = orjson.loads(raw)
-            if orjson.dumps(value, option=orjson.OPT_SORT_KEYS) == raw:
-                return value
-        except (orjson.JSONDecodeError, orjson.JSONEncodeError):
-            pass  # the strict reading below says exactly what is wrong
+    quick = _quickly_canonical(raw)
+    if quick is not _NOT_SURE:
+        return quick
+    # The strict reading, which says exactly what is wrong.
     try:
         # Floats (and NaN, Infinity) are refused while parsing: nothing the ledger signs has
         # one, and without them Python's encoder writes RFC 8785 for every ASCII-keyed value.
@@ -130,6 +123,25 @@ def parse_canonical(text: bytes | str) -> Any:
 
 
 _BEYOND_BMP = re.compile(rb"[\xf0-\xf4]")
+_NOT_SURE = object()
+
+
+def _quickly_canonical(raw: bytes) -> Any:
+    """The value of ``raw`` if it is surely canonical, else ``_NOT_SURE``.
+
+    orjson writes sorted keys with RFC 8785's escapes and plain UTF-8, so text it writes back
+    byte for byte is canonical, provided it holds no number with a fraction or exponent (orjson
+    reads those as floats) and no key beyond U+FFFF.
+    """
+    if (raw[:1] in b"-0123456789" or _found(_FLOATISH, raw)
+            or (not raw.isascii() and _BEYOND_BMP.search(raw))):
+        return _NOT_SURE
+    try:
+        value = orjson.loads(raw)
+        again = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return _NOT_SURE
+    return value if again == raw else _NOT_SURE
 
 
 def _numbers(tail: bytes) -> tuple[re.Pattern[bytes], ...]:

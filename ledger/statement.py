@@ -211,11 +211,6 @@ class Entry:
         return cls._from_data(parse_canonical(text), text, checked_canonical=True)
 
     @classmethod
-    def from_canonical(cls, data: object, text: bytes) -> Entry:
-        """An entry from its JSON value and the canonical bytes just made of that value."""
-        return cls._from_data(data, text, checked_canonical=True)
-
-    @classmethod
     def parse_trusted(cls, text: str) -> Entry:
         """Read an entry the ledger itself stored after checking it (no canonical re-check).
 

@@ -64,7 +64,7 @@ def _equal_as_stored(conn: Connection, agreements: list[AgreementRows]) -> set[s
         raw = RawRows(conn, table)
         at = raw.names.index("reference")
         stored: dict[str, list[tuple[Any, ...]]] = {reference: [] for reference in references}
-        for row in driver.execute(raw.sql("select"), parameter).fetchall():
+        for row in driver.execute(raw.select_sql, parameter).fetchall():
             stored[row[at]].append(row)
         for rows in agreements:
             if rows.reference not in equal:

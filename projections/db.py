@@ -69,17 +69,24 @@ class RawRows:
             value[i] = process(value[i])
         return tuple(value)
 
-    def sql(self, statement: str) -> str:
-        """``INSERT`` (every column) or ``SELECT`` (every column, in key order, for the
-        references given as parameters)."""
-        # Names of the model's own table and columns, never input.
-        quoted = ", ".join(f'"{n}"' for n in self.names)
-        if statement == "insert":
-            marks = ", ".join("?" for _ in self.names)
-            return f'INSERT INTO "{self.table.name}" ({quoted}) VALUES ({marks})'  # noqa: S608
+    @property
+    def insert_sql(self) -> str:
+        """Insert one row, every column."""
+        marks = ", ".join("?" for _ in self.names)
+        return f'INSERT INTO "{self.table.name}" ({self._columns}) VALUES ({marks})'  # noqa: S608
+
+    @property
+    def select_sql(self) -> str:
+        """Every column of the rows of the agreements whose references are given as one JSON
+        array, in primary-key order."""
         order = ", ".join(f'"{self.names[i]}"' for i in self.key)
-        return (f'SELECT {quoted} FROM "{self.table.name}" WHERE "reference" IN '  # noqa: S608
+        return (f'SELECT {self._columns} FROM "{self.table.name}" WHERE "reference" IN '  # noqa: S608
                 f'(SELECT value FROM json_each(?)) ORDER BY {order}')
+
+    @property
+    def _columns(self) -> str:
+        # Names of the model's own table and columns, never input.
+        return ", ".join(f'"{n}"' for n in self.names)
 
 
 def insert_many(conn: Connection, table: type[Base], rows: Sequence[Mapping[str, Any]]) -> None:
@@ -91,7 +98,7 @@ def insert_many(conn: Connection, table: type[Base], rows: Sequence[Mapping[str,
         conn.execute(insert(table), list(rows))
         return
     raw = RawRows(conn, table)
-    conn.exec_driver_sql(raw.sql("insert"), [raw.values(row) for row in rows])
+    conn.exec_driver_sql(raw.insert_sql, [raw.values(row) for row in rows])
 
 
 @contextmanager

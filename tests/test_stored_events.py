@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ledger.application import ENTRY_TOPICS, Ledger
 from ledger.bodies import Changes
+from ledger.bundle import BundleEntry
 from ledger.statement import Entry
 from tests.keys import fixed_key
 from tests.scenarios import COUNCIL, PCT, PROBATION, REF, line, signed_by_three
@@ -33,7 +34,8 @@ def test_entries_are_stored_exactly_as_eventsourcing_stores_its_events(ledger: L
         assert (state["entry"], state["timestamp"]) == (event.entry, event.timestamp)
         entry = Entry.parse(state["entry"])
         actions.add(entry.statement.action)
-        direct = ledger.stored_event(entry, state["timestamp"])
+        # As an import stores it: a bundle's entry, with where it stands and when.
+        direct = ledger.stored_event(BundleEntry.of(0, state["timestamp"], entry, ()))
         assert direct.state == row.state
         assert (direct.originator_id, direct.originator_version, direct.topic) == (
             row.originator_id, row.originator_version, row.topic)
