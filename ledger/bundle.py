@@ -163,6 +163,9 @@ def parse_bundle(data: object) -> Bundle:
             # Each hash is read (strictly) where it is checked: see BundleEntry.proof.
             proof = tuple(item["proof"])
             recorded = datetime.fromisoformat(str(item["recorded"]))
+            if recorded.utcoffset() is None:
+                raise InvalidInput(f"recorded time {item['recorded']!r} has no offset; "
+                                   f"write it as the ledger does, e.g. 2003-07-03T10:00:00Z")
             index = item["log_index"]
             if isinstance(index, bool) or not isinstance(index, int) or index < 0:
                 raise InvalidInput("a log_index must be a whole number from 0")

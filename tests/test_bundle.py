@@ -359,6 +359,17 @@ def test_a_file_that_is_not_a_bundle_is_bad_input_not_a_failed_audit(source: Sou
                              "'agreement-ledger/bundle/v1')\n")
 
 
+def test_a_recorded_time_without_its_offset_is_bad_input(source: Source,
+                                                         tmp_path: Path) -> None:
+    bundle = source.bundle("salford")
+    entry = item(bundle, SALFORD, 2)
+    entry["recorded"] = entry["recorded"].removesuffix("Z")
+    result = source.cli.run("verify-bundle", str(write(bundle, tmp_path / "naive.json")), code=1)
+    assert result.stderr.startswith("error: recorded time ")
+    assert "has no offset" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
 def test_a_partial_bundle_cannot_show_that_later_entries_are_missing(source: Source,
                                                                     tmp_path: Path) -> None:
     # docs/AUDIT.md: an agreement's own bundle proves its entries are in the log, not that
