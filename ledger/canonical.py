@@ -72,11 +72,15 @@ def canonical(obj: Any) -> bytes:
             and (text.isascii() or not _BEYOND_BMP.search(text))):
         return text
     if _plain(obj):
+        written = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         try:
-            return json.dumps(obj, sort_keys=True, separators=(",", ":"),
-                              ensure_ascii=False).encode()
+            return written.encode()
         except UnicodeEncodeError:
-            pass  # a lone surrogate: let RFC 8785 refuse it with its own message
+            return _rfc8785(obj)  # a lone surrogate: RFC 8785 refuses it with its own message
+    return _rfc8785(obj)
+
+
+def _rfc8785(obj: Any) -> bytes:
     try:
         return rfc8785.dumps(obj)
     except (rfc8785.CanonicalizationError, TypeError) as exc:

@@ -18,8 +18,9 @@ from multiprocessing import get_context
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from ledger.application import ENTRY_TOPICS, Ledger
 from ledger.domain import Agreement
@@ -103,11 +104,10 @@ class ReadModels:
             query = query.with_for_update()
         found: int | None = conn.execute(query).scalar()
         if found is None:
-            try:
-                with conn.begin_nested():
-                    conn.execute(insert(Tracking).values(name=name, position=0))
-            except IntegrityError:
-                pass  # another process created it first; it holds 0 or more now
+            # Another process may create it first; then it holds 0 or more, and is kept.
+            dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+            conn.execute(dialect.insert(Tracking).values(name=name, position=0)
+                         .on_conflict_do_nothing())
             found = conn.execute(query).scalar() or 0
         return int(found)
 
