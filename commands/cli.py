@@ -8,6 +8,7 @@ documented JSON form of the result (docs/CLI.md).
 from __future__ import annotations
 
 import hashlib
+import string
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,7 +24,7 @@ from ledger.bodies import Changes, FundingLine, NewPartner, PartnerDetails, Term
 from ledger.domain import lifecycle_state
 from ledger.errors import InvalidInput, NotFound
 from ledger.keys import key_id, parse_public_key
-from ledger.keystore import check_key_name
+from ledger.keystore import PublicKeyInfo, check_key_name
 from ledger.values import (
     at_text,
     parse_date,
@@ -128,9 +129,11 @@ def init(opts: Common,
     store = opts.keystore
     check_key_name(operator)
     if store.exists(operator):
-        info = store.public(operator)
+        # The public key the ledger will trust comes from the private key, never from the
+        # .pub beside it (which opening checks): anyone who can write the folder can swap that.
+        info = PublicKeyInfo(operator, opts.signer(operator).public_key)
     else:
-        info = store.create(operator, opts.passphrase(confirm=True))
+        info = store.create(operator, opts.passphrase(operator, new=True))
     identity = app_.initialise(name, operator, info.public_key)
     if opts.json:
         emit_json({"ledger": location.describe(), "origin": identity.origin,
@@ -149,7 +152,7 @@ def keys_new(opts: Common,
     check_key_name(partner)
     if store.exists(partner):
         raise InvalidInput(f"a key named {partner!r} already exists in {store.folder}")
-    info = store.create(partner, opts.passphrase(confirm=True))
+    info = store.create(partner, opts.passphrase(partner, new=True))
     if opts.json:
         emit_json({"name": info.name, "key_id": info.key_id,
                    "public_key": info.public_key.hex(), "folder": str(store.folder)})
@@ -325,6 +328,19 @@ def _fund(spec: str) -> FundingLine:
     return bodies.parse_line(line.to_json())
 
 
+def _partner_key(opts: Common, given: str) -> bytes:
+    """``--partner-key``: 64 hex digits as the new partner sent them, or the name of a key
+    whose private key is in the folder, opened so that its public half cannot be swapped."""
+    if len(given) == 64 and all(c in string.hexdigits for c in given):
+        return parse_public_key(given)
+    store = opts.keystore
+    if store.only_public(given):
+        raise InvalidInput(f"--partner-key {given}: the key folder holds only the public half "
+                           f"of that key, which is not trusted; give the new partner's public "
+                           f"key as 64 hex digits instead")
+    return opts.signer(given).public_key
+
+
 @command(app, "vary")
 def vary(opts: Common, reference: Ref, partner: As,
          variation: Annotated[str, typer.Option("--id", help="Id of the variation, e.g. v1.")],
@@ -369,8 +385,7 @@ def vary(opts: Common, reference: Ref, partner: As,
         if not (partner_name and partner_signatory and partner_designation and partner_key):
             raise InvalidInput("--add-partner needs --partner-name, --partner-signatory, "
                                "--partner-designation and --partner-key")
-        public = (parse_public_key(partner_key) if len(partner_key) == 64
-                  else opts.keystore.public(partner_key).public_key)
+        public = _partner_key(opts, partner_key)
         adds = (NewPartner(parse_slug(add_partner, "partner id"), _details(
             name=partner_name, role=partner_role, lead=False, host=False, pool=False,
             signatory=partner_signatory, designation=partner_designation, public_key=public)),)
@@ -442,7 +457,8 @@ def appoint(opts: Common, reference: Ref, partner: As,
                 help="Name of the current key, if not found by its id.")] = None,
             at: At = None) -> None:
     """Change the partner's signatory and key, signed by the current key."""
-    public = opts.keystore.public(new_key).public_key
+    # The new key is opened: its public half comes from the private key, not from a .pub.
+    public = opts.signer(new_key).public_key
     signer = _signer_for_partner(opts, reference, partner, current_key)
     _acted(opts, opts.open_ledger().appoint(reference, partner, signatory, designation, public,
                                             signer, _at(at)))

@@ -2,8 +2,8 @@
 place where errors become a line on stderr and an exit status.
 
 ``@command(app)`` registers a function as a ``ledger`` sub-command and gives it the options every
-command accepts after its name (``--ledger``, ``--keys``, ``--json``, ``--verbose``), passed to the
-function as one :class:`Common` object.
+command accepts after its name (``--ledger``, ``--keys``, ``--passphrase-file``, ``--json``,
+``--verbose``), passed to the function as one :class:`Common` object.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import typer
 from ledger.application import Ledger
 from ledger.errors import InvalidInput, LedgerError, NotFound, StorageError
 from ledger.keys import Signer
-from ledger.keystore import KeyStore
+from ledger.keystore import MIN_PASSPHRASE, KeyStore
 from ledger.storage import Location, parse_location
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,7 +41,9 @@ class Common:
     keys_dir: str | None = None
     json: bool = False
     verbose: bool = False
+    passphrase_file: str | None = None
     _ledger: Ledger | None = field(default=None, repr=False)
+    _from_file: bytes | None = field(default=None, repr=False)
 
     @property
     def location(self) -> Location:
@@ -73,35 +75,55 @@ class Common:
             return KeyStore(Path(folder).expanduser())
         return KeyStore(Path(platformdirs.user_data_dir("agreement-ledger")) / "keys")
 
-    def passphrase(self, *, confirm: bool = False) -> bytes:
-        """``LEDGER_PASSPHRASE``, or asked for on the terminal."""
+    def passphrase(self, name: str, *, new: bool = False) -> bytes:
+        """The passphrase of key NAME: the first line of ``--passphrase-file`` (or
+        ``LEDGER_PASSPHRASE_FILE``), else ``LEDGER_PASSPHRASE``, else asked for on the terminal
+        (twice for a ``new`` key)."""
+        if self.passphrase_file:
+            return self._passphrase_from_file(Path(self.passphrase_file).expanduser())
         value = os.environ.get("LEDGER_PASSPHRASE")
         if value is None:
             if not sys.stdin.isatty():
-                raise InvalidInput("no passphrase: set LEDGER_PASSPHRASE or run on a terminal")
-            value = typer.prompt("Passphrase", hide_input=True,
-                                 confirmation_prompt=confirm, err=True)
+                raise InvalidInput("no passphrase: set LEDGER_PASSPHRASE, give --passphrase-file "
+                                   "or run on a terminal")
+            prompt = (f"New passphrase for key {name} (at least {MIN_PASSPHRASE} characters)"
+                      if new else f"Passphrase for key {name}")
+            value = typer.prompt(prompt, hide_input=True, confirmation_prompt=new, err=True)
         if not value:
             raise InvalidInput("the passphrase is empty; set LEDGER_PASSPHRASE")
         return value.encode()
 
+    def _passphrase_from_file(self, path: Path) -> bytes:
+        if self._from_file is None:
+            try:
+                text = path.read_bytes()
+            except OSError as exc:
+                raise InvalidInput(f"cannot read the passphrase file {path}: "
+                                   f"{exc.strerror or exc}") from None
+            line = text.split(b"\n", 1)[0].removesuffix(b"\r")
+            if not line:
+                raise InvalidInput(f"the passphrase file {path} starts with an empty line; "
+                                   f"write the passphrase on its first line")
+            self._from_file = line
+        return self._from_file
+
     def signer(self, name: str) -> Signer:
         """Open key NAME from the key folder."""
-        return self.keystore.open(name, self.passphrase())
+        return self.keystore.open(name, self.passphrase(name))
 
     def signer_for(self, partner: str, wanted_key_id: str, name: str | None = None) -> Signer:
         """The key in the folder that is ``partner``'s current key (or key ``name``)."""
         store = self.keystore
         if name is not None:
-            return store.open(name, self.passphrase())
+            return self.signer(name)
         if store.exists(partner) and store.public(partner).key_id == wanted_key_id:
-            return store.open(partner, self.passphrase())
+            return self.signer(partner)
         found = store.find(wanted_key_id)
         if found is None:
             raise NotFound(
                 f"no key in {store.folder} is {partner!r}'s current key ({wanted_key_id[:16]}); "
                 f"use --keys to name the folder that holds it")
-        return store.open(found.name, self.passphrase())
+        return self.signer(found.name)
 
     def close(self) -> None:
         """Release the database."""
@@ -116,6 +138,10 @@ LedgerOpt = Annotated[str | None, typer.Option(
 KeysOpt = Annotated[str | None, typer.Option(
     "--keys", envvar="LEDGER_KEYS", metavar="DIR",
     help="Key folder (default: the user data folder of agreement-ledger).")]
+PassphraseFileOpt = Annotated[str | None, typer.Option(
+    "--passphrase-file", envvar="LEDGER_PASSPHRASE_FILE", metavar="FILE",
+    help="Read the passphrase of the keys opened from the first line of FILE "
+         "(instead of LEDGER_PASSPHRASE or a prompt).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document on stdout.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", help="Show tracebacks of errors.")]
 
@@ -124,6 +150,8 @@ _COMMON = [
                       annotation=LedgerOpt),
     inspect.Parameter("keys_dir", inspect.Parameter.KEYWORD_ONLY, default=None,
                       annotation=KeysOpt),
+    inspect.Parameter("passphrase_file", inspect.Parameter.KEYWORD_ONLY, default=None,
+                      annotation=PassphraseFileOpt),
     inspect.Parameter("json_output", inspect.Parameter.KEYWORD_ONLY, default=False,
                       annotation=JsonOpt),
     inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default=False,
@@ -144,7 +172,8 @@ def command(app: typer.Typer, name: str | None = None) -> Callable[[F], F]:
         @functools.wraps(func)
         def wrapper(**kwargs: Any) -> Any:
             opts = Common(kwargs.pop("ledger_url"), kwargs.pop("keys_dir"),
-                          kwargs.pop("json_output"), kwargs.pop("verbose"))
+                          kwargs.pop("json_output"), kwargs.pop("verbose"),
+                          passphrase_file=kwargs.pop("passphrase_file"))
             with handle_errors(opts):
                 try:
                     return func(opts, **kwargs)

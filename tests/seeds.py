@@ -33,7 +33,7 @@ from ledger.bodies import FundingLine, PartnerDetails, Terms
 from ledger.keystore import KeyStore
 from ledger.values import parse_year
 from tests.conftest import at
-from tests.keys import fixed_key
+from tests.keys import TEST_COST, fixed_key
 from tests.scenarios import COUNCIL, PCT, REF, Partnership
 
 
@@ -187,7 +187,7 @@ def key_folder(folder: Path, names: Iterable[str]) -> Path:
     ``ledger keys new`` would leave them."""
     store = KeyStore(folder)
     for name in names:
-        store.create(name, PASSPHRASE.encode(), signer=fixed_key(name))
+        store.create(name, PASSPHRASE.encode(), signer=fixed_key(name), cost=TEST_COST)
     return folder
 
 

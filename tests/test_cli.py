@@ -26,7 +26,7 @@ from ledger.application import Ledger
 from ledger.keystore import KeyStore
 from ledger.storage import parse_location
 from tests.conftest import ORIGIN
-from tests.keys import fixed_key
+from tests.keys import TEST_COST, fixed_key
 from tests.scenarios import (
     COUNCIL,
     PCT,
@@ -114,7 +114,7 @@ def cli(ledger: Ledger, ledger_url: str, tmp_path: Path) -> Cli:
     """The command aimed at the test's ledger, with each partner's fixed key in the folder."""
     store = KeyStore(tmp_path / "keys")
     for name in (PCT, COUNCIL, PROBATION):
-        store.create(name, PASSPHRASE.encode(), fixed_key(name))
+        store.create(name, PASSPHRASE.encode(), fixed_key(name), cost=TEST_COST)
     return Cli(ledger_url, store.folder, tmp_path)
 
 

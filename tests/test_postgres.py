@@ -19,7 +19,7 @@ from ledger.application import Ledger
 from ledger.keystore import KeyStore
 from ledger.storage import parse_location
 from tests.conftest import drop_schema, fresh_schema
-from tests.keys import fixed_key
+from tests.keys import TEST_COST, fixed_key
 
 pytestmark = pytest.mark.postgres
 PASS = "correct horse"
@@ -32,7 +32,7 @@ def shared(postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, s
     keys = tmp_path / "keys"
     store = KeyStore(keys)
     for name in ("operator", "council", "trust"):
-        store.create(name, PASS.encode(), fixed_key(name))
+        store.create(name, PASS.encode(), fixed_key(name), cost=TEST_COST)
     env = {"LEDGER_KEYS": str(keys), "LEDGER_PASSPHRASE": PASS}
     terms = tmp_path / "terms.txt"
     terms.write_text("pooled budget terms\n")
@@ -156,7 +156,7 @@ def test_two_ledgers_live_side_by_side_in_one_database(postgres_url: str, tmp_pa
     second, second_url = fresh_schema(postgres_url)
     try:
         keys = KeyStore(tmp_path / "keys")
-        keys.create("operator", PASS.encode(), fixed_key("operator"))
+        keys.create("operator", PASS.encode(), fixed_key("operator"), cost=TEST_COST)
         env = {"LEDGER_KEYS": str(tmp_path / "keys"), "LEDGER_PASSPHRASE": PASS}
         run = CliRunner().invoke
         assert run(app, ["init", "--origin", "one.example/a", "--ledger", first_url],
