@@ -29,7 +29,7 @@ from ledger.bodies import (
     Terms,
     VaryBody,
 )
-from ledger.canonical import ZERO_HASH
+from ledger.canonical import ZERO_HASH, sha256_hex
 from ledger.domain import Agreement
 from ledger.keys import Signer
 from ledger.statement import Entry, Statement
@@ -126,7 +126,8 @@ def record(ledger: Ledger, plan: Plan, now: datetime) -> Agreement:
         prev = ZERO_HASH if agreement is None else agreement.head
         signer = plan.keys[partner]
         statement = Statement(plan.origin, plan.reference, seq, prev, action, partner,
-                              signer.key_id, plan._tick(), body)
+                              signer.key_id, plan._tick(), body,
+                              sha256_hex(f"{plan.reference}:{seq}".encode())[:32])
         entry = Entry.sign(statement, signer)
         if agreement is None:
             agreement = Agreement.draft(entry, plan.origin, now)

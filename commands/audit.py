@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,17 +15,12 @@ from commands.app import app
 from commands.common import Common, command, emit_json
 from ledger import merkle
 from ledger.bundle import Bundle, read_bundle, verify_bundle
-from ledger.checkpoints import signed_checkpoint
 from ledger.errors import InvalidInput, NotFound, ProofError, VerificationFailed
-from ledger.keys import key_id
-from ledger.note import (
-    Checkpoint,
-    cosign,
-    verify_note_signature,
-)
+from ledger.keys import Signer, key_id
+from ledger.note import Checkpoint
 from ledger.values import parse_slug
 from ledger.witness import WitnessState
-from projections.audit import export_bundle, import_bundle
+from projections.audit import cosign_latest, export_bundle, import_bundle, make_checkpoint
 from projections.db import default_workers
 from projections.log import MerkleLog, b64
 from projections.readmodels import ReadModels
@@ -44,25 +38,23 @@ def _log(opts: Common) -> Iterator[MerkleLog]:
 
 
 @command(app, "checkpoint")
-def checkpoint(opts: Common) -> None:
-    """Sign a checkpoint of the whole log with the operator key (C2SP tlog-checkpoint)."""
+def checkpoint(opts: Common,
+               key: Annotated[str | None, typer.Option(
+                   help="The operator's key in the key folder (default: the one whose key id "
+                        "is this ledger's operator key).")] = None) -> None:
+    """Verify the log, then sign a checkpoint of it with the operator key (C2SP
+    tlog-checkpoint): its size and the root the entries themselves give."""
     ledger = opts.open_ledger()
-    identity = ledger.identity
+    operator_key = ledger.identity.operator_public_key
+    signer = opts.signer_for("operator", key_id(operator_key), key)
+    with render.progress("verifying the log", quiet=opts.json) as advance:
+        record = make_checkpoint(ledger, signer, advance)
     with _log(opts) as log:
-        size = log.current_size()
-        if size == 0:
-            raise InvalidInput("the log is empty; there is nothing to checkpoint yet")
-        root = log.root(size)
-        signer = opts.signer(identity.operator)
-        if signer.public_key != identity.operator_public_key:
-            raise InvalidInput(f"key {identity.operator!r} in the key folder is not this "
-                               f"ledger's operator key")
-        note = signed_checkpoint(identity.origin, size, root, identity.operator, signer)
-        record = ledger.record_checkpoint(note)
-        log.catch_up()
-    text = record.with_cosignatures().format()
+        stored = log.checkpoint(record.checkpoint.size)
+    cp = stored.checkpoint
+    text = stored.note.format()
     if opts.json:
-        emit_json({"size": size, "root": b64(root), "checkpoint": text})
+        emit_json({"size": cp.size, "root": b64(cp.root), "checkpoint": text})
         return
     typer.echo(text, nl=False)
 
@@ -71,62 +63,44 @@ def checkpoint(opts: Common) -> None:
 def cosign_command(opts: Common,
                    partner: Annotated[str, typer.Option("--as", help="The partner cosigning.")],
                    key: Annotated[str | None, typer.Option(
-                       help="Key to cosign with (default: the key named like the partner).")]
+                       help="Key to cosign with; it must be a key the partner acts with now "
+                            "(default: found in the key folder by its key id).")]
                    = None) -> None:
-    """Check the latest checkpoint is consistent with the last one this partner cosigned,
-    then cosign it (C2SP tlog-cosignature). A forked log is refused, loudly."""
+    """Verify the log, check the latest checkpoint is consistent with the last one this partner
+    cosigned, then cosign it (C2SP tlog-cosignature). A forked log is refused, loudly."""
     parse_slug(partner, "partner id")
     ledger = opts.open_ledger()
-    identity = ledger.identity
     state_file = WitnessState.path_for(opts.keystore.folder, partner)
     state = WitnessState.load(state_file)
-    seen = state.get(identity.origin)
-    with _log(opts) as log:
-        latest = log.latest_checkpoint()
-        if latest is None:
-            raise NotFound("no checkpoint to cosign yet; the operator makes one with "
-                           "'ledger checkpoint'")
-        cp = latest.checkpoint
-        operator_key = seen.operator_key if seen else identity.operator_public_key
-        if operator_key != identity.operator_public_key:
-            raise VerificationFailed(
-                f"REFUSED: the ledger's operator key changed since {partner} last cosigned "
-                f"(was {key_id(operator_key)[:16]}, now "
-                f"{key_id(identity.operator_public_key)[:16]})")
-        verify_note_signature(latest.note, identity.operator, operator_key)
-        if seen is not None:
-            _check_consistent(log, seen.size, seen.root, cp, partner)
-        signer = opts.signer(key or partner)
-        if partner in latest.cosigners:
-            raise InvalidInput(f"{partner} has already cosigned the checkpoint of size {cp.size}")
-        signature = cosign(cp.body(), partner, signer.private_key, int(time.time()))
-        ledger.add_cosignature(cp.size, partner, signer.public_key, signature)
-    state.remember(identity.origin, cp, operator_key, latest.note.format())
+
+    def signer_for(current: set[bytes]) -> Signer:
+        if key is not None:
+            return opts.signer(key)
+        for public in sorted(current):
+            found = opts.keystore.find(key_id(public))
+            if found is not None:
+                return opts.signer(found.name)
+        raise NotFound(f"no key in {opts.keystore.folder} is a key {partner!r} acts with now; "
+                       f"use --keys to name the folder that holds it")
+
+    with render.progress("verifying the log", quiet=opts.json) as advance:
+        done = cosign_latest(ledger, partner, state, signer_for, advance)
     state.save(state_file)
+    cp = done.checkpoint
     if opts.json:
         emit_json({"partner": partner, "size": cp.size, "root": b64(cp.root),
-                   "previous_size": seen.size if seen else None})
+                   "previous_size": done.previous})
         return
-    since = f" (consistent with size {seen.size} cosigned before)" if seen else ""
+    since = f" (consistent with size {done.previous} cosigned before)" if done.previous else ""
     typer.echo(f"{partner} cosigned the checkpoint of size {cp.size}{since}")
 
 
-def _check_consistent(log: MerkleLog, size: int, root: bytes, new: Checkpoint,
-                      partner: str) -> None:
-    message = (f"REFUSED: the checkpoint of size {new.size} is not consistent with the "
-               f"checkpoint of size {size} that {partner} cosigned before; the log has been "
-               f"rewritten or forked. Keep both checkpoints as evidence")
-    if new.size < size:
-        raise VerificationFailed(f"{message} (it is smaller)")
-    if new.size == size:
-        if new.root != root:
-            raise VerificationFailed(message)
-        return
+def _checked(check: Any, what: str) -> None:
     try:
-        proof = log.consistency(size, new.size)
-        merkle.verify_consistency(size, new.size, root, new.root, proof)
-    except (ProofError, NotFound) as exc:
-        raise VerificationFailed(f"{message} ({exc})") from None
+        check()
+    except ProofError as exc:
+        raise VerificationFailed(f"the stored log does not give a valid proof for {what} "
+                                 f"({exc}): its tables were altered; run 'ledger verify'") from None
 
 
 def _entry_index(log: MerkleLog, entry: str) -> int:
@@ -169,9 +143,18 @@ def prove(opts: Common,
                 raise InvalidInput(f"entry {index} is newer than the latest checkpoint "
                                    f"(size {cp.size}); ask for a new checkpoint")
             leaf = log.leaf(index)
-            digest = log.leaf_hash(index)
+            # The leaf is hashed from the entry as the event store holds it, and the proof is
+            # checked against the signed root: edited log tables can make this fail, never
+            # prove what the entries do not say.
+            stored = opts.open_ledger().agreement(leaf.reference).history
+            if not 0 < leaf.seq <= len(stored):
+                raise VerificationFailed(f"the log's index {index} names entry {leaf.seq} of "
+                                         f"{leaf.reference!r}, which is not stored; run "
+                                         f"'ledger verify'")
+            digest = merkle.leaf_hash(stored[leaf.seq - 1].entry.text.encode())
             proof = log.inclusion(index, cp.size)
-            merkle.verify_inclusion(digest, index, cp.size, proof, cp.root)
+            _checked(lambda: merkle.verify_inclusion(digest, index, cp.size, proof, cp.root),
+                     f"entry {index}")
             document: dict[str, Any] = {
                 "log_index": index, "reference": leaf.reference, "seq": leaf.seq,
                 "leaf_hash": b64(digest), "tree_size": cp.size, "root": b64(cp.root),
@@ -181,8 +164,10 @@ def prove(opts: Common,
             target = size_to if size_to is not None else (
                 latest.checkpoint.size if latest else log.current_size())
             proof = log.consistency(size_from, target)
-            old, new = log.root(size_from), log.root(target)
-            merkle.verify_consistency(size_from, target, old, new, proof)
+            # Each root is a signed checkpoint's, or recomputed from the entries.
+            old, new = log.trusted_root(size_from), log.trusted_root(target)
+            _checked(lambda: merkle.verify_consistency(size_from, target, old, new, proof),
+                     f"sizes {size_from} to {target}")
             document = {"from": size_from, "to": target, "root_from": b64(old),
                         "root_to": b64(new), "proof": [b64(p) for p in proof]}
     if opts.json:

@@ -23,6 +23,7 @@ from ledger.application import Recorded
 from ledger.bodies import Changes, FundingLine, NewPartner, PartnerDetails, Terms
 from ledger.domain import lifecycle_state
 from ledger.errors import InvalidInput, NotFound
+from ledger.identity import new_origin
 from ledger.keys import key_id, parse_public_key
 from ledger.keystore import PublicKeyInfo, check_key_name
 from ledger.values import (
@@ -125,7 +126,7 @@ def init(opts: Common,
         raise InvalidInput(f"{location.describe()} already holds the ledger "
                            f"{app_.origin!r}; nothing was changed")
     stem = location.path.stem if location.path else location.dbname
-    name = origin or f"agreement-ledger/{stem}"
+    name = new_origin(origin or f"agreement-ledger/{'-'.join(stem.split()) or 'ledger'}")
     store = opts.keystore
     check_key_name(operator)
     if store.exists(operator):
@@ -134,7 +135,8 @@ def init(opts: Common,
         info = PublicKeyInfo(operator, opts.signer(operator).public_key)
     else:
         info = store.create(operator, opts.passphrase(operator, new=True))
-    identity = app_.initialise(name, operator, info.public_key)
+    # The operator signs checkpoints under the origin as its key name (C2SP tlog-checkpoint).
+    identity = app_.initialise(name, name, info.public_key)
     if opts.json:
         emit_json({"ledger": location.describe(), "origin": identity.origin,
                    "operator": operator, "operator_key_id": info.key_id})

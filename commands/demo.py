@@ -26,12 +26,12 @@ from commands.app import app
 from commands.common import Common, command, emit_json
 from ledger.application import Ledger
 from ledger.bodies import FundingLine, PartnerDetails, Terms
-from ledger.checkpoints import signed_checkpoint
 from ledger.errors import InvalidInput
 from ledger.keys import Signer
 from ledger.keystore import KeyStore
 from ledger.storage import parse_location
 from ledger.values import FinancialYear
+from projections.audit import make_checkpoint
 
 REFERENCE = "salford-dat-2004"
 ORIGIN = "ledger.salford.example/dat"
@@ -156,19 +156,10 @@ def demo(opts: Common) -> None:
                           passphrase.encode())
     ledger = Ledger(location, create=True)
     try:
-        ledger.initialise(ORIGIN, "operator", operator.public_key)
+        ledger.initialise(ORIGIN, ORIGIN, operator.public_key)
         record_salford(ledger, council, pct)
-        from projections.log import MerkleLog  # noqa: PLC0415 - only the demo signs a head
-        from projections.readmodels import ReadModels  # noqa: PLC0415
-
-        models = ReadModels(ledger)
-        try:
-            log = MerkleLog(models)
-            size = log.current_size()
-            ledger.record_checkpoint(
-                signed_checkpoint(ORIGIN, size, log.root(size), "operator", operator))
-        finally:
-            models.close()
+        # The operator checkpoints the log as any operator does: verified first.
+        make_checkpoint(ledger, operator)
     finally:
         ledger.close()
     env = {"LEDGER_URL": str(location.path) if location.is_sqlite else (opts.ledger_url or ""),

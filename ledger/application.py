@@ -42,6 +42,7 @@ from ledger.domain import Acted, Agreement, agreement_id
 from ledger.errors import (
     AgreementBusy,
     InvalidInput,
+    LedgerError,
     NotFound,
     StorageError,
     VerificationFailed,
@@ -50,7 +51,7 @@ from ledger.identity import IDENTITY_ID, LedgerIdentity
 from ledger.keys import Signer
 from ledger.note import NoteSignature, SignedNote
 from ledger.protect import make_append_only
-from ledger.statement import Entry, Statement, parse_origin
+from ledger.statement import Entry, Statement, new_act_id, parse_origin
 from ledger.storage import Location
 from ledger.values import FinancialYear, parse_slug
 
@@ -118,6 +119,7 @@ class Ledger(Application[UUID]):
 
     def __init__(self, location: Location, *, create: bool = False,
                  clock: Callable[[], datetime] = utc_now,
+                 new_act: Callable[[], str] = new_act_id,
                  extra_env: dict[str, str] | None = None) -> None:
         """Open the ledger at ``location``; ``create`` makes its tables (``ledger init``).
 
@@ -126,6 +128,8 @@ class Ledger(Application[UUID]):
         """
         self.location = location
         self.clock = clock
+        #: Makes each act's identity (fixed ones for the committed fixtures).
+        self.new_act = new_act
         self._identity: LedgerIdentity | None = None
         #: reference -> when an act on it last lost a race to another writer
         self._conflicts: dict[str, float] = {}
@@ -170,15 +174,32 @@ class Ledger(Application[UUID]):
         return identity
 
     def is_initialised(self) -> bool:
-        """Whether ``ledger init`` has run on this database."""
+        """Whether ``ledger init`` has run on this database.
+
+        The identity is one event, written once: a store that holds anything else under its
+        id was altered, and no command may trust the origin or operator key it would give.
+        """
         try:
-            self._identity = self.repository.get(IDENTITY_ID)
-        except AggregateNotFoundError:
-            return False
+            rows = self.recorder.select_events(IDENTITY_ID)
         except PersistenceError as exc:
             if _missing_table(exc):
                 return False
             raise unreachable(self.location, exc) from None
+        if not rows:
+            return False
+        if len(rows) != 1 or rows[0].topic != LedgerIdentity.Initialised.TOPIC:
+            raise VerificationFailed(
+                f"the ledger's identity was altered: {len(rows)} events are stored under it "
+                f"({', '.join(sorted({r.topic for r in rows}))}), where 'ledger init' writes "
+                f"one; restore the database from a backup")
+        try:
+            event: Any = self.mapper.to_domain_event(rows[0])
+            found = event.mutate(None)
+        except Exception as exc:  # noqa: BLE001 - stored data is untrusted: name it
+            raise VerificationFailed(f"the ledger's identity cannot be read "
+                                     f"({type(exc).__name__}): it was altered") from None
+        assert isinstance(found, LedgerIdentity)
+        self._identity = found
         return True
 
     @property
@@ -271,7 +292,14 @@ class Ledger(Application[UUID]):
                 f"the stored entries of {aggregate_id} cannot be replayed (versions are not "
                 f"1, 2, 3...): they were deleted, moved or altered; 'ledger verify' names "
                 f"the damage")
-        return Agreement.restored(aggregate_id, acts)
+        try:
+            return Agreement.restored(aggregate_id, acts)
+        except (InvalidInput, LookupError, TypeError, ValueError, AttributeError) as exc:
+            # Whoever can write the database can store anything: name it, never a traceback.
+            raise VerificationFailed(
+                f"the stored entries of {aggregate_id} cannot be replayed "
+                f"({type(exc).__name__}): they were altered; 'ledger verify' names the "
+                f"damage") from None
 
     def decode_entry(self, row: Notification) -> StoredEntry:
         """The entry and recorded time held by one stored event."""
@@ -370,23 +398,35 @@ class Ledger(Application[UUID]):
                                 f"being stored; try again") from None
         return agreement
 
-    def store_verified(self, entries: Sequence[VerifiedEntry], batch: int = 5000) -> None:
-        """Store entries that have already passed every check (a verified bundle), in the given
-        order, many to a transaction.
+    def store_verified(self, events: Sequence[StoredEvent]) -> None:
+        """Store events made from records that have already passed every check (a verified
+        bundle: :func:`projections.audit.import_bundle`), in the given order, in one
+        transaction: all of them or, if anything stops it, none.
 
-        Only :func:`projections.audit.import_bundle` calls this, after the bundle's
-        verification read every entry strictly and replayed every agreement through the same
-        aggregate; the entries keep their order so that the copy's log is the original's.
+        The bundle's verification read every entry strictly and replayed every agreement
+        through the same aggregate; the entries keep their order so that the copy's log is the
+        original's.
         """
-        for start in range(0, len(entries), batch):
-            try:
-                self.recorder.insert_events([self.stored_event(e)
-                                             for e in entries[start:start + batch]])
-            except IntegrityError:
-                raise InvalidInput("some of these entries are already stored; import into an "
-                                   "empty ledger") from None
-            except PersistenceError as exc:
-                raise refused(self.location, exc) from None
+        try:
+            self.recorder.insert_events(events)
+        except IntegrityError:
+            raise InvalidInput("some of these entries are already stored; import into an "
+                               "empty ledger") from None
+        except PersistenceError as exc:
+            raise refused(self.location, exc) from None
+        if any(e.originator_id == IDENTITY_ID for e in events):
+            make_append_only(self.location)
+
+    def identity_event(self, origin: str, operator: str, operator_key: bytes) -> StoredEvent:
+        """The stored event of a new ledger's identity, as :meth:`initialise` would write it."""
+        parse_origin(origin)
+        identity = LedgerIdentity.initialise(origin, operator, operator_key)
+        stored: StoredEvent = self.mapper.to_stored_event(identity.collect_events()[0])
+        return stored
+
+    def checkpoint_events_of(self, record: CheckpointRecord) -> list[StoredEvent]:
+        """The stored events of a checkpoint and its cosignatures, not yet saved."""
+        return [self.mapper.to_stored_event(e) for e in record.collect_events()]
 
     def entry_event(self, entry: Entry, recorded: datetime) -> Any:
         """The event that records ``entry`` (its agreement's next), as an act would save it."""
@@ -427,6 +467,9 @@ class Ledger(Application[UUID]):
         parse_slug(partner, "partner id")
         stated = None if at is None else at.astimezone(UTC).replace(microsecond=0)
         origin = self.origin
+        # The act's identity, chosen once: every attempt below signs the same act, so that an
+        # attempt which landed although its answer was lost is recognised, never made twice.
+        act = self.new_act()
         for attempt in range(1, MAX_ATTEMPTS + 1):
             agreement: Agreement | None = None
             # An act with no stated time is done "now": at each attempt, and never before the
@@ -434,6 +477,9 @@ class Ledger(Application[UUID]):
             moment = stated or self.clock().astimezone(UTC).replace(microsecond=0)
             if action == "draft":
                 if self.exists(reference):
+                    landed = self._landed(reference, act)
+                    if landed is not None:
+                        return Recorded(landed.entry, self.agreement(reference), attempt)
                     raise InvalidInput(f"agreement {reference!r} already exists; "
                                        f"choose another reference")
                 seq, prev = 1, ZERO_HASH
@@ -441,11 +487,14 @@ class Ledger(Application[UUID]):
                 # The cached agreement itself, not a copy: it is changed only by a check that
                 # passed, and forgotten below if the write does not land.
                 agreement = self._current(reference)
+                landed = agreement.entry_of_act(act)
+                if landed is not None:
+                    return Recorded(landed.entry, agreement, attempt)
                 seq, prev = agreement.version + 1, agreement.head
                 if stated is None:
                     moment = max(moment, agreement.last_at)
             statement = Statement(origin, reference, seq, prev, action, partner,
-                                  signer.key_id, moment, body(agreement))
+                                  signer.key_id, moment, body(agreement), act)
             entry = Entry.sign(statement, signer)
             now = self.clock()
             if agreement is None:
@@ -456,25 +505,20 @@ class Ledger(Application[UUID]):
                 # The event store directly: Application.save checks each object against
                 # runtime protocols first, which costs more than the rest of an act's Python.
                 self.events.put(agreement.collect_events())
-            except IntegrityError:
-                # The seq is taken. Usually another act landed first; but the store's client
-                # retries an insert whose connection broke, and if the first try had committed,
-                # the seq is taken by this very entry: then the act has landed.
+            except (IntegrityError, OperationalError, InterfaceError):
+                # IntegrityError: the seq is taken, usually by another act that landed first,
+                # but possibly by this very act (the store's client retries an insert whose
+                # connection broke after it committed). A broken connection: the write may or
+                # may not have committed. Either way the store is asked (waiting for it to come
+                # back) whether this act is recorded, by its identity.
                 self._forget(reference)
-                if self._landed(entry):
-                    return Recorded(entry, self.agreement(reference), attempt)
+                landed = self._landed(reference, act)
+                if landed is not None:
+                    return Recorded(landed.entry, self.agreement(reference), attempt)
                 # Back off a little, then re-read and re-sign, and for a while read before
                 # acting on this agreement (it is busy).
                 self._conflicts[reference] = time.monotonic()
                 time.sleep(random.uniform(0, 0.005 * attempt))  # noqa: S311 - jitter only
-                continue
-            except (OperationalError, InterfaceError):
-                # The connection broke: the write may or may not have committed. Ask the
-                # store (waiting for it to come back) whether this very entry is there, so
-                # that an act is never recorded twice.
-                self._forget(reference)
-                if self._landed(entry):
-                    return Recorded(entry, self.agreement(reference), attempt)
                 continue
             except PersistenceError as exc:
                 self._forget(reference)
@@ -511,23 +555,21 @@ class Ledger(Application[UUID]):
             with contextlib.suppress(KeyError):  # not cached: nothing to forget
                 cache.get(agreement_id(reference), evict=True)
 
-    def _landed(self, entry: Entry) -> bool:
-        """Whether ``entry`` is stored, waiting up to RECONNECT_WAIT for the store to answer."""
-        s = entry.statement
+    def _landed(self, reference: str, act: str) -> Acted | None:
+        """The stored entry of act ``act`` on ``reference``, if it landed; waits up to
+        RECONNECT_WAIT for the store to answer."""
         deadline = time.monotonic() + RECONNECT_WAIT
         while True:
             try:
-                rows = self.recorder.select_events(agreement_id(s.agreement), gt=s.seq - 1,
-                                                   lte=s.seq)
-            except PersistenceError as exc:
+                agreement = self.agreement(reference, copy=False)
+            except NotFound:
+                return None  # a draft that did not land
+            except StorageError:
                 if time.monotonic() > deadline:
-                    raise unreachable(self.location, exc) from None
+                    raise
                 time.sleep(0.5)
                 continue
-            if not rows:
-                return False
-            stored: Any = self.mapper.to_domain_event(rows[0])
-            return bool(stored.entry == entry.text)
+            return agreement.entry_of_act(act)
 
     # --- checkpoints ---------------------------------------------------------------------------
 
@@ -572,17 +614,25 @@ class Ledger(Application[UUID]):
             return record
         raise AgreementBusy(f"checkpoint {size} is busy; try again")
 
-    def checkpoint_events(self) -> Iterator[tuple[int, Any]]:
-        """Every checkpoint and cosignature event, in commit order (for verification)."""
+    def checkpoint_events(self, stop: int | None = None) -> Iterator[tuple[int, Any]]:
+        """Every checkpoint and cosignature event up to notification ``stop``, in commit order
+        (for verification); one that cannot be read raises :class:`VerificationFailed`."""
         position = 1
         topics = (CheckpointRecord.Signed.TOPIC, CheckpointRecord.Cosigned.TOPIC)
         while True:
             try:
-                rows = self.recorder.select_notifications(position, 1000, topics=topics)
+                rows = self.recorder.select_notifications(position, 1000, stop=stop,
+                                                          topics=topics)
             except PersistenceError as exc:
                 raise unreachable(self.location, exc) from None
             for row in rows:
-                yield row.id, self.mapper.to_domain_event(row)
+                try:
+                    event = self.mapper.to_domain_event(row)
+                except Exception as exc:  # noqa: BLE001 - stored data is untrusted: name it
+                    raise VerificationFailed(
+                        f"stored checkpoint event (notification {row.id}) cannot be read "
+                        f"({type(exc).__name__}): it was altered") from None
+                yield row.id, event
             if len(rows) < 1000:
                 return
             position = rows[-1].id + 1
@@ -642,9 +692,19 @@ def _entry_state(stored: bytes) -> dict[str, Any] | None:
 
 def _project(aggregate: Any, events: Iterable[Any]) -> Any:
     """Apply events in turn (eventsourcing's default checks each against a runtime protocol,
-    which costs more than applying it)."""
+    which costs more than applying it).
+
+    Stored entries were checked when stored, but whoever can write the database can put
+    anything there: whatever applying one does wrong is named, never a traceback.
+    """
     for event in events:
-        aggregate = event.mutate(aggregate)
+        try:
+            aggregate = event.mutate(aggregate)
+        except (LedgerError, LookupError, TypeError, ValueError, AttributeError) as exc:
+            raise VerificationFailed(
+                f"the stored entries of {event.originator_id} cannot be replayed (entry "
+                f"{event.originator_version}: {type(exc).__name__}): they were altered; "
+                f"'ledger verify' names the damage") from None
     return aggregate
 
 

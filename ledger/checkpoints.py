@@ -109,7 +109,7 @@ class CheckpointRecord(Aggregate):
                            line=signature.line())
 
     def with_cosignatures(self) -> SignedNote:
-        """The note with every cosignature line added."""
+        """The note with every cosignature line added, by witness name."""
         return add_signatures(self.signed_note,
                               *(NoteSignature.parse_line(line.rstrip("\n"))
-                                for _, _, line in self.cosignatures))
+                                for _, _, line in sorted(self.cosignatures)))

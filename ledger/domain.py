@@ -36,7 +36,7 @@ from ledger.bodies import (
     VaryBody,
 )
 from ledger.canonical import ZERO_HASH, canonical, sha256_hex
-from ledger.errors import NotFound, RuleViolation, SignatureInvalid
+from ledger.errors import AlreadyRecorded, NotFound, RuleViolation, SignatureInvalid
 from ledger.keys import key_id
 from ledger.statement import Entry
 from ledger.values import FinancialYear, add_months, money_text
@@ -188,6 +188,11 @@ class Acted:
     recorded: datetime
 
 
+#: :class:`Acted` by another name, for the aggregate's own methods (``Agreement.Acted`` is
+#: an event class).
+_Acted = Acted
+
+
 # --- the aggregate -----------------------------------------------------------------------------
 
 
@@ -282,6 +287,10 @@ class Agreement(Aggregate):
         self.terminated_at: datetime | None = None
         self.terminated_by: str | None = None
         self.head = ZERO_HASH
+        #: act identity -> seq of the entry that recorded it (statements of version 2)
+        self.acts: dict[str, int] = {}
+        #: the highest statement version among the entries; an entry may not go below it
+        self.format_version = 1
         self._digest: str | None = None  # of the state as it stands; reset by each entry
         self._checked: Entry | None = None  # the entry record() has just checked
         self.last_at = datetime.min.replace(tzinfo=UTC)
@@ -371,6 +380,14 @@ class Agreement(Aggregate):
         if s.action == "draft":
             raise RuleViolation(f"agreement {self.reference!r} already exists; "
                                 f"choose another reference")
+        if s.act is not None and s.act in self.acts:
+            raise AlreadyRecorded(
+                f"act {s.act} is already recorded as entry {self.acts[s.act]} of "
+                f"{self.reference!r}; it is not recorded twice", self.acts[s.act])
+        if s.version < self.format_version:
+            raise RuleViolation(
+                f"a version {s.version} statement cannot follow version {self.format_version} "
+                f"ones in {self.reference!r}; sign it as the ledger now writes statements")
         if s.seq != self.version + 1 or s.prev != self.head:
             raise RuleViolation(
                 f"entry seq {s.seq} does not follow entry {self.version} of {self.reference!r} "
@@ -440,6 +457,11 @@ class Agreement(Aggregate):
         ids = [p.id for p in self.active_partners]
         ids += [n.id for n in variation.changes.add_partners if n.id not in ids]
         return ids
+
+    def entry_of_act(self, act: str) -> _Acted | None:
+        """The entry that recorded act ``act``, if this agreement holds it."""
+        seq = self.acts.get(act)
+        return None if seq is None else self.history[seq - 1]
 
     def check_not_terminated(self) -> None:
         """No act is allowed on a terminated agreement."""
@@ -691,6 +713,9 @@ class Agreement(Aggregate):
             self._digest = None
         self.APPLY[s.action](self, entry, recorded)
         self.history.append(Acted(entry, recorded))
+        if s.act is not None:
+            self.acts[s.act] = s.seq
+            self.format_version = 2
         self.head = entry.hash
         self.last_at = s.at
 

@@ -31,6 +31,15 @@ class SignatureInvalid(RuleViolation):
     """A signature does not verify, or was made by a key that may not sign this statement."""
 
 
+class AlreadyRecorded(RuleViolation):
+    """The act (by its identity) is already in the record: a retry of an act that landed."""
+
+    def __init__(self, message: str, seq: int) -> None:
+        super().__init__(message)
+        #: The seq of the entry that recorded the act.
+        self.seq = seq
+
+
 class NotFound(LedgerError):
     """An agreement, partner, key or variation that does not exist."""
 

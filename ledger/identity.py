@@ -13,8 +13,21 @@ from typing import Any
 from eventsourcing.domain import Aggregate
 
 from ledger.domain import NAMESPACE
+from ledger.errors import InvalidInput
+from ledger.statement import parse_origin
 
 IDENTITY_ID = uuid.uuid5(NAMESPACE, "ledger-identity")
+
+
+def new_origin(text: str) -> str:
+    """The origin of a new ledger: a statement origin that is also a signed-note key name (no
+    spaces), since the operator signs checkpoints under the origin (C2SP tlog-checkpoint)."""
+    parse_origin(text)
+    if " " in text:
+        raise InvalidInput(f"{text!r} is not a valid origin for a new ledger: its operator signs "
+                           f"checkpoints under the origin, which may hold no spaces; e.g. "
+                           f"'ledger.salford.example/dat'")
+    return text
 
 
 class LedgerIdentity(Aggregate):

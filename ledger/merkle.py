@@ -25,6 +25,7 @@ from ledger.errors import ProofError
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
+    "CompactRange",
     "GetNode",
     "Tree",
     "consistency_proof",
@@ -172,6 +173,40 @@ def inclusion_proof(index: int, size: int, get_node: GetNode) -> list[bytes]:
     # Built from the root down; the proof is read from the leaf up.
     path.reverse()
     return path
+
+
+class CompactRange:
+    """The root of a growing tree, from its leaf hashes one at a time, in O(log n) memory.
+
+    Holds the roots of the complete subtrees that make up the leaves so far (one per set bit
+    of the size, largest first): appending a leaf merges equal-sized neighbours, as binary
+    addition carries. What ``verify`` and ``checkpoint`` use to recompute the log's root from
+    the entries themselves, never from stored nodes.
+    """
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._peaks: list[bytes] = []
+
+    def append(self, leaf: bytes) -> None:
+        """Add the next leaf hash."""
+        peaks = self._peaks
+        peaks.append(leaf)
+        carry = self.size
+        while carry & 1:
+            right = peaks.pop()
+            peaks[-1] = node_hash(peaks[-1], right)
+            carry >>= 1
+        self.size += 1
+
+    def root(self) -> bytes:
+        """The root of the tree of the leaves appended so far (RFC 9162 MTH)."""
+        if not self._peaks:
+            return EMPTY_ROOT
+        result = self._peaks[-1]
+        for peak in reversed(self._peaks[:-1]):
+            result = node_hash(peak, result)
+        return result
 
 
 T = TypeVar("T")

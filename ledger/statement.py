@@ -4,8 +4,8 @@ A *statement* says who did what to which agreement, where in that agreement's hi
 when. An *entry* is the statement with its Ed25519 signature. Both have exactly one byte form,
 RFC 8785 canonical JSON (see ``docs/FORMAT.md``)::
 
-    statement = {"v": 1, "origin", "agreement", "seq", "prev", "action", "partner", "key",
-                 "at", "body"}
+    statement = {"v": 2, "act", "origin", "agreement", "seq", "prev", "action", "partner",
+                 "key", "at", "body"}
     signature = Ed25519(b"agreement-ledger/v1\\n" || JCS(statement))
     entry     = {"statement": statement, "signature": base64(signature)}
     entry hash = SHA-256(JCS(entry))
@@ -17,6 +17,7 @@ import base64
 import binascii
 import functools
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,7 +32,10 @@ from ledger.keys import Signer, verify_signature
 from ledger.lazy import once
 from ledger.values import at_text, parse_at, parse_slug
 
-FORMAT_VERSION = 1
+#: The version of the statements the ledger writes. Version 2 added ``act``, the act's own
+#: random identity; version 1 statements (ledgers written by 0.1) are still read and verified.
+FORMAT_VERSION = 2
+VERSIONS = (1, 2)
 
 ACTIONS = (
     "draft",
@@ -45,10 +49,29 @@ ACTIONS = (
     "appoint",
 )
 
-_FIELDS = frozenset(
+_FIELDS_V1 = frozenset(
     {"v", "origin", "agreement", "seq", "prev", "action", "partner", "key", "at", "body"}
 )
+_FIELDS = {1: _FIELDS_V1, 2: _FIELDS_V1 | {"act"}}
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_ACT = re.compile(r"[0-9a-f]{32}")
+
+
+def new_act_id() -> str:
+    """A new act identity: 128 random bits as 32 lower-case hex digits.
+
+    Chosen once when a partner decides to act, and kept by every retry of that act (after a
+    broken connection or a lost race), so that the ledger recognises the retry as the same act;
+    two acts that say the same thing are still two acts.
+    """
+    return secrets.token_hex(16)
+
+
+def parse_act_id(value: object) -> str:
+    """An act identity: 32 lower-case hex digits."""
+    if not isinstance(value, str) or not _ACT.fullmatch(value):
+        raise InvalidInput("an act identity must be 32 lower-case hex digits")
+    return value
 _ORIGIN = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?")
 
 
@@ -102,11 +125,18 @@ class Statement:
     key: str
     at: datetime
     body: dict[str, Any] = field(hash=False)
+    #: The act's identity (version 2); None in a version 1 statement, which had none.
+    act: str | None = None
+
+    @property
+    def version(self) -> int:
+        """The statement format version: 2 with an act identity, 1 without."""
+        return 1 if self.act is None else 2
 
     def to_json(self) -> dict[str, Any]:
         """The statement as a JSON object, ready for canonicalisation."""
-        return {
-            "v": FORMAT_VERSION,
+        data: dict[str, Any] = {
+            "v": self.version,
             "origin": self.origin,
             "agreement": self.agreement,
             "seq": self.seq,
@@ -117,20 +147,26 @@ class Statement:
             "at": at_text(self.at),
             "body": self.body,
         }
+        if self.act is not None:
+            data["act"] = self.act
+        return data
 
     @classmethod
     def from_json(cls, data: object) -> Statement:
         """Read a statement, checking the envelope's fields and types (not the body's)."""
         if not isinstance(data, dict):
             raise InvalidInput("a statement must be a JSON object")
-        if data.keys() != _FIELDS:
-            missing, extra = _FIELDS - set(data), set(data) - _FIELDS
+        version = data.get("v")
+        if type(version) is not int or version not in VERSIONS:
+            raise InvalidInput(f"statement version {version!r} is not supported "
+                               f"(expected 1 or 2)")
+        fields = _FIELDS[version]
+        if data.keys() != fields:
+            missing, extra = fields - set(data), set(data) - fields
             raise InvalidInput(
-                f"statement fields are wrong (missing: {sorted(missing)}, "
-                f"unexpected: {sorted(extra)})"
+                f"statement fields are wrong for version {version} (missing: "
+                f"{sorted(missing)}, unexpected: {sorted(extra)})"
             )
-        if data["v"] != FORMAT_VERSION or isinstance(data["v"], bool):
-            raise InvalidInput(f"statement version {data['v']!r} is not supported (expected 1)")
         seq = data["seq"]
         if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq < 2**53:
             raise InvalidInput("statement seq must be a whole number from 1")
@@ -148,6 +184,7 @@ class Statement:
             key=_valid(data["key"], "statement key"),
             at=parse_at(data["at"]),
             body=data["body"],
+            act=None if version == 1 else parse_act_id(data["act"]),
         )
 
     def signing_input(self) -> bytes:
@@ -221,7 +258,8 @@ class Entry:
             d = data["statement"]
             # Checked field by field when it was stored; here only rebuilt.
             statement = Statement(d["origin"], d["agreement"], d["seq"], d["prev"], d["action"],
-                                  d["partner"], d["key"], parse_at(d["at"]), d["body"])
+                                  d["partner"], d["key"], parse_at(d["at"]), d["body"],
+                                  d.get("act"))
             return cls(statement, base64.b64decode(data["signature"]), text)
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidInput(f"stored entry cannot be read: {exc}") from None

@@ -3,9 +3,11 @@
 For every agreement the stored entries are read back in order and checked from scratch: each
 entry's canonical form, its place in the chain (``seq``/``prev``), that it was signed by the key
 the partner held at that point, and every rule of the agreement replayed as when it was written
-(:func:`ledger.domain.replay`). Entries in the store that belong to no drafted agreement are
-reported too. Failures are collected, not raised, so that an auditor sees every damaged
-agreement at once; :meth:`Report.raise_for_failures` turns them into one error.
+(:func:`check_agreement`, through the aggregate's own checks). Failures are collected, not
+raised, so that an auditor sees every damaged agreement at once; :meth:`Report.raise_for_failures`
+turns them into one error. This is the agreement half of the one verification pipeline: the
+whole ledger is checked by :func:`projections.audit.verify_ledger` and a bundle by
+:func:`ledger.bundle.verify_bundle`, both of which replay agreements through here.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from eventsourcing.persistence import PersistenceError, StoredEvent
 from ledger.domain import Agreement, agreement_id
 from ledger.errors import LedgerError, VerificationFailed
 from ledger.statement import Entry
+from ledger.witness import Witnesses
 
 Progress = Callable[[int], None]
 
@@ -59,6 +62,12 @@ class Report:
     entries: int = 0
     failures: list[Failure] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
+    #: The log as the entries give it, when the whole log was checked: its size and root,
+    #: recomputed from the entries themselves (what a checkpoint may be signed over).
+    log_size: int | None = None
+    log_root: bytes | None = None
+    #: Which keys each partner has held and holds now (who may cosign).
+    witnesses: Witnesses = field(default_factory=Witnesses)
 
     @property
     def ok(self) -> bool:
@@ -141,35 +150,30 @@ def stored_records(app: Any, uuid: UUID) -> tuple[list[RecordedEntry], Failure |
     return records, None
 
 
-def drafted_agreements(app: Any, *, orphans: bool = True,
-                       ) -> tuple[dict[UUID, str | None], list[Failure]]:
-    """Every drafted agreement's id, and (with ``orphans``) a failure for entries that belong
-    to none, which takes a pass over every entry's notification."""
-    from ledger.application import ENTRY_TOPICS  # noqa: PLC0415 - application imports us
-
+def drafted_agreements(app: Any, stop: int | None = None) -> dict[UUID, str | None]:
+    """Every agreement drafted up to notification ``stop`` (all, without it), by id."""
     drafted: dict[UUID, str | None] = {}
-    seen: set[UUID] = set()
     position = 1
-    topics = ENTRY_TOPICS if orphans else (Agreement.Drafted.TOPIC,)
     while True:
-        rows = app.recorder.select_notifications(position, 5000, topics=topics)
+        rows = app.recorder.select_notifications(position, 5000, stop=stop,
+                                                 topics=(Agreement.Drafted.TOPIC,))
         for row in rows:
-            seen.add(row.originator_id)
-            if row.topic == Agreement.Drafted.TOPIC:
-                drafted[row.originator_id] = None
+            drafted[row.originator_id] = None
         if len(rows) < 5000:
-            break
+            return drafted
         position = rows[-1].id + 1
-    found = [Failure(f"entries stored under {orphan} belong to no drafted agreement "
-                     f"(its draft was deleted or the entries were forged)")
-             for orphan in sorted(seen - set(drafted), key=str)]
-    return drafted, found
 
 
 def verify_agreements(app: Any, agreements: Iterable[tuple[UUID, str | None]],
                       progress: Progress | None = None,
                       visit: Callable[[Agreement, bool], None] | None = None) -> Report:
-    """Check the given agreements entry by entry (see :func:`verify_entries`)."""
+    """Check the given agreements entry by entry, each on its own: canonical form, chain,
+    keys, signatures and every rule, replayed (:func:`check_agreement`).
+
+    ``visit`` is shown each agreement as rebuilt from the entries that checked out, and whether
+    all of them did (the read side compares its tables with whole ones). What the agreements
+    say of their partners' keys goes into the report's :class:`~ledger.witness.Witnesses`.
+    """
     from ledger.application import ENTRY_TOPICS  # noqa: PLC0415 - application imports us
 
     report = Report()
@@ -187,8 +191,10 @@ def verify_agreements(app: Any, agreements: Iterable[tuple[UUID, str | None]],
         report.entries += checked
         if failure is not None:
             report.failures.append(failure)
-        if agreement is not None and visit is not None:
-            visit(agreement, failure is None)
+        if agreement is not None:
+            learn_witnesses(report.witnesses, agreement)
+            if visit is not None:
+                visit(agreement, failure is None)
         if progress is not None:
             progress(len(records))
         if not records and broken is None:
@@ -196,21 +202,22 @@ def verify_agreements(app: Any, agreements: Iterable[tuple[UUID, str | None]],
     return report
 
 
-def verify_entries(app: Any, reference: str | None = None,
-                   progress: Progress | None = None,
-                   visit: Callable[[Agreement, bool], None] | None = None) -> Report:
-    """Check every agreement of the ledger (or one), entry by entry.
+def learn_witnesses(witnesses: Witnesses, agreement: Agreement) -> None:
+    """Add the keys each partner of ``agreement`` has held, and holds now."""
+    for partner in agreement.partners.values():
+        witnesses.learn(partner.id, frozenset(s.public_key for s in partner.signatories),
+                        partner.current.public_key)
 
-    ``visit`` is shown each agreement as rebuilt from the entries that checked out, and whether
-    all of them did (the read side compares its tables with whole ones; the log check learns
-    the partners' keys from all).
-    """
-    if reference is not None:
-        drafted: dict[UUID, str | None] = {agreement_id(reference): reference}
-        orphans: list[Failure] = []
-    else:
-        drafted, orphans = drafted_agreements(app)
-    report = verify_agreements(app, drafted.items(), progress, visit)
-    report.failures[:0] = orphans
-    report.checks.append("signatures, seq/prev chains, keys and rules of every entry")
-    return report
+
+def agreement_at(app: Any, reference: str, version: int) -> Agreement | None:
+    """The agreement after its first ``version`` entries, read afresh and checked; None if the
+    store does not hold that many that check out."""
+    uuid = agreement_id(reference)
+    records, broken = stored_records(app, uuid)
+    if broken is not None or len(records) < version:
+        return None
+    checked, failure, agreement = check_agreement(records[:version], app.origin, uuid,
+                                                  reference)
+    if failure is not None or checked != version:
+        return None
+    return agreement

@@ -1,9 +1,15 @@
-"""A partner's memory, as a witness, of the last checkpoint it cosigned for each ledger.
+"""Partners as witnesses of the log: who may cosign, and what each remembers.
 
-Kept beside the partner's keys (``PARTNER.witness.json`` in the key folder), never in the
+:class:`Witnesses` says which keys may cosign under a partner's name: a cosigner's name is its
+partner id, which must stand for one partner throughout the ledger (the keys it has held in its
+agreements have something in common), and a new cosignature is made with a key the partner
+acts with now.
+
+:class:`WitnessState` is a partner's memory of the last checkpoint it cosigned for each
+ledger, kept beside its keys (``PARTNER.witness.json`` in the key folder), never in the
 ledger's database: it is what the partner saw, against which it checks what the operator shows
 it next. If the operator ever shows a checkpoint that is not an extension of this one, the
-partner refuses to cosign and keeps the evidence.
+partner refuses to cosign and keeps the evidence (:func:`check_extends`).
 """
 
 from __future__ import annotations
@@ -14,9 +20,102 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ledger.errors import KeyFileError
+from ledger import merkle
+from ledger.errors import KeyFileError, LedgerError, RuleViolation, VerificationFailed
+from ledger.keys import key_id
 from ledger.keystore import check_key_name
 from ledger.note import Checkpoint
+
+
+@dataclass
+class Witnesses:
+    """The keys each partner id has held across the ledger's agreements, holds now, and which
+    partner first cosigned under it.
+
+    One partner id may name different organisations in different agreements (each agreement
+    only keeps its own ids apart). Keys tell them apart: key sets that share a key are one
+    partner's. A cosignature line names its signer only by the partner id, so a cosigner's
+    name must stand for one partner within the ledger: the partner that first cosigns under a
+    name holds it, and a key of any other partner under that name is refused, when cosigning
+    and when verifying.
+    """
+
+    #: partner id -> its keys, in sets that share no key (one set per partner it names)
+    held: dict[str, list[frozenset[bytes]]] = field(default_factory=dict)
+    #: partner id -> the key it acts with now, in each agreement it is part of
+    current: dict[str, set[bytes]] = field(default_factory=dict)
+    #: cosigner name -> keys of the partner that first cosigned under it
+    owners: dict[str, frozenset[bytes]] = field(default_factory=dict)
+
+    def learn(self, partner: str, keys: frozenset[bytes], current: bytes) -> None:
+        """Add what one agreement says of ``partner``: every key it has held there, and the
+        one it acts with now."""
+        self._hold(partner, keys)
+        self.current.setdefault(partner, set()).add(current)
+
+    def _hold(self, partner: str, keys: frozenset[bytes]) -> None:
+        # Key sets that share a key are one partner's: merge them.
+        lineages = self.held.setdefault(partner, [])
+        merged = keys
+        for lineage in [group for group in lineages if group & keys]:
+            lineages.remove(lineage)
+            merged |= lineage
+        lineages.append(merged)
+
+    def merge(self, other: Witnesses) -> None:
+        """Add what another share of the agreements said."""
+        for partner, lineages in other.held.items():
+            for keys in lineages:
+                self._hold(partner, keys)
+        for partner, now in other.current.items():
+            self.current.setdefault(partner, set()).update(now)
+
+    def check(self, name: str, public_key: bytes, *, now: bool) -> None:
+        """Raise unless ``name`` may cosign with ``public_key``: a key the partner of that id
+        holds now (``now``: a new cosignature) or has held (one stored), of the partner that
+        holds the name as a cosigner if another already does."""
+        if not self.held.get(name):
+            raise RuleViolation(f"{name!r} is not a partner of any agreement of this ledger; "
+                                f"only partners cosign its checkpoints")
+        lineage = next((keys for keys in self.held[name] if public_key in keys), None)
+        if now and public_key not in self.current.get(name, set()):
+            raise RuleViolation(
+                f"key {key_id(public_key)[:16]} is not a key {name!r} acts with now; cosign "
+                f"with its current key (the one its latest appointment names)")
+        if lineage is None:
+            raise RuleViolation(f"a cosignature by {name!r} was made with a key that partner "
+                                f"never held")
+        owner = self.owners.get(name)
+        if owner is not None and not owner & lineage:
+            raise RuleViolation(
+                f"the cosigner name {name!r} is held in this ledger by another partner of that "
+                f"id (it cosigned first, with key {key_id(min(owner))[:16]}); a cosigner's "
+                f"name must be unique within a ledger")
+
+    def claim(self, name: str, public_key: bytes) -> None:
+        """Record a cosignature under ``name`` (checked): its partner holds the name."""
+        if name not in self.owners:
+            self.owners[name] = next(keys for keys in self.held[name] if public_key in keys)
+
+
+def check_extends(seen_size: int, seen_root: bytes, new: Checkpoint, proof: list[bytes],
+                  partner: str) -> None:
+    """Raise :class:`VerificationFailed` unless checkpoint ``new`` extends the one of size
+    ``seen_size`` and root ``seen_root`` that ``partner`` cosigned before (``proof``: the
+    consistency proof between them, wherever it came from: only the two roots are trusted)."""
+    message = (f"REFUSED: the checkpoint of size {new.size} is not consistent with the "
+               f"checkpoint of size {seen_size} that {partner} cosigned before; the log has been "
+               f"rewritten or forked. Keep both checkpoints as evidence")
+    if new.size < seen_size:
+        raise VerificationFailed(f"{message} (it is smaller)")
+    if new.size == seen_size:
+        if new.root != seen_root:
+            raise VerificationFailed(message)
+        return
+    try:
+        merkle.verify_consistency(seen_size, new.size, seen_root, new.root, proof)
+    except LedgerError as exc:
+        raise VerificationFailed(f"{message} ({exc})") from None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ workers have said which keys each partner held.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -15,13 +16,32 @@ from multiprocessing import get_context
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.persistence import PersistenceError
+
+from ledger import merkle
 from ledger.application import Ledger
 from ledger.bundle import Bundle, BundleEntry, partner_keys, verify_bundle
-from ledger.domain import Agreement, agreement_id
-from ledger.errors import InvalidInput, NotFound, StorageError, VerificationFailed
-from ledger.note import COSIGNATURE_KEY_TYPE, note_key_id
+from ledger.checkpoints import CheckpointRecord, signed_checkpoint
+from ledger.domain import agreement_id
+from ledger.errors import (
+    InvalidInput,
+    LedgerError,
+    NotFound,
+    ProofError,
+    StorageError,
+    VerificationFailed,
+)
+from ledger.keys import Signer, key_id
+from ledger.note import COSIGNATURE_KEY_TYPE, Checkpoint, SignedNote, cosign, note_key_id
 from ledger.storage import Location
-from ledger.verify import Failure, Report, drafted_agreements, verify_agreements
+from ledger.verify import (
+    Failure,
+    Report,
+    agreement_at,
+    drafted_agreements,
+    verify_agreements,
+)
+from ledger.witness import WitnessState, check_extends
 from projections.check import ReadModelCheck
 from projections.db import default_workers
 from projections.log import MerkleLog
@@ -40,8 +60,8 @@ class _Partial:
     """What one worker found in its share of the agreements."""
 
     report: Report
-    keys: dict[str, set[bytes]] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)
+    versions: dict[str, int] = field(default_factory=dict)
     table_failures: list[Failure] = field(default_factory=list)
 
 
@@ -54,75 +74,123 @@ def _start_worker(location: Location, skip_tables: bool) -> None:
     _worker.update(ledger=ledger, models=models, skip=skip_tables)
 
 
+def _tables(ledger: Ledger, models: ReadModels, skip: bool | None) -> ReadModelCheck:
+    return ReadModelCheck(models, skip=skip,
+                          replay=lambda reference, version: agreement_at(ledger, reference,
+                                                                         version))
+
+
 def _check_share(agreements: Sequence[tuple[UUID, str | None]]) -> _Partial:
     ledger: Ledger = _worker["ledger"]
-    models: ReadModels = _worker["models"]
-    tables = ReadModelCheck(models, skip=_worker["skip"])
-    tree = LogCheck(MerkleLog(models))
-
-    def visit(agreement: Agreement, whole: bool) -> None:
-        tables(agreement, whole)
-        tree(agreement, whole)
-
-    report = verify_agreements(ledger, agreements, visit=visit)
+    tables = _tables(ledger, _worker["models"], _worker["skip"])
+    report = verify_agreements(ledger, agreements, visit=tables)
     tables.flush()
-    return _Partial(report, tree.partner_keys, tables.seen, tables.failures)
+    return _Partial(report, tables.seen, tables.versions, tables.failures)
 
 
 def verify_ledger(ledger: Ledger, reference: str | None = None,
-                  progress: Progress | None = None, workers: int | None = None) -> Report:
-    """Check the whole record (or one agreement): entries, log, checkpoints, read models."""
+                  progress: Progress | None = None, workers: int | None = None, *,
+                  read_models: bool = True) -> Report:
+    """The one verification of a ledger's record: the whole of it, or one agreement.
+
+    Checked as of one snapshot (the notifications committed when it begins), so that acts
+    recorded meanwhile are neither checked nor taken for damage: every agreement's entries
+    (canonical form, chain, keys, signatures, every rule replayed), the tree the entries give
+    against the stored tree, every checkpoint against the entries' own tree, every cosignature,
+    the checkpoint tables, and (``read_models``) the read models against a fresh rebuild. The
+    report lists every failure; it also carries the size and root the entries give, and who may
+    cosign (``checkpoint`` and ``cosign`` act on those, never on stored tables).
+    """
     if reference is not None and not ledger.exists(reference):
         raise NotFound(f"there is no agreement {reference!r} in this ledger; "
                        f"'ledger list' shows them")
+    try:
+        snapshot = ledger.recorder.max_notification_id() or 0
+    except PersistenceError as exc:
+        raise ledger.location.unreachable(exc) from None
     models = ReadModels(ledger)
     try:
-        stale: Failure | None = None
-        try:
-            models.catch_up()
-        except VerificationFailed as exc:
-            # Entries deleted or moved stop the read models short; the checks below name them.
-            stale = Failure(f"read models cannot be brought up to date: {exc.diagnostics()}")
+        report = Report()
+        stale = _catch_up(models, report)
         # Read models that could not catch up are behind for every agreement in the batch
         # that failed, intact ones included: compare them only when they are current.
-        tables = ReadModelCheck(models, skip=True if stale is not None else None)
-        tree = LogCheck(MerkleLog(models))
+        skip = True if (stale or not read_models) else None
+        tables = _tables(ledger, models, skip)
         if reference is not None:
-            drafted: dict[UUID, str | None] = {agreement_id(reference): reference}
-            orphans: list[Failure] = []
+            shares: list[tuple[UUID, str | None]] = [(agreement_id(reference), reference)]
+            tree: LogCheck | None = None
         else:
-            # Entries that belong to no drafted agreement are found by the log's pass over
-            # every entry, rather than by a pass of their own.
-            drafted, orphans = drafted_agreements(ledger, orphans=False)
-            tree.drafted = set(drafted)
-            tree.log.catch_up()
-        shares = list(drafted.items())
+            drafted = drafted_agreements(ledger, stop=snapshot)
+            shares = list(drafted.items())
+            tree = _log_check(models, snapshot, set(drafted), report)
         count = workers if workers is not None else default_workers()
-        report = Report(failures=list(orphans))
         if count > 1 and len(shares) >= PARALLEL_FROM:
             _in_parallel(ledger.location, shares, count, report, tables, tree, progress)
         else:
-            def visit(agreement: Agreement, whole: bool) -> None:
-                tables(agreement, whole)
-                tree(agreement, whole)
-            found = verify_agreements(ledger, shares, progress, visit)
-            report.agreements, report.entries = found.agreements, found.entries
-            report.failures.extend(found.failures)
-            if reference is None:
+            found = verify_agreements(ledger, shares, progress, tables)
+            _add(report, found)
+            if tree is not None:
                 tree.check_log(progress)
         report.checks.append("signatures, seq/prev chains, keys and rules of every entry")
-        if stale is not None:
-            report.failures.append(stale)
-        if reference is None:
+        if tree is not None:
             tree.finish(report)
-        tables.finish(report, whole_ledger=reference is None)
+            if not tables.skip:
+                _check_read_models_not_behind(tables, tree, report)
+        if read_models:
+            tables.finish(report, whole_ledger=reference is None)
     finally:
         models.close()
     return report
 
 
+def _add(report: Report, found: Report) -> None:
+    report.agreements += found.agreements
+    report.entries += found.entries
+    report.failures.extend(found.failures)
+    report.witnesses.merge(found.witnesses)
+
+
+def _catch_up(models: ReadModels, report: Report) -> bool:
+    """Bring the read models and the log up to date, as any reader would; what stops them is
+    a failure to report (damage), not a crash. Whether they are stale."""
+    try:
+        models.catch_up()
+    except LedgerError as exc:
+        # Entries deleted or moved stop the read models short; the checks below name them.
+        report.failures.append(Failure(
+            f"read models cannot be brought up to date: {exc.diagnostics()}"))
+        return True
+    try:
+        MerkleLog(models).catch_up()
+    except LedgerError as exc:
+        report.failures.append(Failure(f"the stored log cannot be brought up to date: "
+                                       f"{exc.diagnostics()}"))
+    return False
+
+
+def _log_check(models: ReadModels, snapshot: int, drafted: set[UUID],
+               report: Report) -> LogCheck | None:
+    try:
+        return LogCheck(MerkleLog(models), snapshot, drafted)
+    except LedgerError as exc:
+        report.failures.append(Failure(exc.diagnostics()))
+        return None
+
+
+def _check_read_models_not_behind(tables: ReadModelCheck, tree: LogCheck,
+                                  report: Report) -> None:
+    """Rows that show fewer entries than the event store held when verification began hide
+    acts (they were rolled back to an earlier state that is otherwise consistent)."""
+    for reference, shown in sorted(tables.versions.items()):
+        held = tree.versions.get(agreement_id(reference), 0)
+        if shown < held:
+            report.failures.append(Failure(
+                f"read model shows {shown} entries of {held}: it is behind the event store; "
+                f"run 'ledger rebuild'", reference))
+
+
 def _in_parallel(location: Location, shares: list[tuple[UUID, str | None]], workers: int,
-                 report: Report, tables: ReadModelCheck, tree: LogCheck,
+                 report: Report, tables: ReadModelCheck, tree: LogCheck | None,
                  progress: Progress | None) -> None:
     chunks = [shares[i:i + CHUNK] for i in range(0, len(shares), CHUNK)]
     # "spawn": a forked child would share this process's open database connections.
@@ -131,16 +199,14 @@ def _in_parallel(location: Location, shares: list[tuple[UUID, str | None]], work
                              initargs=(location, tables.skip)) as pool:
         futures = [pool.submit(_check_share, chunk) for chunk in chunks]
         # While the workers check agreements, this process checks the log against the tree.
-        tree.check_log(progress)
+        if tree is not None:
+            tree.check_log(progress)
         for future in futures:
             part = future.result()
-            report.agreements += part.report.agreements
-            report.entries += part.report.entries
-            report.failures.extend(part.report.failures)
+            _add(report, part.report)
             tables.failures.extend(part.table_failures)
             tables.seen |= part.seen
-            for partner, keys in part.keys.items():
-                tree.partner_keys.setdefault(partner, set()).update(keys)
+            tables.versions.update(part.versions)
             if progress is not None:
                 progress(part.report.entries)
 
@@ -150,31 +216,48 @@ def _in_parallel(location: Location, shares: list[tuple[UUID, str | None]], work
 
 def export_bundle(ledger: Ledger, reference: str | None = None,
                   progress: Progress | None = None) -> Bundle:
-    """A bundle of one agreement (or the whole ledger) against the latest checkpoint."""
+    """A bundle of one agreement (or the whole ledger) against the latest checkpoint.
+
+    The checkpoint and its cosignatures are read from the event store and checked; every
+    entry's inclusion proof is checked against the checkpoint's root, from the entry's own
+    bytes, before it is written: edited log tables make export fail, naming the entry, never
+    hand out a proof the signed checkpoint does not back.
+    """
     identity = ledger.identity
     models = ReadModels(ledger)
     try:
         log = MerkleLog(models)
-        log.catch_up()
         latest = log.latest_checkpoint()
         if latest is None:
             raise NotFound("no checkpoint yet; the operator makes one with 'ledger checkpoint'")
         cp = latest.checkpoint
-        references = [reference] if reference else [r["reference"] for r in models.list()]
-        agreements = [ledger.agreement(ref) for ref in references]
+        if reference is not None:
+            agreements = [ledger.agreement(reference)]
+        else:
+            agreements = [ledger.load(uuid) for uuid in drafted_agreements(ledger)]
         entries = []
         for agreement in agreements:
             indexes = log.indexes(agreement.reference)
             newer = [seq for seq, index in indexes.items() if index >= cp.size]
-            if newer:
+            if newer or len(indexes) < agreement.version:
                 raise InvalidInput(
-                    f"entry {min(newer)} of {agreement.reference!r} is newer than the latest "
-                    f"checkpoint (size {cp.size}); make a checkpoint first")
+                    f"entry {min(newer or [len(indexes) + 1])} of {agreement.reference!r} is "
+                    f"newer than the latest checkpoint (size {cp.size}); make a checkpoint "
+                    f"first")
             proofs = log.inclusions(indexes.values(), cp.size)
             for act in agreement.history:
-                index = indexes[act.entry.statement.seq]
-                entries.append(BundleEntry.of(index, act.recorded, act.entry,
-                                              tuple(proofs[index])))
+                seq = act.entry.statement.seq
+                index = indexes[seq]
+                proof = proofs[index]
+                try:
+                    merkle.verify_inclusion(merkle.leaf_hash(act.entry.text.encode()), index,
+                                            cp.size, proof, cp.root)
+                except ProofError:
+                    raise VerificationFailed(
+                        f"the stored log does not prove entry {seq} of {agreement.reference!r} "
+                        f"(log index {index}) in the checkpoint of size {cp.size}: its tables "
+                        f"were altered; run 'ledger verify'") from None
+                entries.append(BundleEntry.of(index, act.recorded, act.entry, tuple(proof)))
             if progress is not None:
                 progress(agreement.version)
         if reference is None and len(entries) != cp.size:
@@ -184,8 +267,8 @@ def export_bundle(ledger: Ledger, reference: str | None = None,
         models.close()
     entries.sort(key=lambda e: e.log_index)
     return Bundle(identity.origin, identity.operator, identity.operator_public_key,
-                  latest.note, reference is None, tuple(references), partner_keys(agreements),
-                  tuple(entries))
+                  latest.note, reference is None, tuple(a.reference for a in agreements),
+                  partner_keys(agreements), tuple(entries))
 
 
 def import_bundle(location: Location, bundle: Bundle,
@@ -193,46 +276,153 @@ def import_bundle(location: Location, bundle: Bundle,
                   workers: int | None = None) -> Report:
     """Check a bundle and, only if every check passes, load it into an empty ledger.
 
-    Returns the verification report; a failing bundle is returned unloaded, nothing written.
+    All or nothing: the ledger's identity, every entry in log order and (for a whole-ledger
+    bundle, whose log the copy's is) the checkpoint with every cosignature by a key the bundle
+    gives its partner are written in one transaction, so an import that is interrupted leaves
+    the ledger as it found it. Returns the verification report; a failing bundle is returned
+    unloaded, nothing written.
     """
     report = verify_bundle(bundle, expected_operator_key,
                            workers if workers is not None else default_workers())
     if not report.ok:
         return report
-    ledger = _empty_ledger(location, bundle)
+    ledger, initialised = _empty_ledger(location, bundle)
     try:
+        events = [] if initialised else [ledger.identity_event(
+            bundle.origin, bundle.operator, bundle.operator_key)]
         # Every entry was read strictly and replayed by the verification just passed.
-        in_log_order = sorted(bundle.entries, key=lambda e: e.log_index)
-        ledger.store_verified(in_log_order)
+        events += [ledger.stored_event(e) for e in sorted(bundle.entries,
+                                                           key=lambda e: e.log_index)]
         if bundle.whole_ledger:
-            # The copy's log is the original's, so its checkpoint and cosignatures hold too.
-            signatures = bundle.checkpoint.signatures
-            operator_only = type(bundle.checkpoint)(bundle.checkpoint.text, tuple(
-                s for s in signatures if s.name == bundle.operator))
-            size = ledger.record_checkpoint(operator_only).checkpoint.size
-            for sig in signatures:
-                for partner, public in bundle.keys.values():
-                    if partner == sig.name and sig.key_id == note_key_id(
-                            partner, public, COSIGNATURE_KEY_TYPE):
-                        ledger.add_cosignature(size, partner, public, sig)
-        # The read models and the log catch up at the copy's first read, as after any act.
+            events += ledger.checkpoint_events_of(_bundle_checkpoint(bundle))
+        ledger.store_verified(events)
     finally:
         ledger.close()
     return report
 
 
-def _empty_ledger(location: Location, bundle: Bundle) -> Ledger:
+def _bundle_checkpoint(bundle: Bundle) -> CheckpointRecord:
+    """The bundle's checkpoint as the copy keeps it: the operator's note, and each cosignature
+    made under a key the bundle gives its partner (lines of other keys are ignored, as C2SP
+    signed-note says; verification checked the ones it knows)."""
+    signatures = bundle.checkpoint.signatures
+    operator_only = SignedNote(bundle.checkpoint.text, tuple(
+        s for s in signatures if s.name == bundle.operator))
+    record = CheckpointRecord.record(operator_only, bundle.origin, bundle.operator,
+                                     bundle.operator_key)
+    for sig in signatures:
+        for partner, public in sorted(set(bundle.keys.values())):
+            if partner == sig.name and sig.key_id == note_key_id(
+                    partner, public, COSIGNATURE_KEY_TYPE):
+                record.cosign(partner, public, sig)
+    return record
+
+
+def _empty_ledger(location: Location, bundle: Bundle) -> tuple[Ledger, bool]:
+    """The ledger to import into, and whether it already has the bundle's identity."""
     ledger = Ledger(location, create=True)
     if not ledger.is_initialised():
-        ledger.initialise(bundle.origin, bundle.operator, bundle.operator_key)
-        return ledger
+        return ledger, False
     identity = ledger.identity
     if identity.origin != bundle.origin or identity.operator_public_key != bundle.operator_key:
         ledger.close()
         raise InvalidInput(f"{location.describe()} is the ledger {identity.origin!r}; import "
                            f"into an empty ledger or a new file")
-    if next(ledger.stored_entries(), None) is not None:
+    if len(ledger.recorder.select_notifications(1, 2)) > 1:
         ledger.close()
         raise StorageError(f"{location.describe()} already holds entries; import into an "
                            f"empty ledger or a new file")
-    return ledger
+    return ledger, True
+
+
+# --- the operator's checkpoint, a partner's cosignature ------------------------------------------
+
+
+def make_checkpoint(ledger: Ledger, signer: Signer,
+                    progress: Progress | None = None) -> CheckpointRecord:
+    """Sign a checkpoint of the log as its entries give it, never as its tables say.
+
+    The whole log is verified first (every entry, the tree recomputed from the entries, the
+    stored tree against it, every earlier checkpoint against the entries); anything wrong
+    refuses the checkpoint, naming it. The root signed is the recomputed one.
+    """
+    identity = ledger.identity
+    if signer.public_key != identity.operator_public_key:
+        raise InvalidInput("that key is not this ledger's operator key; sign checkpoints with "
+                           "the key 'ledger init' made")
+    report = verify_ledger(ledger, progress=progress, read_models=False)
+    refuse_unless_verified(report, "no checkpoint was signed")
+    assert report.log_size is not None
+    assert report.log_root is not None
+    if report.log_size == 0:
+        raise InvalidInput("the log is empty; there is nothing to checkpoint yet")
+    note = signed_checkpoint(identity.origin, report.log_size, report.log_root,
+                             identity.operator, signer)
+    return ledger.record_checkpoint(note)
+
+
+def refuse_unless_verified(report: Report, what: str) -> None:
+    """Raise :class:`VerificationFailed` naming the first failure, saying ``what`` was not
+    done, unless everything checked out."""
+    if not report.ok:
+        more = f" (and {len(report.failures) - 1} more)" if len(report.failures) > 1 else ""
+        raise VerificationFailed(f"REFUSED, {what}: the record does not check out: "
+                                 f"{report.failures[0].line()}{more}; 'ledger verify' lists "
+                                 f"every failure")
+
+
+@dataclass(frozen=True)
+class Cosigned:
+    """A cosignature made: the checkpoint, and the size of the one cosigned before."""
+
+    checkpoint: Checkpoint
+    note: SignedNote
+    previous: int | None
+
+
+def cosign_latest(ledger: Ledger, partner: str, memory: WitnessState,
+                  signer_for: Callable[[set[bytes]], Signer],
+                  progress: Progress | None = None) -> Cosigned:
+    """A partner, as a witness, cosigns the latest checkpoint (C2SP tlog-cosignature).
+
+    Only after the whole log checks out (the checkpoint's root is the one its entries give),
+    the operator key is the one this partner saw before, and the checkpoint extends the last
+    one this partner cosigned (``memory``): a forked or rewritten log is refused. The
+    cosignature is made with a key the partner acts with now, chosen by ``signer_for`` among
+    them, under its partner id, which must stand for one partner in this ledger.
+    """
+    identity = ledger.identity
+    seen = memory.get(identity.origin)
+    models = ReadModels(ledger)
+    try:
+        log = MerkleLog(models)
+        # Read first, so that the verification below, which begins later, covers it.
+        latest = log.latest_checkpoint()
+        if latest is None:
+            raise NotFound("no checkpoint to cosign yet; the operator makes one with "
+                           "'ledger checkpoint'")
+        cp = latest.checkpoint
+        operator_key = seen.operator_key if seen else identity.operator_public_key
+        if operator_key != identity.operator_public_key:
+            raise VerificationFailed(
+                f"REFUSED: the ledger's operator key changed since {partner} last cosigned "
+                f"(was {key_id(operator_key)[:16]}, now "
+                f"{key_id(identity.operator_public_key)[:16]})")
+        report = verify_ledger(ledger, progress=progress, read_models=False)
+        refuse_unless_verified(report, f"{partner} did not cosign")
+        if seen is not None:
+            proof = [] if seen.size in (0, cp.size) or cp.size < seen.size else (
+                log.consistency(seen.size, cp.size))
+            check_extends(seen.size, seen.root, cp, proof, partner)
+        witnesses = report.witnesses
+        signer = signer_for(witnesses.current.get(partner, set()))
+        witnesses.check(partner, signer.public_key, now=True)
+        if partner in latest.cosigners:
+            raise InvalidInput(f"{partner} has already cosigned the checkpoint of size "
+                               f"{cp.size}")
+        signature = cosign(cp.body(), partner, signer.private_key, int(time.time()))
+        ledger.add_cosignature(cp.size, partner, signer.public_key, signature)
+    finally:
+        models.close()
+    memory.remember(identity.origin, cp, operator_key, latest.note.format())
+    return Cosigned(cp, latest.note, seen.size if seen else None)

@@ -9,6 +9,7 @@ are found too. A read model edited behind the ledger's back cannot pass.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -16,7 +17,7 @@ from sqlalchemy import Connection, select
 from ledger.domain import Agreement
 from ledger.verify import Failure, Report
 from projections.db import RawRows, reading
-from projections.models import AGREEMENT_TABLES, Base
+from projections.models import AGREEMENT_TABLES, AgreementRow, Base
 from projections.readmodels import ReadModels, stored_rows_of
 from projections.rows import AgreementRows, Row, primary_key, rows_for
 
@@ -77,14 +78,25 @@ def _equal_as_stored(conn: Connection, agreements: list[AgreementRows]) -> set[s
 
 
 class ReadModelCheck:
-    """Collects each verified agreement and compares its stored rows with a rebuild."""
+    """Collects each verified agreement and compares its stored rows with a rebuild.
 
-    def __init__(self, models: ReadModels, skip: bool | None = None) -> None:
+    A writer may act while verification runs, and catch the read models up: stored rows of an
+    agreement that say it has more (or fewer) entries than the replay had are compared with
+    the agreement replayed to exactly that many (``replay``), so that only damage fails, never
+    timing. How many entries each agreement's rows said is kept in ``versions``, for the
+    caller to compare with what the event store held when verification began.
+    """
+
+    def __init__(self, models: ReadModels, skip: bool | None = None,
+                 replay: Callable[[str, int], Agreement | None] | None = None) -> None:
         self.models = models
         self.failures: list[Failure] = []
         self.seen: set[str] = set()
+        #: reference -> how many entries its stored rows reflect
+        self.versions: dict[str, int] = {}
         # Tables a read-only role could not bring up to date are behind, not wrong.
         self.skip = (models.read_only and models.behind()) if skip is None else skip
+        self.replay = replay
         self._pending: list[AgreementRows] = []
 
     def __call__(self, agreement: Agreement, whole: bool = True) -> None:
@@ -110,18 +122,43 @@ class ReadModelCheck:
                 # Most agreements are as they should be: compare the driver's own tuples, and
                 # read rows the slower way only to name what differs.
                 equal = _equal_as_stored(conn, pending)
+                for rows in pending:
+                    if rows.reference in equal:
+                        self.versions[rows.reference] = int(rows.agreement["entries"])
                 pending = [rows for rows in pending if rows.reference not in equal]
                 if not pending:
                     return
             stored = stored_rows_of(conn, [rows.reference for rows in pending])
-        for wanted in pending:
-            have = stored[wanted.reference]
+        for rebuilt in pending:
+            have = stored[rebuilt.reference]
+            wanted = self._as_stored(rebuilt, have)
+            if wanted is None:
+                continue
             for table in AGREEMENT_TABLES:
                 difference = _first_difference(table, have[table], wanted[table])
                 if difference is not None:
                     self.failures.append(Failure(
                         f"read model differs from a rebuild: {difference}", wanted.reference))
                     break
+
+    def _as_stored(self, wanted: AgreementRows, have: AgreementRows) -> AgreementRows | None:
+        """The rows to compare ``have`` with: ``wanted``, or, where the stored rows reflect
+        another number of entries (a writer acted meanwhile), the agreement replayed to that
+        number; None (and a failure) when the event store does not hold that many."""
+        reference = wanted.reference
+        entries = int(wanted.agreement["entries"])
+        stored = [int(row["entries"]) for row in have[AgreementRow]]
+        if not stored or stored[0] == entries or self.replay is None:
+            self.versions[reference] = stored[0] if stored else entries
+            return wanted
+        self.versions[reference] = stored[0]
+        agreement = self.replay(reference, stored[0]) if stored[0] > 0 else None
+        if agreement is None:
+            self.failures.append(Failure(
+                f"read model differs from a rebuild: it shows {stored[0]} entries, which the "
+                f"event store does not hold (it holds {entries} that check out)", reference))
+            return None
+        return rows_for(agreement)
 
     def finish(self, report: Report, *, whole_ledger: bool) -> None:
         """Add what was found to ``report``, first looking for rows of agreements that are not
@@ -138,8 +175,10 @@ class ReadModelCheck:
                 for table in AGREEMENT_TABLES:
                     column: Any = table.__table__.c.reference
                     for (reference,) in conn.execute(select(column).distinct()):
+                        # An agreement drafted after verification began is not "not held".
                         if reference not in self.seen and not any(
-                                f.agreement == reference for f in report.failures):
+                                f.agreement == reference for f in report.failures) and not (
+                                self.models.ledger.exists(reference)):
                             self.failures.append(Failure(
                                 f"read model differs from a rebuild: table "
                                 f"{table.__tablename__} holds rows of agreement {reference!r}, "

@@ -17,13 +17,19 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, func, select
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from ledger import merkle
 from ledger.application import ENTRY_TOPICS, Ledger
 from ledger.checkpoints import CheckpointRecord
-from ledger.errors import InvalidInput, NotFound
-from ledger.note import Checkpoint, NoteSignature, SignedNote, add_signatures
+from ledger.errors import InvalidInput, NotFound, VerificationFailed
+from ledger.note import (
+    Checkpoint,
+    NoteSignature,
+    SignedNote,
+    verify_cosignature,
+    verify_note_signature,
+)
 from projections.db import insert_many, is_permission_error, reading, writing
 from projections.models import CheckpointRow, CosignatureRow, LogLeafRow, LogNodeRow
 from projections.readmodels import ReadModels
@@ -81,6 +87,12 @@ class MerkleLog:
                     self.models.set_position(conn, LOG, position)
             except OperationalError as exc:
                 raise self.ledger.location.unreachable(exc) from None
+            except IntegrityError:
+                # Only a log whose tables were edited makes the sequencer collide with itself.
+                raise VerificationFailed(
+                    "the stored log cannot be extended: what it would add collides with what "
+                    "its tables hold (the entries or the log's tables were edited); run "
+                    "'ledger verify', then 'ledger rebuild'") from None
             except ProgrammingError as exc:
                 if not is_permission_error(exc):
                     raise
@@ -113,9 +125,15 @@ class MerkleLog:
         for row in rows:
             if row.topic in ENTRY_TOPICS:
                 text: str = self.ledger.decode_state(row)["entry"]
-                statement = orjson.loads(text)["statement"]
+                try:
+                    statement = orjson.loads(text)["statement"]
+                    reference, seq = str(statement["agreement"]), int(statement["seq"])
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                    raise VerificationFailed(
+                        f"the stored entry of notification {row.id} cannot be read: it was "
+                        f"altered; run 'ledger verify'") from None
                 leaves.append({"index": size, "notification_id": row.id,
-                               "reference": statement["agreement"], "seq": statement["seq"]})
+                               "reference": reference, "seq": seq})
                 for level, index, digest in merkle.nodes_to_store(
                         size, merkle.leaf_hash(text.encode()), node):
                     fresh[(level, index)] = digest
@@ -228,10 +246,23 @@ class MerkleLog:
                                    f"(got {size1} and {size2})")
             return merkle.consistency_proof(size1, size2, self.getter(conn))
 
-    def leaf_hash(self, index: int) -> bytes:
-        """The stored leaf hash of entry ``index``."""
+    def trusted_root(self, size: int) -> bytes:
+        """The root of the tree of ``size`` entries, from what can be trusted: the signed
+        checkpoint of that size, or else the entries themselves (never the stored nodes)."""
+        if size < 0 or size > self.current_size():
+            raise InvalidInput(f"the log holds {self.current_size()} entries; size {size} is "
+                               f"beyond it")
         with reading(self.engine) as conn:
-            return self._node(conn, 0, index)
+            signed = conn.execute(select(CheckpointRow.size).where(
+                CheckpointRow.size == size)).first()
+        if signed is not None:
+            return self.checkpoint(size).checkpoint.root
+        tree = merkle.CompactRange()
+        for entry in self.ledger.stored_entries():
+            if tree.size == size:
+                break
+            tree.append(merkle.leaf_hash(entry.entry_text.encode()))
+        return tree.root()
 
     def _check_size(self, conn: Connection, size: int) -> None:
         have = self.size(conn)
@@ -266,32 +297,41 @@ class MerkleLog:
     # --- checkpoints ---------------------------------------------------------------------------
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
-        """The checkpoint of the largest size, with its cosignatures."""
+        """The checkpoint of the largest size, with its cosignatures, as the event store keeps
+        them (the table only says which size is the latest)."""
         self.catch_up()
         with reading(self.engine) as conn:
-            row = conn.execute(select(CheckpointRow).order_by(CheckpointRow.size.desc())
-                               .limit(1)).first()
-            if row is None:
-                return None
-            return self._with_cosignatures(conn, row)
+            size = conn.execute(select(func.max(CheckpointRow.size))).scalar()
+        return None if size is None else self.checkpoint(int(size))
 
     def checkpoint(self, size: int) -> StoredCheckpoint:
-        """The checkpoint of ``size`` entries."""
+        """The checkpoint of ``size`` entries, read from the event store, with its operator
+        signature and every cosignature checked (a stored row is never taken on trust)."""
         self.catch_up()
-        with reading(self.engine) as conn:
-            row = conn.execute(select(CheckpointRow).where(CheckpointRow.size == size)).first()
-            if row is None:
-                raise NotFound(f"no checkpoint of size {size}; 'ledger checkpoint' makes one")
-            return self._with_cosignatures(conn, row)
-
-    @staticmethod
-    def _with_cosignatures(conn: Connection, row: Any) -> StoredCheckpoint:
-        lines = conn.execute(select(CosignatureRow).where(CosignatureRow.size == row.size)
-                             .order_by(CosignatureRow.witness)).all()
-        note = add_signatures(SignedNote.parse(row.note),
-                              *(NoteSignature.parse_line(c.line.rstrip("\n")) for c in lines))
-        return StoredCheckpoint(Checkpoint.parse(note.text), note,
-                                tuple(c.witness for c in lines))
+        try:
+            record = self.ledger.checkpoint_record(size)
+        except NotFound:
+            with reading(self.engine) as conn:
+                listed = conn.execute(select(CheckpointRow.size).where(
+                    CheckpointRow.size == size)).first()
+            if listed is None:
+                raise NotFound(f"no checkpoint of size {size}; 'ledger checkpoint' makes "
+                               f"one") from None
+            raise VerificationFailed(
+                f"the checkpoints table lists a checkpoint of size {size} that the event store "
+                f"does not hold; run 'ledger verify', then 'ledger rebuild'") from None
+        identity = self.ledger.identity
+        note = record.with_cosignatures()
+        checkpoint = Checkpoint.parse(note.text)
+        if checkpoint.origin != identity.origin or checkpoint.size != size:
+            raise VerificationFailed(f"the stored checkpoint of size {size} is for "
+                                     f"{checkpoint.origin!r} size {checkpoint.size}: it was "
+                                     f"altered; run 'ledger verify'")
+        verify_note_signature(note, identity.operator, identity.operator_public_key)
+        for witness, public_key, _ in record.cosignatures:
+            verify_cosignature(note, witness, bytes.fromhex(public_key))
+        return StoredCheckpoint(checkpoint, note,
+                                tuple(sorted({w for w, _, _ in record.cosignatures})))
 
 
 def b64(data: bytes) -> str:

@@ -111,6 +111,33 @@ def worker(url: str, number: int, acts: int, out: Path) -> None:
     ledger.close()
 
 
+#: The one act the identical-acts workers repeat: the same partner paying the same amount into
+#: the same agreement, with no stated time (so in the same second, the same statement but for
+#: its identity).
+SAME_ACT = ("pool-a", "city-council", Decimal("1.00"))
+
+
+def identical_worker(url: str, acts: int, out: Path) -> None:
+    """Record the same payment ``acts`` times, reporting each act (its identity and entry)
+    as soon as it lands."""
+    reference, partner, amount = SAME_ACT
+    ledger = Ledger(parse_location(url))
+    signer = fixed_key(partner)
+    with out.open("a", encoding="utf-8") as report:
+        for _ in range(acts):
+            while True:
+                try:
+                    done = ledger.pay(reference, partner, YEAR, amount, "pool", signer)
+                    break
+                except (AgreementBusy, StorageError):
+                    time.sleep(0.05)  # nothing was written: the same act is tried again
+            s = done.entry.statement
+            report.write(json.dumps({"act": s.act, "entry_hash": done.entry.hash,
+                                     "seq": s.seq}) + "\n")
+            report.flush()
+    ledger.close()
+
+
 def read_landed(paths: list[Path]) -> list[Landed]:
     """Every act the workers reported as landed (a torn last line from a kill is skipped)."""
     landed = []
@@ -128,6 +155,10 @@ def read_landed(paths: list[Path]) -> list[Landed]:
 
 
 if __name__ == "__main__":
-    _, command, url, number, count, out = sys.argv
-    assert command == "worker"
-    worker(url, int(number), int(count), Path(out))
+    if sys.argv[1] == "identical":
+        _, _, url, count, out = sys.argv
+        identical_worker(url, int(count), Path(out))
+    else:
+        _, command, url, number, count, out = sys.argv
+        assert command == "worker"
+        worker(url, int(number), int(count), Path(out))

@@ -28,7 +28,7 @@ from ledger.bodies import Changes, FundingLine, PartnerDetails, Terms
 from ledger.domain import Agreement
 from ledger.errors import LedgerError
 from ledger.keys import Signer
-from ledger.statement import Statement
+from ledger.statement import Statement, new_act_id
 from ledger.storage import parse_location
 from ledger.values import FinancialYear, parse_year
 from tests.conftest import ORIGIN, at
@@ -256,7 +256,7 @@ def next_statement(agreement: Agreement, action: str, partner: str, key: Signer,
                    body: dict[str, Any], when: datetime) -> Statement:
     """The statement of the next act on ``agreement`` (change a field with ``replace``)."""
     return Statement(agreement.origin, agreement.reference, agreement.version + 1,
-                     agreement.head, action, partner, key.key_id, when, body)
+                     agreement.head, action, partner, key.key_id, when, body, new_act_id())
 
 
 def draft_statement(reference: str = REF, partner: str = PCT, origin: str = ORIGIN,
@@ -264,7 +264,7 @@ def draft_statement(reference: str = REF, partner: str = PCT, origin: str = ORIG
     """The statement of a draft, made by hand."""
     body = {"agreement": terms(**changes).to_json(), "partner": details(partner).to_json()}
     return Statement(origin, reference, 1, "0" * 64, "draft", partner,
-                     fixed_key(partner).key_id, moment(when), body)
+                     fixed_key(partner).key_id, moment(when), body, new_act_id())
 
 
 def payment_body(amount: str, year: str = "2003/04", source: str = PCT_MAINSTREAM

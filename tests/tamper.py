@@ -43,7 +43,7 @@ from ledger.checkpoints import checkpoint_id
 from ledger.domain import agreement_id
 from ledger.keys import Signer
 from ledger.keystore import KeyStore
-from ledger.statement import Entry, Statement
+from ledger.statement import Entry, Statement, new_act_id
 from ledger.storage import Location, parse_location
 from tests.keys import fixed_key
 
@@ -79,10 +79,13 @@ class Cli:
         self.runner = CliRunner()
 
     def make_keys(self) -> None:
-        """Every participant's fixed test key, encrypted in the key folder."""
+        """Every participant's fixed test key, encrypted in the key folder (at the low scrypt
+        cost of test keys, so that many folders are quick to make and to open)."""
+        from tests.keys import store_fixed_key  # noqa: PLC0415
+
         store = KeyStore(self.keys)
         for name in KEY_NAMES:
-            store.create(name, PASSPHRASE.encode(), fixed_key(name))
+            store_fixed_key(store, name, PASSPHRASE.encode())
 
     def run(self, *args: str, code: int = 0, ledger: str | None = None) -> Result:
         """Run one command; it must end with exit status ``code`` and never a traceback.
@@ -410,7 +413,7 @@ def forged_next(previous: dict[str, Any], action: str, partner: str, body: dict[
     s = Statement.from_json(previous["statement"])
     prev = Entry.parse(entry_text(previous)).hash
     statement = Statement(s.origin, s.agreement, s.seq + 1, prev, action, partner,
-                          signer.key_id, s.at, body)
+                          signer.key_id, s.at, body, new_act_id())
     return Entry.sign(statement, signer)
 
 

@@ -195,7 +195,7 @@ def put_bad_base64_in_a_proof(bundle: Bundle) -> None:
 
 
 def break_the_operator_signature(bundle: Bundle) -> None:
-    break_signature(bundle, "operator")
+    break_signature(bundle, ORIGIN)
 
 
 def alter_a_cosignature(bundle: Bundle) -> None:
@@ -255,7 +255,7 @@ EDITS = {
     "bad-base64-in-proof": Edit(put_bad_base64_in_a_proof, (
         ("inclusion proof: a proof hash is not valid base64", at(6, log=True)),)),
     "broken-operator-signature": Edit(break_the_operator_signature, (
-        ("checkpoint: the signature by operator", {}),)),
+        (f"checkpoint: the signature by {ORIGIN}", {}),)),
     "altered-cosignature": Edit(alter_a_cosignature, (
         (f"checkpoint: the cosignature by {COUNCIL}", {}),)),
 }
@@ -328,8 +328,8 @@ def test_a_bundle_from_another_operator_fails_against_the_key_the_auditor_holds(
     bundle = source.bundle("whole")
     note = SignedNote.parse(bundle["checkpoint"])
     forged = SignedNote(note.text, (
-        sign_note(note.text, "operator", mallory().private_key),
-        *(s for s in note.signatures if s.name != "operator")))
+        sign_note(note.text, ORIGIN, mallory().private_key),
+        *(s for s in note.signatures if s.name != ORIGIN)))
     bundle["checkpoint"] = forged.format()
     bundle["operator"]["public_key"] = mallory().public_key.hex()
     path = write(bundle, tmp_path / "mallory.json")
@@ -416,7 +416,8 @@ def test_a_whole_ledger_bundle_imports_into_an_auditors_copy_that_answers(
     # Its own log is the original's: same checkpoint, both cosignatures, and it verifies.
     report = cli.json("verify", ledger=target)
     assert (report["ok"], report["entries"], report["agreements"]) == (True, ENTRIES, 2)
-    assert "1 checkpoints: operator signature, root, cosignatures" in report["checks"]
+    assert ("1 checkpoints: operator signature, the root the entries give, cosignatures, and the "
+            "checkpoint tables") in report["checks"]
     proof = cli.json("prove", f"{SALFORD}:8", ledger=target)
     assert proof == cli.json("prove", f"{SALFORD}:8")
 

@@ -324,6 +324,8 @@ class Life:
         consents = [(v, p) for v in agreement.pending_variations()
                     if not any(n.id in agreement.partners for n in v.changes.add_partners)
                     and agreement.uncovered_payment(v.changes) is None
+                    and len(({*active} | {n.id for n in v.changes.add_partners})
+                            - set(v.changes.remove_partners)) >= 2
                     for p in agreement.required_consents(v) if not v.consented(p)]
         pending = {n.partner for n in agreement.pending_notices()}
         notices = [n for n in agreement.pending_notices() if n.partner in active]

@@ -13,7 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,9 +23,10 @@ import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger.bodies import Changes, FundingLine, NewPartner, NoticeBody, VaryBody
-from ledger.statement import ACTIONS
+from ledger.domain import Agreement
+from ledger.statement import ACTIONS, Entry
 from ledger.values import FinancialYear
-from tests.fixtures.generate import SIGNED, example, render
+from tests.fixtures.generate import SIGNED, SIGNED_V1, example, render
 from tests.scenarios import details
 
 FORMAT_MD = Path(__file__).parent.parent / "docs" / "FORMAT.md"
@@ -66,7 +67,8 @@ def test_every_committed_entry_checks_out_with_cryptography_and_rfc8785_alone() 
         statement = fixture["statement"]
         entry_text: str = fixture["entry"]
         assert (statement["seq"], statement["prev"]) == (seq, prev)
-        assert statement["v"] == 1
+        assert statement["v"] == 2
+        assert len(statement["act"]) == 32
         body = statement["body"]
         if statement["action"] == "draft":
             keys[statement["partner"]] = bytes.fromhex(body["partner"]["public_key"])
@@ -194,3 +196,23 @@ def _keys(value: Any) -> set[str]:
     if isinstance(value, dict):
         return set(value) | {k for v in value.values() for k in _keys(v)}
     return set()
+
+
+# --- statements written before acts had an identity ---------------------------------------------
+
+
+def test_entries_written_before_acts_had_an_identity_still_replay_through_every_rule() -> None:
+    # The five entries as version 1 statements, as ledgers written by 0.1 hold them.
+    agreement = None
+    for path in sorted(SIGNED_V1.glob("*.json")):
+        entry = Entry.parse(json.loads(path.read_bytes())["entry"])
+        assert (entry.statement.version, entry.statement.act) == (1, None)
+        recorded = entry.statement.at + timedelta(minutes=1)
+        if agreement is None:
+            agreement = Agreement.draft(entry, entry.statement.origin, recorded, event=False)
+        else:
+            agreement.record(entry, recorded, event=False)
+    assert agreement is not None
+    assert agreement.executed_seq == 5
+    # After them, the agreement takes version 2 statements, and never goes back.
+    assert agreement.format_version == 1

@@ -16,10 +16,10 @@ import pytest
 
 from ledger.application import Ledger
 from ledger.canonical import canonical
-from ledger.errors import InvalidInput, RuleViolation, SignatureInvalid
+from ledger.errors import AlreadyRecorded, InvalidInput, RuleViolation, SignatureInvalid
 from ledger.statement import Entry, Statement
 from ledger.storage import parse_location
-from ledger.verify import verify_entries
+from projections.audit import verify_ledger
 from tests.conftest import at
 from tests.keys import fixed_key
 from tests.scenarios import (
@@ -61,7 +61,7 @@ def test_a_hand_made_entry_signed_by_the_partner_is_accepted(ledger: Ledger) -> 
     entry = Entry.sign(pct_declares(ledger), PCT_KEY)
     accepted(ledger, Entry.parse(entry.text))
     assert ledger.agreement(REF).funding_lines()[0].amount is not None
-    assert verify_entries(ledger).ok
+    assert verify_ledger(ledger).ok
 
 
 def test_an_entry_signed_with_another_key_is_refused(ledger: Ledger) -> None:
@@ -119,7 +119,7 @@ def test_an_entry_replayed_into_another_agreement_is_refused(ledger: Ledger) -> 
     chained = replace(relabelled, prev=ledger.agreement(other).head)
     with refused(ledger, SignatureInvalid, "signature does not verify"):
         ledger.submit(Entry.of(chained, genuine.signature))
-    with refused(ledger, RuleViolation, "entry seq 2 does not follow entry 2"):
+    with refused(ledger, AlreadyRecorded, "is already recorded as entry 2"):
         ledger.submit(genuine)  # nor can it be replayed where it already stands
 
 
@@ -189,7 +189,7 @@ def test_a_draft_with_a_malformed_reference_is_refused(ledger: Ledger) -> None:
     statement = draft_statement(reference="Salford DAT")
     with refused(ledger, InvalidInput, "'Salford DAT' is not a valid agreement reference"):
         ledger.submit(Entry.sign(statement, PCT_KEY))
-    assert verify_entries(ledger).ok
+    assert verify_ledger(ledger).ok
 
 
 # --- the entry's one written form ---------------------------------------------------------------

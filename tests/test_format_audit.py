@@ -27,8 +27,8 @@ def test_the_example_checkpoint_verifies_by_the_c2sp_rules_alone() -> None:
     text += "\n"
     operator = bytes.fromhex(values["operator_public_key"])
     lines = dict(line.removeprefix("— ").split(" ", 1) for line in signatures.splitlines())
-    signed = base64.b64decode(lines["operator"])
-    key_id = hashlib.sha256(b"operator\n\x01" + operator).digest()[:4]
+    signed = base64.b64decode(lines["ledger.example/salford"])
+    key_id = hashlib.sha256(b"ledger.example/salford\n\x01" + operator).digest()[:4]
     assert signed[:4] == key_id
     Ed25519PublicKey.from_public_bytes(operator).verify(signed[4:], text.encode())
     cosigned = base64.b64decode(lines["salford-pct"])

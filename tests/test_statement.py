@@ -51,7 +51,8 @@ def statements(draw: st.DrawFn, signer: Signer = SIGNER) -> Statement:
     return Statement(
         origin=draw(origins), agreement=draw(slugs), seq=draw(st.integers(1, 2**31)),
         prev=draw(hashes), action=draw(st.sampled_from(ACTIONS)), partner=draw(slugs),
-        key=signer.key_id, at=draw(moments), body=draw(json_objects))
+        key=signer.key_id, at=draw(moments), body=draw(json_objects),
+        act=draw(st.none() | st.text("0123456789abcdef", min_size=32, max_size=32)))
 
 
 # --- canonical JSON ----------------------------------------------------------------------------
@@ -155,7 +156,11 @@ def _statement_json(**changes: Any) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not _DROP}
 
 BAD_ENVELOPES: dict[str, dict[str, Any]] = {
-    "version-2": {"v": 2},
+    "version-3": {"v": 3},
+    "version-2-without-act": {"act": _DROP},
+    "version-1-with-act": {"v": 1},
+    "act-not-hex": {"act": "X" * 32},
+    "act-too-short": {"act": "0" * 31},
     "version-true": {"v": True},
     "seq-0": {"seq": 0},
     "seq-true": {"seq": True},

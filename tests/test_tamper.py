@@ -84,7 +84,8 @@ def test_an_untouched_ledger_verifies(cli: Cli) -> None:
     assert report["failures"] == []
     assert (report["entries"], report["agreements"]) == (ENTRIES, 2)
     assert f"the stored Merkle tree against all {ENTRIES} entries" in report["checks"]
-    assert "1 checkpoints: operator signature, root, cosignatures" in report["checks"]
+    assert ("1 checkpoints: operator signature, the root the entries give, cosignatures, and the "
+            "checkpoint tables") in report["checks"]
 
 
 def test_one_changed_byte_in_an_entry_body_is_named(cli: Cli, backdoor: Backdoor) -> None:
