@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +17,7 @@ from commands.common import Common, command, emit_json
 from ledger import merkle
 from ledger.bundle import Bundle, read_bundle, verify_bundle
 from ledger.errors import InvalidInput, NotFound, ProofError, VerificationFailed
-from ledger.keys import Signer, key_id
+from ledger.keys import Signer, key_id, parse_public_key
 from ledger.note import Checkpoint
 from ledger.values import parse_slug
 from ledger.witness import WitnessState
@@ -43,12 +44,17 @@ def checkpoint(opts: Common,
                    help="The operator's key in the key folder (default: the one whose key id "
                         "is this ledger's operator key).")] = None) -> None:
     """Verify the log, then sign a checkpoint of it with the operator key (C2SP
-    tlog-checkpoint): its size and the root the entries themselves give."""
+    tlog-checkpoint): its size and the root the entries themselves give. The operator keeps
+    the last checkpoint it signed beside its key, and refuses a log that no longer extends it."""
     ledger = opts.open_ledger()
     operator_key = ledger.identity.operator_public_key
-    signer = opts.signer_for("operator", key_id(operator_key), key)
+    name = key or opts.key_name("operator", key_id(operator_key))
+    signer = opts.signer(name)
+    memory_file = WitnessState.path_for(opts.keystore.folder, name)
+    memory = WitnessState.load(memory_file)
     with render.progress("verifying the log", quiet=opts.json) as advance:
-        record = make_checkpoint(ledger, signer, advance)
+        record = make_checkpoint(ledger, signer, memory, advance)
+    memory.save(memory_file)
     with _log(opts) as log:
         stored = log.checkpoint(record.checkpoint.size)
     cp = stored.checkpoint
@@ -104,10 +110,10 @@ def _checked(check: Any, what: str) -> None:
 
 
 def _entry_index(log: MerkleLog, entry: str) -> int:
-    if entry.isdigit():
+    if _NUMBER.fullmatch(entry):
         return int(entry)
     reference, sep, seq = entry.rpartition(":")
-    if not sep or not seq.isdigit():
+    if not sep or not _NUMBER.fullmatch(seq):
         raise InvalidInput(f"ENTRY {entry!r}: give a log index (e.g. 12) or REF:SEQ "
                            f"(e.g. salford-dat-2004:3)")
     return log.index_of(parse_slug(reference, "agreement reference"), int(seq))
@@ -213,6 +219,12 @@ def _read_bundle(path: Path) -> Bundle:
 OperatorKey = Annotated[str | None, typer.Option(
     "--operator-key", help="The operator's public key (hex) as you know it independently.")]
 
+_NUMBER = re.compile(r"[0-9]{1,18}")
+
+
+def _operator_key(given: str | None) -> bytes | None:
+    return None if given is None else parse_public_key(given.strip().lower())
+
 
 @command(app, "verify-bundle")
 def verify_bundle_command(opts: Common,
@@ -221,7 +233,7 @@ def verify_bundle_command(opts: Common,
     """Check an audit bundle offline: signatures, chains, rules replayed, every proof and the
     checkpoint's signatures. Exit 3 on any failure."""
     bundle = _read_bundle(path)
-    expected = None if operator_key is None else bytes.fromhex(operator_key)
+    expected = _operator_key(operator_key)
     report = verify_bundle(bundle, expected, default_workers())
     _report(opts, report, bundle)
 
@@ -251,7 +263,7 @@ def import_command(opts: Common,
     """Load a verified bundle into an empty ledger (an auditor's own copy). A bundle that fails
     any check is refused whole and nothing is written."""
     bundle = _read_bundle(path)
-    expected = None if operator_key is None else bytes.fromhex(operator_key)
+    expected = _operator_key(operator_key)
     location = opts.location
     report = import_bundle(location, bundle, expected)
     if not report.ok:

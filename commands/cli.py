@@ -35,8 +35,9 @@ from ledger.values import (
     read_money,
     read_notice,
 )
+from ledger.witness import WitnessState
 from projections.asof import agreement_as_of
-from projections.audit import verify_ledger
+from projections.audit import remembered, verify_ledger
 from projections.budget import BudgetView
 from projections.db import default_workers
 from projections.readmodels import ReadModels
@@ -598,8 +599,12 @@ def verify(opts: Common, reference: Annotated[str | None, typer.Argument(
     ledger = opts.open_ledger()
     if reference is not None:
         parse_slug(reference, "agreement reference")
+    # What this key folder remembers of the ledger (the last checkpoint each partner cosigned,
+    # the last the operator signed) must still be what the entries give.
+    memories = [seen for name, memory in WitnessState.all_in(opts.keystore.folder).items()
+                for seen in remembered(memory, name)]
     with render.progress("verifying", quiet=opts.json) as advance:
-        report = verify_ledger(ledger, reference, advance)
+        report = verify_ledger(ledger, reference, advance, remembered=memories)
     if opts.json:
         emit_json(report.to_json())
     else:

@@ -113,17 +113,20 @@ class Common:
 
     def signer_for(self, partner: str, wanted_key_id: str, name: str | None = None) -> Signer:
         """The key in the folder that is ``partner``'s current key (or key ``name``)."""
+        return self.signer(name or self.key_name(partner, wanted_key_id))
+
+    def key_name(self, partner: str, wanted_key_id: str) -> str:
+        """The name of the key in the folder whose key id is ``wanted_key_id`` (``partner``'s
+        current key), preferring the one named like the partner."""
         store = self.keystore
-        if name is not None:
-            return self.signer(name)
         if store.exists(partner) and store.public(partner).key_id == wanted_key_id:
-            return self.signer(partner)
+            return partner
         found = store.find(wanted_key_id)
         if found is None:
             raise NotFound(
                 f"no key in {store.folder} is {partner!r}'s current key ({wanted_key_id[:16]}); "
                 f"use --keys to name the folder that holds it")
-        return self.signer(found.name)
+        return found.name
 
     def close(self) -> None:
         """Release the database."""

@@ -32,7 +32,7 @@ from eventsourcing.persistence import (
     PersistenceError,
     StoredEvent,
 )
-from eventsourcing.utils import Environment, get_topic
+from eventsourcing.utils import Environment, TopicError, get_topic
 
 from ledger import bodies
 from ledger.bodies import Changes, FundingLine, NoticeBody, PartnerDetails, Payment, Terms
@@ -261,13 +261,23 @@ class Ledger(Application[UUID]):
     def decode_state(self, row: StoredEvent) -> dict[str, Any]:
         """The stored state of one event (its entry and recorded time), without building the
         event object: verification, rebuilding and the log read every entry this way."""
-        if self.mapper.cipher or self.mapper.compressor:
-            event: Any = self.mapper.to_domain_event(row)
-            return {"entry": event.entry, "timestamp": event.timestamp}
-        # Anything but the usual shape (or damage) is read, or refused, by the transcoder.
-        state = _entry_state(row.state)
-        if state is None:
-            state = self.mapper.transcoder.decode(row.state)
+        try:
+            if self.mapper.cipher or self.mapper.compressor:
+                event: Any = self.mapper.to_domain_event(row)
+                state = {"entry": event.entry, "timestamp": event.timestamp}
+            else:
+                # Anything but the usual shape (or damage) is read, or refused, by the
+                # transcoder.
+                state = _entry_state(row.state) or self.mapper.transcoder.decode(row.state)
+        except Exception as exc:  # noqa: BLE001 - stored data is untrusted: name it
+            raise VerificationFailed(
+                f"the stored event {row.originator_id} version {row.originator_version} cannot "
+                f"be read ({type(exc).__name__}): it was altered") from None
+        if (not isinstance(state, dict) or type(state.get("entry")) is not str
+                or not isinstance(state.get("timestamp"), datetime)):
+            raise VerificationFailed(
+                f"the stored event {row.originator_id} version {row.originator_version} holds "
+                f"no entry and time of recording: it was altered")
         return state
 
     def restored(self, aggregate_id: UUID) -> Agreement:
@@ -477,7 +487,7 @@ class Ledger(Application[UUID]):
             moment = stated or self.clock().astimezone(UTC).replace(microsecond=0)
             if action == "draft":
                 if self.exists(reference):
-                    landed = self._landed(reference, act)
+                    landed = self._landed(reference, partner, act)
                     if landed is not None:
                         return Recorded(landed.entry, self.agreement(reference), attempt)
                     raise InvalidInput(f"agreement {reference!r} already exists; "
@@ -487,7 +497,7 @@ class Ledger(Application[UUID]):
                 # The cached agreement itself, not a copy: it is changed only by a check that
                 # passed, and forgotten below if the write does not land.
                 agreement = self._current(reference)
-                landed = agreement.entry_of_act(act)
+                landed = agreement.entry_of_act(partner, act)
                 if landed is not None:
                     return Recorded(landed.entry, agreement, attempt)
                 seq, prev = agreement.version + 1, agreement.head
@@ -512,7 +522,7 @@ class Ledger(Application[UUID]):
                 # may not have committed. Either way the store is asked (waiting for it to come
                 # back) whether this act is recorded, by its identity.
                 self._forget(reference)
-                landed = self._landed(reference, act)
+                landed = self._landed(reference, partner, act)
                 if landed is not None:
                     return Recorded(landed.entry, self.agreement(reference), attempt)
                 # Back off a little, then re-read and re-sign, and for a while read before
@@ -555,9 +565,9 @@ class Ledger(Application[UUID]):
             with contextlib.suppress(KeyError):  # not cached: nothing to forget
                 cache.get(agreement_id(reference), evict=True)
 
-    def _landed(self, reference: str, act: str) -> Acted | None:
-        """The stored entry of act ``act`` on ``reference``, if it landed; waits up to
-        RECONNECT_WAIT for the store to answer."""
+    def _landed(self, reference: str, partner: str, act: str) -> Acted | None:
+        """The stored entry of ``partner``'s act ``act`` on ``reference``, if it landed; waits
+        up to RECONNECT_WAIT for the store to answer."""
         deadline = time.monotonic() + RECONNECT_WAIT
         while True:
             try:
@@ -569,7 +579,7 @@ class Ledger(Application[UUID]):
                     raise
                 time.sleep(0.5)
                 continue
-            return agreement.entry_of_act(act)
+            return agreement.entry_of_act(partner, act)
 
     # --- checkpoints ---------------------------------------------------------------------------
 
@@ -614,10 +624,12 @@ class Ledger(Application[UUID]):
             return record
         raise AgreementBusy(f"checkpoint {size} is busy; try again")
 
-    def checkpoint_events(self, stop: int | None = None) -> Iterator[tuple[int, Any]]:
-        """Every checkpoint and cosignature event up to notification ``stop``, in commit order
-        (for verification); one that cannot be read raises :class:`VerificationFailed`."""
-        position = 1
+    def checkpoint_events(self, stop: int | None = None,
+                          start: int = 1) -> Iterator[tuple[int, Any]]:
+        """Every checkpoint and cosignature event from notification ``start`` up to ``stop``,
+        in commit order (for verification); one that cannot be read raises
+        :class:`VerificationFailed`."""
+        position = start
         topics = (CheckpointRecord.Signed.TOPIC, CheckpointRecord.Cosigned.TOPIC)
         while True:
             try:
@@ -662,8 +674,9 @@ class Ledger(Application[UUID]):
             raise NotFound(f"nothing stored under {aggregate_id}") from None
         except PersistenceError as exc:
             raise unreachable(self.location, exc) from None
-        except EventSourcingError as exc:
-            # Events deleted or moved behind the ledger's back cannot be replayed.
+        except (EventSourcingError, TopicError, ValueError, TypeError, KeyError,
+                AttributeError, AssertionError) as exc:
+            # Events deleted, moved or altered behind the ledger's back cannot be replayed.
             raise VerificationFailed(
                 f"the stored entries of {aggregate_id} cannot be replayed "
                 f"({type(exc).__name__}): they were deleted, moved or altered; "
@@ -700,7 +713,8 @@ def _project(aggregate: Any, events: Iterable[Any]) -> Any:
     for event in events:
         try:
             aggregate = event.mutate(aggregate)
-        except (LedgerError, LookupError, TypeError, ValueError, AttributeError) as exc:
+        except (LedgerError, LookupError, TypeError, ValueError, AttributeError,
+                AssertionError) as exc:
             raise VerificationFailed(
                 f"the stored entries of {event.originator_id} cannot be replayed (entry "
                 f"{event.originator_version}: {type(exc).__name__}): they were altered; "

@@ -147,6 +147,8 @@ def parse_bundle(data: object) -> Bundle:
         scope = data["scope"]
         whole = scope.get("whole_ledger") is True
         agreements = () if whole else tuple(scope["agreements"])
+        if not all(isinstance(a, str) for a in agreements):
+            raise InvalidInput("the bundle's scope lists agreements by their references")
         keys = {kid: (str(v["partner"]), _hex(v["public_key"], "a public key"))
                 for kid, v in data["keys"].items()}
         entries = []
@@ -384,6 +386,11 @@ class _Replay:
             if key_id(public) != kid or seen_keys.get(kid) != partner:
                 report.failures.append(Failure(
                     f"key {kid[:16]} listed for {partner!r} is not a key the entries give it"))
+        for kid, partner in sorted(seen_keys.items()):
+            if kid not in self.bundle.keys:
+                report.failures.append(Failure(
+                    f"the entries give {partner!r} key {kid[:16]}, which the bundle's keys do "
+                    f"not list (a bundle lists every key its partners held)"))
         report.checks.append("signatures, seq/prev chains, keys and rules of every entry")
 
 

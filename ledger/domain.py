@@ -287,8 +287,10 @@ class Agreement(Aggregate):
         self.terminated_at: datetime | None = None
         self.terminated_by: str | None = None
         self.head = ZERO_HASH
-        #: act identity -> seq of the entry that recorded it (statements of version 2)
-        self.acts: dict[str, int] = {}
+        #: (partner, act identity) -> seq of the entry that recorded it (statements of version
+        #: 2). An act is its partner's: only its key signs entries under its name, so no other
+        #: partner can claim, or block, an act of another by reusing its identity.
+        self.acts: dict[tuple[str, str], int] = {}
         #: the highest statement version among the entries; an entry may not go below it
         self.format_version = 1
         self._digest: str | None = None  # of the state as it stands; reset by each entry
@@ -380,10 +382,11 @@ class Agreement(Aggregate):
         if s.action == "draft":
             raise RuleViolation(f"agreement {self.reference!r} already exists; "
                                 f"choose another reference")
-        if s.act is not None and s.act in self.acts:
+        if s.act is not None and (s.partner, s.act) in self.acts:
+            seq = self.acts[(s.partner, s.act)]
             raise AlreadyRecorded(
-                f"act {s.act} is already recorded as entry {self.acts[s.act]} of "
-                f"{self.reference!r}; it is not recorded twice", self.acts[s.act])
+                f"act {s.act} of {s.partner!r} is already recorded as entry {seq} of "
+                f"{self.reference!r}; it is not recorded twice", seq)
         if s.version < self.format_version:
             raise RuleViolation(
                 f"a version {s.version} statement cannot follow version {self.format_version} "
@@ -458,9 +461,9 @@ class Agreement(Aggregate):
         ids += [n.id for n in variation.changes.add_partners if n.id not in ids]
         return ids
 
-    def entry_of_act(self, act: str) -> _Acted | None:
-        """The entry that recorded act ``act``, if this agreement holds it."""
-        seq = self.acts.get(act)
+    def entry_of_act(self, partner: str, act: str) -> _Acted | None:
+        """The entry that recorded ``partner``'s act ``act``, if this agreement holds it."""
+        seq = self.acts.get((partner, act))
         return None if seq is None else self.history[seq - 1]
 
     def check_not_terminated(self) -> None:
@@ -714,7 +717,7 @@ class Agreement(Aggregate):
         self.APPLY[s.action](self, entry, recorded)
         self.history.append(Acted(entry, recorded))
         if s.act is not None:
-            self.acts[s.act] = s.seq
+            self.acts[(s.partner, s.act)] = s.seq
             self.format_version = 2
         self.head = entry.hash
         self.last_at = s.at

@@ -98,6 +98,14 @@ class RecordedEntry:
     parsed: Entry | None = None
 
 
+def topic_of(action: str) -> str:
+    """The topic of the stored event that records an entry of ``action``."""
+    if action == "draft":
+        return Agreement.Drafted.TOPIC
+    topic: str = getattr(Agreement.EVENTS[action], "TOPIC")  # noqa: B009 - typed as Event
+    return topic
+
+
 def check_agreement(records: Iterable[RecordedEntry], origin: str, uuid: UUID,
                     reference: str | None = None) -> tuple[int, Failure | None, Agreement | None]:
     """Replay one agreement's stored entries, checking everything; stop at the first failure.
@@ -122,6 +130,10 @@ def check_agreement(records: Iterable[RecordedEntry], origin: str, uuid: UUID,
                 return checked, Failure(
                     f"entry says seq {s.seq} but is stored as entry {record.version} "
                     f"(entries moved, deleted or inserted)", name, seq), agreement
+            if record.topic and record.topic != topic_of(s.action):
+                return checked, Failure(
+                    f"entry is a {s.action!r} but is stored as a {record.topic!r} event: the "
+                    f"store was altered", name, seq), agreement
             if agreement is None:
                 agreement = Agreement.draft(entry, origin, record.recorded, event=False)
             else:

@@ -140,6 +140,15 @@ class WitnessState:
         return folder / f"{check_key_name(partner)}.witness.json"
 
     @classmethod
+    def all_in(cls, folder: Path) -> dict[str, WitnessState]:
+        """Every memory kept in a key folder (a partner's as witness, the operator's), by the
+        name of the key it belongs to."""
+        if not folder.is_dir():
+            return {}
+        return {path.name.removesuffix(".witness.json"): cls.load(path)
+                for path in sorted(folder.glob("*.witness.json"))}
+
+    @classmethod
     def load(cls, path: Path) -> WitnessState:
         """Read the state (empty if this partner has never cosigned)."""
         if not path.exists():
@@ -149,7 +158,7 @@ class WitnessState:
             return cls({origin: Seen(int(v["size"]), base64.b64decode(v["root"]),
                                      bytes.fromhex(v["operator_key"]), str(v["checkpoint"]))
                         for origin, v in data.items()})
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             raise KeyFileError(f"witness state {path} is corrupt; restore it from a backup "
                                f"before cosigning again") from None
 

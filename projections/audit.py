@@ -45,7 +45,8 @@ from ledger.witness import WitnessState, check_extends
 from projections.check import ReadModelCheck
 from projections.db import default_workers
 from projections.log import MerkleLog
-from projections.logcheck import LogCheck
+from projections.logcheck import LogCheck, Remembered
+from projections.models import AgreementRow
 from projections.readmodels import ReadModels
 
 Progress = Callable[[int], None]
@@ -90,7 +91,7 @@ def _check_share(agreements: Sequence[tuple[UUID, str | None]]) -> _Partial:
 
 def verify_ledger(ledger: Ledger, reference: str | None = None,
                   progress: Progress | None = None, workers: int | None = None, *,
-                  read_models: bool = True) -> Report:
+                  read_models: bool = True, remembered: Sequence[Remembered] = ()) -> Report:
     """The one verification of a ledger's record: the whole of it, or one agreement.
 
     Checked as of one snapshot (the notifications committed when it begins), so that acts
@@ -99,7 +100,9 @@ def verify_ledger(ledger: Ledger, reference: str | None = None,
     against the stored tree, every checkpoint against the entries' own tree, every cosignature,
     the checkpoint tables, and (``read_models``) the read models against a fresh rebuild. The
     report lists every failure; it also carries the size and root the entries give, and who may
-    cosign (``checkpoint`` and ``cosign`` act on those, never on stored tables).
+    cosign (``checkpoint`` and ``cosign`` act on those, never on stored tables). Checkpoints
+    ``remembered`` outside the database (the operator's, the partners') must still be the
+    entries' own: a history rewritten in the database, checkpoints and all, is caught.
     """
     if reference is not None and not ledger.exists(reference):
         raise NotFound(f"there is no agreement {reference!r} in this ledger; "
@@ -122,7 +125,7 @@ def verify_ledger(ledger: Ledger, reference: str | None = None,
         else:
             drafted = drafted_agreements(ledger, stop=snapshot)
             shares = list(drafted.items())
-            tree = _log_check(models, snapshot, set(drafted), report)
+            tree = _log_check(models, snapshot, set(drafted), report, remembered)
         count = workers if workers is not None else default_workers()
         if count > 1 and len(shares) >= PARALLEL_FROM:
             _in_parallel(ledger.location, shares, count, report, tables, tree, progress)
@@ -134,9 +137,10 @@ def verify_ledger(ledger: Ledger, reference: str | None = None,
         report.checks.append("signatures, seq/prev chains, keys and rules of every entry")
         if tree is not None:
             tree.finish(report)
-            if not tables.skip:
-                _check_read_models_not_behind(tables, tree, report)
         if read_models:
+            tables.flush()
+            if not tables.skip:
+                _check_read_models_not_behind(ledger, models, tables, tree, report)
             tables.finish(report, whole_ledger=reference is None)
     finally:
         models.close()
@@ -168,25 +172,43 @@ def _catch_up(models: ReadModels, report: Report) -> bool:
     return False
 
 
-def _log_check(models: ReadModels, snapshot: int, drafted: set[UUID],
-               report: Report) -> LogCheck | None:
+def _log_check(models: ReadModels, snapshot: int, drafted: set[UUID], report: Report,
+               remembered: Sequence[Remembered]) -> LogCheck | None:
     try:
-        return LogCheck(MerkleLog(models), snapshot, drafted)
+        return LogCheck(MerkleLog(models), snapshot, drafted, remembered)
     except LedgerError as exc:
         report.failures.append(Failure(exc.diagnostics()))
         return None
 
 
-def _check_read_models_not_behind(tables: ReadModelCheck, tree: LogCheck,
-                                  report: Report) -> None:
-    """Rows that show fewer entries than the event store held when verification began hide
-    acts (they were rolled back to an earlier state that is otherwise consistent)."""
-    for reference, shown in sorted(tables.versions.items()):
-        held = tree.versions.get(agreement_id(reference), 0)
+def _check_read_models_not_behind(ledger: Ledger, models: ReadModels, tables: ReadModelCheck,
+                                  tree: LogCheck | None, report: Report) -> None:
+    """Rows that show fewer entries than the event store holds hide acts (rolled back to an
+    earlier state that is otherwise consistent, or a tracking position moved past them)."""
+    for name, position, last in models.tracking_beyond():
+        report.failures.append(Failure(
+            f"the tracking position of {name!r} is {position}, past the last event ({last}): "
+            f"it was edited, and hides every entry since; run 'ledger rebuild'"))
+    for reference, compared in sorted(tables.versions.items()):
+        shown = compared
+        if tree is not None:
+            held = tree.versions.get(agreement_id(reference), 0)
+        else:
+            # One agreement: its entries now, after catching the read models up again (a
+            # writer may have acted since the first catch-up).
+            models.catch_up()
+            held = len(ledger.recorder.select_events(agreement_id(reference)))
+            if shown < held:
+                shown = _stored_entries_count(models, reference)
         if shown < held:
             report.failures.append(Failure(
                 f"read model shows {shown} entries of {held}: it is behind the event store; "
                 f"run 'ledger rebuild'", reference))
+
+
+def _stored_entries_count(models: ReadModels, reference: str) -> int:
+    rows = models.stored(reference)
+    return int(rows.agreement["entries"]) if rows[AgreementRow] else 0
 
 
 def _in_parallel(location: Location, shares: list[tuple[UUID, str | None]], workers: int,
@@ -338,19 +360,22 @@ def _empty_ledger(location: Location, bundle: Bundle) -> tuple[Ledger, bool]:
 # --- the operator's checkpoint, a partner's cosignature ------------------------------------------
 
 
-def make_checkpoint(ledger: Ledger, signer: Signer,
+def make_checkpoint(ledger: Ledger, signer: Signer, memory: WitnessState | None = None,
                     progress: Progress | None = None) -> CheckpointRecord:
     """Sign a checkpoint of the log as its entries give it, never as its tables say.
 
     The whole log is verified first (every entry, the tree recomputed from the entries, the
-    stored tree against it, every earlier checkpoint against the entries); anything wrong
-    refuses the checkpoint, naming it. The root signed is the recomputed one.
+    stored tree against it, every earlier checkpoint against the entries, and the last
+    checkpoint this operator signed, as it remembers it outside the database: ``memory``);
+    anything wrong refuses the checkpoint, naming it. The root signed is the recomputed one,
+    and the operator remembers it.
     """
     identity = ledger.identity
     if signer.public_key != identity.operator_public_key:
         raise InvalidInput("that key is not this ledger's operator key; sign checkpoints with "
                            "the key 'ledger init' made")
-    report = verify_ledger(ledger, progress=progress, read_models=False)
+    report = verify_ledger(ledger, progress=progress, read_models=False,
+                           remembered=remembered(memory, "the operator") if memory else ())
     refuse_unless_verified(report, "no checkpoint was signed")
     assert report.log_size is not None
     assert report.log_root is not None
@@ -358,7 +383,16 @@ def make_checkpoint(ledger: Ledger, signer: Signer,
         raise InvalidInput("the log is empty; there is nothing to checkpoint yet")
     note = signed_checkpoint(identity.origin, report.log_size, report.log_root,
                              identity.operator, signer)
-    return ledger.record_checkpoint(note)
+    record = ledger.record_checkpoint(note)
+    if memory is not None:
+        memory.remember(identity.origin, record.checkpoint, signer.public_key, record.note)
+    return record
+
+
+def remembered(memory: WitnessState, who: str) -> list[Remembered]:
+    """The checkpoints a memory holds, one per ledger, as :func:`verify_ledger` takes them."""
+    return [Remembered(who, origin, seen.size, seen.root)
+            for origin, seen in memory.ledgers.items()]
 
 
 def refuse_unless_verified(report: Report, what: str) -> None:

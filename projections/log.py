@@ -139,7 +139,12 @@ class MerkleLog:
                     fresh[(level, index)] = digest
                 size += 1
                 continue
-            event: Any = self.ledger.mapper.to_domain_event(row)
+            try:
+                event: Any = self.ledger.mapper.to_domain_event(row)
+            except Exception as exc:  # noqa: BLE001 - stored data is untrusted: name it
+                raise VerificationFailed(
+                    f"the stored checkpoint event of notification {row.id} cannot be read "
+                    f"({type(exc).__name__}): it was altered; run 'ledger verify'") from None
             if row.topic == CheckpointRecord.Signed.TOPIC:
                 note = SignedNote.parse(event.note)
                 cp = Checkpoint.parse(note.text)

@@ -20,15 +20,19 @@ however long the log:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import func, select
 
 from ledger import merkle
+from ledger.application import ENTRY_TOPICS, StoredEntry
 from ledger.checkpoints import CheckpointRecord
+from ledger.domain import agreement_id
 from ledger.errors import LedgerError
+from ledger.identity import LedgerIdentity
 from ledger.note import (
     COSIGNATURE_KEY_TYPE,
     Checkpoint,
@@ -47,17 +51,35 @@ from projections.models import CheckpointRow, CosignatureRow, LogLeafRow, LogNod
 
 CHUNK = 5000
 
+#: Every type of event the ledger writes.
+KNOWN_TOPICS = frozenset({*ENTRY_TOPICS, CheckpointRecord.Signed.TOPIC,
+                          CheckpointRecord.Cosigned.TOPIC, LedgerIdentity.Initialised.TOPIC})
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """A checkpoint someone keeps outside the ledger's database (the operator the last it
+    signed, a partner the last it cosigned): ``who``, for which log, its size and root."""
+
+    who: str
+    origin: str
+    size: int
+    root: bytes
+
 
 class LogCheck:
     """Checks the log of a ledger, as of notification ``stop``, against its event store."""
 
-    def __init__(self, log: MerkleLog, stop: int, drafted: set[UUID] | None = None) -> None:
+    def __init__(self, log: MerkleLog, stop: int, drafted: set[UUID] | None = None,
+                 remembered: Sequence[Remembered] = ()) -> None:
         self.log = log
         self.stop = stop
         #: Ids of the drafted agreements: entries under any other id are orphans.
         self.drafted = drafted
         self.failures: list[Failure] = []
         self.tree_ok = True
+        #: Whether every entry of the snapshot could be read (the tree is the whole log's).
+        self.complete = True
         self.unsequenced = False
         self.orphans: set[UUID] = set()
         #: agreement id -> how many of its entries the snapshot holds
@@ -70,6 +92,10 @@ class LogCheck:
         self.events: list[tuple[int, Any]] = list(log.ledger.checkpoint_events(stop=stop))
         self._sizes = {_size_of(e.note) for _, e in self.events
                        if isinstance(e, CheckpointRecord.Signed)}
+        #: Checkpoints remembered outside the database (the operator's last signed, each
+        #: partner's last cosigned): the entries must still give their roots.
+        self.remembered = [r for r in remembered if r.origin == log.ledger.identity.origin]
+        self._sizes |= {r.size for r in self.remembered}
 
     @property
     def size(self) -> int:
@@ -104,6 +130,14 @@ class LogCheck:
 
     def check_leaves(self, progress: Any = None) -> None:
         """Pass 1."""
+        try:
+            self._check_leaves(progress)
+        except LedgerError as exc:
+            # An entry that cannot even be read: the tree cannot be recomputed past it.
+            self._fail(exc.diagnostics(), self.tree.size)
+            self.tree_ok = self.complete = False
+
+    def _check_leaves(self, progress: Any) -> None:
         stored = self._stored_leaves()
         comparing = True  # until the first break in the log's order; counting goes on
         versions = self.versions
@@ -120,8 +154,7 @@ class LogCheck:
             if progress is not None and self.tree.size % CHUNK == 0:
                 progress(0)
             if comparing:
-                comparing = self._compare(next(stored, None), index, entry.notification_id,
-                                          digest)
+                comparing = self._compare(next(stored, None), index, entry, digest)
         if comparing:
             extra = next(stored, None)
             if extra is not None:
@@ -131,8 +164,9 @@ class LogCheck:
                 self.tree_ok = False
 
     def _compare(self, leaf: tuple[int, int, str, int, bytes | None] | None, count: int,
-                 notification_id: int, digest: bytes) -> bool:
+                 entry: StoredEntry, digest: bytes) -> bool:
         """Compare entry ``count`` with its stored leaf; whether to go on comparing."""
+        notification_id = entry.notification_id
         if leaf is None and self.log.models.read_only:
             # This role may not extend the stored log; what it holds has been checked.
             self.unsequenced = True
@@ -157,6 +191,10 @@ class LogCheck:
             self._fail("leaf hash in the stored log does not match the entry in the "
                        "event store (the entry or the tree was altered)", index, reference, seq)
             self.tree_ok = False
+        if agreement_id(reference) != entry.originator_id or seq != entry.version:
+            self._fail(f"the stored log says this is entry {seq} of {reference!r}, the event "
+                       f"store holds another there (the log's tables were altered)",
+                       index, reference, seq)
         return True
 
     def _orphan(self, originator: UUID) -> None:
@@ -317,14 +355,50 @@ class LogCheck:
                            f"'ledger rebuild'")
         stored = {(int(size), witness, kid): text for size, witness, kid, text in lines
                   if int(size) in table}
+        # Rows of cosignatures made after the snapshot are not damage; read those only if
+        # some row is not one of the snapshot's.
+        later = (self._later_cosignatures(sizes) if set(stored) - set(cosigned) else {})
         for line in sorted(set(stored) | set(cosigned)):
-            if stored.get(line) != cosigned.get(line) and (complete or line in stored):
+            have, want = stored.get(line), cosigned.get(line, later.get(line))
+            if have != want and (complete or line in stored):
                 size, witness, _ = line
                 what = ("is missing from" if line not in stored else
-                        "is not in the event store but in" if line not in cosigned else
+                        "is not in the event store but in" if want is None else
                         "differs from the event store in")
                 self._fail(f"the cosignature by {witness!r} of the checkpoint of size {size} "
                            f"{what} the cosignatures table; run 'ledger rebuild'")
+
+    def _later_cosignatures(self, sizes: dict[UUID, int]) -> dict[tuple[int, str, str], str]:
+        """Cosignatures committed after the snapshot, as the table would list them."""
+        later: dict[tuple[int, str, str], str] = {}
+        for _, event in self.log.ledger.checkpoint_events(start=self.stop + 1):
+            if isinstance(event, CheckpointRecord.Cosigned) and event.originator_id in sizes:
+                kid = NoteSignature.parse_line(event.line.rstrip("\n")).key_id.hex()
+                later[(sizes[event.originator_id], event.witness, kid)] = event.line
+        return later
+
+    # --- what else the event store holds ----------------------------------------------------
+
+    def check_event_types(self) -> None:
+        """Every event of the snapshot is an entry, the identity, a checkpoint or a
+        cosignature: anything else was put there behind the ledger's back."""
+        found = self.log.models.event_topics(self.stop)
+        unknown = {topic: count for topic, count in found.items() if topic not in KNOWN_TOPICS}
+        for topic, count in sorted(unknown.items()):
+            self._fail(f"the event store holds {count} event{'s' if count > 1 else ''} of a "
+                       f"type the ledger never writes ({topic!r}): they were put there behind "
+                       f"its back")
+
+    def check_remembered(self) -> None:
+        """Each checkpoint remembered outside the database must still be the entries' own."""
+        for seen in self.remembered:
+            where = f"the checkpoint of size {seen.size} that {seen.who} remembers"
+            if seen.size > self.size:
+                self._fail(f"{where} is beyond the {self.size} entries the event store holds: "
+                           f"entries it covered were removed")
+            elif self.complete and self.roots.get(seen.size) != seen.root:
+                self._fail(f"{where} has a root the entries no longer give: the log was "
+                           f"rewritten since")
 
     # --- all of it -------------------------------------------------------------------------------
 
@@ -343,6 +417,8 @@ class LogCheck:
         ``report``, with the tree the entries give."""
         count = self.check_checkpoints(report.witnesses)
         self.check_tables()
+        self.check_event_types()
+        self.check_remembered()
         report.failures.extend(self.failures)
         report.log_size, report.log_root = self.size, self.tree.root()
         if self.unsequenced:

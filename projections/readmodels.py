@@ -18,7 +18,7 @@ from multiprocessing import get_context
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
@@ -146,6 +146,33 @@ class ReadModels:
             if progress is not None:
                 progress(len(rows))
 
+    def event_topics(self, stop: int) -> dict[str, int]:
+        """How many events of each type the event store holds up to notification ``stop``."""
+        location = self.ledger.location
+        if location.is_sqlite:
+            query = ("SELECT topic, COUNT(*) FROM stored_events WHERE rowid <= :stop "
+                     "GROUP BY topic")
+        else:
+            # The event table is eventsourcing's, named after the application, in the
+            # ledger's schema (a name of ours, never input).
+            query = (f'SELECT topic, COUNT(*) FROM "{location.schema}".ledger_events '  # noqa: S608
+                     f"WHERE notification_id <= :stop GROUP BY topic")
+        try:
+            with reading(self.engine) as conn:
+                return {str(topic): int(count) for topic, count in
+                        conn.execute(text(query), {"stop": stop})}
+        except SQLAlchemyError as exc:
+            raise location.unreachable(exc) from None
+
+    def tracking_beyond(self) -> list[tuple[str, int, int]]:
+        """Projections whose tracking position is past the last event: (name, position,
+        last). Only an edit puts one there, and it hides every later entry from them."""
+        last = self.ledger.recorder.max_notification_id() or 0
+        with reading(self.engine) as conn:
+            rows = conn.execute(select(Tracking.name, Tracking.position)).all()
+        return [(str(name), int(position), last) for name, position in rows
+                if int(position) > last]
+
     def behind(self, name: str = VIEWS) -> bool:
         """Whether entries have been committed that projection ``name`` has not applied."""
         with reading(self.engine) as conn:
@@ -248,13 +275,17 @@ class ReadModels:
             while ahead:
                 yield ahead.popleft().result()
     def agreement_ids(self, stop: int | None = None) -> Iterator[UUID]:
-        """Ids of every drafted agreement, in the order they were drafted."""
+        """Ids of every drafted agreement, in the order they were drafted (each once, whatever
+        else the store holds under its id: verification names that)."""
         position = 1
+        seen: set[Any] = set()
         while True:
             rows = self.ledger.recorder.select_notifications(
                 position, BATCH, stop=stop, topics=(Agreement.Drafted.TOPIC,))
             for row in rows:
-                yield row.originator_id  # type: ignore[misc]
+                if row.originator_id not in seen:
+                    seen.add(row.originator_id)
+                    yield row.originator_id  # type: ignore[misc]
             if len(rows) < BATCH:
                 return
             position = rows[-1].id + 1
@@ -265,6 +296,11 @@ class ReadModels:
             yield self._load(uuid)
 
     # --- reading ---------------------------------------------------------------------------------
+
+    def stored(self, reference: str) -> AgreementRows:
+        """The rows stored for one agreement, as they are."""
+        with reading(self.engine) as conn:
+            return stored_rows(conn, reference)
 
     def load(self, reference: str) -> AgreementRows:
         """The rows of one agreement: stored (after catching up), or, where this role may not

@@ -254,6 +254,15 @@ def test_a_checkpoint_forked_from_one_cosigned_is_refused_loudly(cli: Cli) -> No
     cli.run("join", ALCOHOL, "--as", PCT, "--name", "Salford PCT", "--role", "commissioning",
             "--signatory", "Anne Williams", "--designation", "Chair",
             "--at", "2003-07-04T10:00:00Z")
+    # The operator remembers the checkpoint it signed, outside the database: it refuses.
+    assert ("the checkpoint of size 10 that the operator remembers has a root the entries no "
+            "longer give") in cli.run("checkpoint", code=3).stderr
+    # So does anyone verifying with the council's memory of what it cosigned.
+    assert any("that salford-council remembers has a root the entries no longer give"
+               in f["what"] for f in cli.verify_fails())
+    # An operator that lost its memory (or lies) signs the other history; the council, which
+    # remembers, refuses to cosign it.
+    (cli.keys / "operator.witness.json").unlink()
     assert cli.json("checkpoint")["size"] == ENTRIES
     refused = cli.run("cosign", "--as", COUNCIL, code=3)
     assert refused.stderr.startswith(

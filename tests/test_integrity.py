@@ -593,3 +593,213 @@ def test_a_ledger_written_before_acts_had_an_identity_verifies_and_takes_new_act
             ledger.submit(Entry.sign(old_style, fixed_key(FIXTURE_PCT)))
     finally:
         ledger.close()
+
+
+# --- found by an attacker reviewing the change ----------------------------------------------------
+#
+# Someone who can write the database, or colludes with the operator, tried to make the record
+# lie while these checks pass. Each test is one such attempt, refused.
+
+
+def test_a_tracking_position_moved_past_the_last_event_is_named(cli: Cli) -> None:
+    Backdoor(cli.url).execute(
+        "UPDATE projection_tracking SET position = 1000000000 WHERE name = 'views'")
+    cli.run("contribute", SALFORD, "--as", PCT, "--year", "2003/04", "--amount", "5",
+            "--paid", "--at", "2004-05-01T09:00:00Z")
+    for args in ((), (SALFORD,)):
+        failures = cli.json("verify", *args, code=3)["failures"]
+        assert any("the tracking position of 'views' is 1000000000, past the last event"
+                   in f["what"] for f in failures), failures
+
+
+def test_read_models_rolled_back_to_an_earlier_state_are_named(cli: Cli) -> None:
+    # Salford's rows as they stood after its seventh entry, consistent among themselves.
+    from projections.rows import rows_for  # noqa: PLC0415
+
+    ledger = Ledger(parse_location(cli.url))
+    models = ReadModels(ledger)
+    try:
+        models.catch_up()
+        old = rows_for(ledger.agreement(SALFORD, version=7))
+        from projections.db import writing  # noqa: PLC0415
+
+        with writing(models.engine) as conn:
+            models.write(conn, [old])
+            from sqlalchemy import delete  # noqa: PLC0415
+
+            from projections.models import AGREEMENT_TABLES  # noqa: PLC0415
+            for table in AGREEMENT_TABLES:
+                t: Any = table.__table__
+                if "seq" in t.c:
+                    conn.execute(delete(table).where(t.c.reference == SALFORD, t.c.seq > 7))
+    finally:
+        models.close()
+        ledger.close()
+    assert cli.json("status", SALFORD)["entries"] == 7  # the screens lie...
+    for args in ((), (SALFORD,)):  # ...and verify says so
+        failures = cli.json("verify", *args, code=3)["failures"]
+        assert any(f["agreement"] == SALFORD and "read model shows 7 entries of" in f["what"]
+                   for f in failures), failures
+
+
+def test_a_partner_cannot_claim_another_partners_act_by_reusing_its_identity(
+        cli: Cli) -> None:
+    # The operator drops the council's payment, answers "conflict", and hands its act
+    # identity to a colluding partner, who records an act of its own under it.
+    from eventsourcing.persistence import IntegrityError  # noqa: PLC0415
+
+    from ledger.values import FinancialYear  # noqa: PLC0415
+    from tests.tamper import PROBATION  # noqa: PLC0415
+
+    council = Ledger(parse_location(cli.url))
+    real_put = council.events.put
+    hijacked: dict[str, Any] = {}
+
+    def dropping_put(events: Any, *args: Any, **kwargs: Any) -> Any:
+        if not hijacked:
+            act = json.loads(events[0].entry)["statement"]["act"]
+            colluder = Ledger(parse_location(cli.url), new_act=lambda: act)
+            try:
+                hijacked["entry"] = colluder.notice(SALFORD, PROBATION, "withdrawal", "",
+                                                    fixed_key(PROBATION)).entry
+            finally:
+                colluder.close()
+            raise IntegrityError("seq taken")
+        return real_put(events, *args, **kwargs)
+
+    try:
+        with mock.patch.object(council.events, "put", dropping_put):
+            done = council.pay(SALFORD, COUNCIL, FinancialYear(2003), Decimal("1000.00"), None,
+                               fixed_key(COUNCIL))
+    finally:
+        council.close()
+    # The council's own act was recorded, as its own, after the colluder's.
+    assert hijacked["entry"].statement.act == done.entry.statement.act
+    assert (done.entry.statement.partner, done.entry.statement.action) == (COUNCIL,
+                                                                            "contribute")
+    assert done.entry.statement.seq == hijacked["entry"].statement.seq + 1
+    assert cli.json("budget", SALFORD)["years"][0]["partners"][COUNCIL]["paid"] == "73500.00"
+
+
+def test_a_cosignature_made_while_verify_runs_is_not_taken_for_damage(cli: Cli) -> None:
+    from projections.log import MerkleLog  # noqa: PLC0415
+    from projections.logcheck import LogCheck  # noqa: PLC0415
+
+    ledger = Ledger(parse_location(cli.url))
+    models = ReadModels(ledger)
+    try:
+        snapshot = ledger.recorder.max_notification_id()
+        check = LogCheck(MerkleLog(models), snapshot, None)
+        # Another partner cosigns, and the log's tables catch up, after the snapshot.
+        cli.run("cosign", "--as", PCT)
+        cli.run("prove", "0")
+        check.check_log()
+        check.check_tables()
+        assert check.failures == []
+    finally:
+        models.close()
+        ledger.close()
+
+
+def test_an_entry_stored_under_the_wrong_event_type_is_named(cli: Cli) -> None:
+    backdoor = Backdoor(cli.url)
+    row = backdoor.entry_row(SALFORD, 2)
+    backdoor.execute("UPDATE stored_events SET topic = ? WHERE rowid = ?",
+                     ("agreement-ledger:Agreement.Drafted", row.notification_id))
+    failures = cli.verify_fails()
+    assert any(f["agreement"] == SALFORD and f["seq"] == 2
+               and "is a 'join' but is stored as a 'agreement-ledger:Agreement.Drafted' event"
+               in f["what"] for f in failures), failures
+    # Nothing else crashes on it: each command names the damage in one line.
+    assert "cannot be replayed" in cli.run("history", SALFORD, "--as-of-entry", "3",
+                                           code=3).stderr
+    cli.run("rebuild")  # the read models are rebuilt from what is there; verify names it
+    assert cli.verify_fails()
+
+
+@pytest.mark.parametrize("under", ["a checkpoint", "nothing"])
+def test_an_event_of_a_type_the_ledger_never_writes_is_named(cli: Cli, under: str) -> None:
+    from ledger.checkpoints import checkpoint_id  # noqa: PLC0415
+
+    originator = checkpoint_id(ENTRIES + 2) if under == "a checkpoint" else new_uuid()
+    version = 3 if under == "a checkpoint" else 1
+    Backdoor(cli.url).execute(
+        "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
+        "VALUES (?, ?, ?, ?)", (originator, version, "mallory:Event", b"{}"))
+    failures = cli.verify_fails()
+    assert any("of a type the ledger never writes ('mallory:Event')" in f["what"]
+               for f in failures), failures
+
+
+def new_uuid() -> Any:
+    import uuid  # noqa: PLC0415
+
+    return uuid.uuid4()
+
+
+def test_a_log_leaf_naming_another_entry_is_named(cli: Cli) -> None:
+    cli.run("prove", "0")
+    Backdoor(cli.url).execute('UPDATE log_leaves SET seq = 99 WHERE "index" = 3')
+    failures = cli.verify_fails()
+    assert any(f["log_index"] == 3 and "the stored log says this is entry 99" in f["what"]
+               for f in failures), failures
+
+
+@pytest.mark.parametrize("state", [b"not json", b"{}", b'{"entry": 7, "timestamp": 1}'])
+def test_garbage_stored_events_are_named_by_every_command(cli: Cli, state: bytes) -> None:
+    backdoor = Backdoor(cli.url)
+    row = backdoor.entry_row(SALFORD, 10)
+    backdoor.execute("UPDATE stored_events SET state = ? WHERE rowid = ?",
+                     (state, row.notification_id))
+    assert cli.verify_fails()
+    for command in (("checkpoint",), ("rebuild",), ("export", "-o", str(cli.folder / "b.json")),
+                    ("prove", "0"), ("status", SALFORD), ("budget", SALFORD)):
+        result = cli.runner.invoke(_app(), [*command, "--ledger", cli.url],
+                                   env={"LEDGER_KEYS": str(cli.keys), "LEDGER_URL": None,
+                                        "LEDGER_PASSPHRASE": "correct horse battery staple"})
+        assert result.exception is None or isinstance(result.exception, SystemExit), (
+            command, result.exception)
+        assert result.exit_code in (0, 1, 3), (command, result.output)
+
+
+def test_a_bundle_missing_a_key_its_partners_held_is_refused(cli: Cli) -> None:
+    path = cli.folder / "bundle.json"
+    cli.run("export", "-o", str(path))
+    bundle = json.loads(path.read_text(encoding="utf-8"))
+    bundle["keys"] = {}
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    failures = cli.json("verify-bundle", str(path), code=3)["failures"]
+    assert any("which the bundle's keys do not list" in f["what"] for f in failures)
+
+
+@pytest.mark.parametrize("args", [
+    ("verify-bundle", "BUNDLE", "--operator-key", "zz"),
+    ("import", "BUNDLE", "--operator-key", "zz"),
+    ("prove", "²"),
+    ("prove", f"{SALFORD}:²"),
+])
+def test_bad_arguments_are_one_line_never_a_traceback(cli: Cli, args: tuple[str, ...]) -> None:
+    path = cli.folder / "bundle.json"
+    cli.run("export", "-o", str(path))
+    argv = [str(path) if a == "BUNDLE" else a for a in args]
+    refused = cli.run(*argv, code=1, ledger=str(cli.folder / "other.db")
+                      if args[0] == "import" else None)
+    assert refused.stderr.count("\n") == 1
+    assert refused.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize("content", ["[]", '"x"', "null"])
+def test_a_corrupt_witness_memory_is_one_line(cli: Cli, content: str) -> None:
+    (cli.keys / f"{COUNCIL}.witness.json").write_text(content, encoding="utf-8")
+    refused = cli.run("cosign", "--as", COUNCIL, code=1)
+    assert refused.stderr.startswith("error: witness state")
+
+
+def test_a_bundle_whose_scope_is_not_references_is_one_line(cli: Cli) -> None:
+    path = cli.folder / "bundle.json"
+    cli.run("export", SALFORD, "-o", str(path))
+    bundle = json.loads(path.read_text(encoding="utf-8"))
+    bundle["scope"] = {"agreements": [[SALFORD]]}
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    refused = cli.run("verify-bundle", str(path), code=1)
+    assert refused.stderr == "error: the bundle's scope lists agreements by their references\n"
