@@ -122,17 +122,23 @@ def record(ledger: Ledger, plan: Plan, now: datetime) -> Agreement:
         if action == "sign":
             assert agreement is not None
             body = {"state": agreement.state_digest()}
+        if action == "consent":
+            assert agreement is not None
+            body = {**planned, "proposal": agreement.variations[planned["variation"]].proposal}
         seq = 1 if agreement is None else agreement.version + 1
         prev = ZERO_HASH if agreement is None else agreement.head
         signer = plan.keys[partner]
+        at = plan._tick()
         statement = Statement(plan.origin, plan.reference, seq, prev, action, partner,
-                              signer.key_id, plan._tick(), body,
+                              signer.key_id, at, body,
                               sha256_hex(f"{plan.reference}:{seq}".encode())[:32])
         entry = Entry.sign(statement, signer)
+        # Each act recorded the day it was done, never later than now.
+        recorded = min(now, at + timedelta(minutes=1))
         if agreement is None:
-            agreement = Agreement.draft(entry, plan.origin, now)
+            agreement = Agreement.draft(entry, plan.origin, recorded)
         else:
-            agreement.record(entry, now)
+            agreement.record(entry, recorded)
     assert agreement is not None
     ledger.save(agreement)
     return agreement

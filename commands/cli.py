@@ -21,7 +21,7 @@ from commands.common import Common, command, emit_json
 from ledger import bodies
 from ledger.application import Recorded
 from ledger.bodies import Changes, FundingLine, NewPartner, PartnerDetails, Terms
-from ledger.domain import lifecycle_state
+from ledger.domain import STATES, lifecycle_state
 from ledger.errors import InvalidInput, NotFound
 from ledger.identity import new_origin
 from ledger.keys import key_id, parse_public_key
@@ -40,9 +40,10 @@ from projections.asof import agreement_as_of
 from projections.audit import remembered, verify_ledger
 from projections.budget import BudgetView
 from projections.db import default_workers
+from projections.models import PartnerRow, PaymentRow
 from projections.readmodels import ReadModels
 from projections.rows import AgreementRows, rows_for
-from projections.views import budget_view, history_view, status_view
+from projections.views import budget_view, history_view, status_view, todo_view
 
 # --- shared option types -------------------------------------------------------------------------
 
@@ -276,10 +277,15 @@ def contribute(opts: Common, reference: Ref, partner: As,
                paid: Annotated[bool, typer.Option(
                    help="Record a payment into the pool instead of declaring funding.")]
                = False,
+               payment_reference: Annotated[str | None, typer.Option(
+                   "--reference", help="With --paid: your own reference for the payment "
+                                       "(invoice or remittance number).")] = None,
                key: KeyName = None, at: At = None) -> None:
     """Declare one of the partner's funding lines, or record a payment (--paid)."""
     if sum((indicative, tba, paid)) > 1:
         raise InvalidInput("give at most one of --indicative, --tba and --paid")
+    if payment_reference is not None and not paid:
+        raise InvalidInput("--reference belongs to a payment: give --paid")
     fy = parse_year(year)
     if tba and amount is not None:
         raise InvalidInput("a --tba line has no amount yet; leave out --amount")
@@ -292,12 +298,27 @@ def contribute(opts: Common, reference: Ref, partner: As,
         assert money is not None
         if money <= 0:
             raise InvalidInput("a payment must be more than zero")
-        _acted(opts, ledger.pay(reference, partner, fy, money, source, signer, _at(at)))
+        _acted(opts, ledger.pay(reference, partner, fy, money, source, signer, _at(at),
+                                payment_reference))
         return
     status = "tba" if tba else "indicative" if indicative else "confirmed"
     line = FundingLine(partner, fy, source or DEFAULT_SOURCE, money, status)
     bodies.parse_line(line.to_json())
     _acted(opts, ledger.declare(reference, line, signer, _at(at)))
+
+
+@command(app, "reverse")
+def reverse(opts: Common, reference: Ref,
+            payment: Annotated[int, typer.Argument(
+                metavar="SEQ", help="The entry (seq) of the payment recorded in error.")],
+            partner: As,
+            reason: Annotated[str, typer.Option(help="Why it is reversed.")],
+            key: KeyName = None, at: At = None) -> None:
+    """Reverse a payment the partner recorded in error: the entry stays in the record and no
+    longer counts. Record the right payment afterwards with 'contribute --paid'."""
+    signer = _signer_for_partner(opts, reference, partner, key)
+    _acted(opts, opts.open_ledger().reverse(reference, partner, payment, reason, signer,
+                                            _at(at)))
 
 
 @command(app, "sign")
@@ -379,11 +400,22 @@ def vary(opts: Common, reference: Ref, partner: As,
              help="Added partner's key: a key name in the folder or 64 hex digits.")] = None,
          end_agreement: Annotated[bool, typer.Option(
              help="The variation ends the agreement once all consent.")] = False,
+         expires: Annotated[str | None, typer.Option(
+             help="The last day it may gather consents, YYYY-MM-DD; it lapses after.")] = None,
+         succeed: Annotated[str | None, typer.Option(
+             help="The partner (abolished, say) whose place, funding and obligations the "
+                  "partner given with --add-partner takes over.")] = None,
+         recover_key: Annotated[str | None, typer.Option(
+             help="The partner that lost its key: it gets --partner-signatory, "
+                  "--partner-designation and --partner-key, and consents with that key.")]
+         = None,
          key: KeyName = None, at: At = None) -> None:
     """Propose a variation; it takes effect when every partner has consented."""
     if end is not None and no_end:
         raise InvalidInput("give --end or --no-end, not both")
     adds: tuple[NewPartner, ...] = ()
+    successions: tuple[bodies.Succession, ...] = ()
+    recoveries: tuple[bodies.Recovery, ...] = ()
     if add_partner is not None:
         if not (partner_name and partner_signatory and partner_designation and partner_key):
             raise InvalidInput("--add-partner needs --partner-name, --partner-signatory, "
@@ -392,6 +424,19 @@ def vary(opts: Common, reference: Ref, partner: As,
         adds = (NewPartner(parse_slug(add_partner, "partner id"), _details(
             name=partner_name, role=partner_role, lead=False, host=False, pool=False,
             signatory=partner_signatory, designation=partner_designation, public_key=public)),)
+        if succeed is not None:
+            successions = (bodies.Succession(parse_slug(succeed, "partner id"), adds[0]),)
+            adds = ()
+    elif succeed is not None:
+        raise InvalidInput("--succeed needs the successor: --add-partner ID with its "
+                           "--partner-name, --partner-signatory, --partner-designation and "
+                           "--partner-key")
+    if recover_key is not None:
+        if not (partner_signatory and partner_designation and partner_key):
+            raise InvalidInput("--recover-key needs --partner-signatory, "
+                               "--partner-designation and --partner-key (the new key)")
+        recoveries = (bodies.Recovery(parse_slug(recover_key, "partner id"), partner_signatory,
+                                      partner_designation, _partner_key(opts, partner_key)),)
     kwargs: dict[str, Any] = {}
     if end is not None or no_end:
         kwargs["end"] = None if no_end else parse_date(end, "--end")
@@ -402,30 +447,73 @@ def vary(opts: Common, reference: Ref, partner: As,
         notice_months=None if notice is None else read_notice(notice),
         on_withdrawal=on_withdrawal, funding=tuple(_fund(f) for f in fund or []),
         add_partners=adds, remove_partners=tuple(remove_partner or []),
-        ends_agreement=end_agreement, **kwargs)
+        ends_agreement=end_agreement, successions=successions, recoveries=recoveries, **kwargs)
     changes = bodies.parse_changes(changes.to_json())
     signer = _signer_for_partner(opts, reference, partner, key)
     _acted(opts, opts.open_ledger().vary(reference, partner, variation, reason, changes, signer,
-                                         _at(at)))
+                                         _at(at), _day(expires, "--expires")))
 
 
 @command(app, "consent")
 def consent(opts: Common, reference: Ref,
             variation: Annotated[str, typer.Argument(help="Id of the variation.")],
-            partner: As, key: KeyName = None, at: At = None) -> None:
+            partner: As,
+            proposal: Annotated[str | None, typer.Option(
+                help="The hash of the proposal you reviewed (from 'ledger status'); refused if "
+                     "the variation is another.")] = None,
+            key: KeyName = None, at: At = None) -> None:
     """Consent to a pending variation; the last consent puts it into effect."""
     ledger = opts.open_ledger()
-    agreement = ledger.agreement(reference)
-    if partner in agreement.partners or key is not None:
-        signer = _signer_for_partner(opts, reference, partner, key)
-    else:
-        # A partner added by the variation signs with the key the variation names.
-        v = agreement.variations.get(variation)
-        added = [n for n in v.changes.add_partners if n.id == partner] if v else []
-        if not added:
-            raise NotFound(f"{partner!r} is not a partner of agreement {reference!r}")
-        signer = opts.signer_for(partner, key_id(added[0].details.public_key))
-    _acted(opts, ledger.consent(reference, partner, variation, signer, _at(at)))
+    # The core says which key signs: the partner's own, a key recovered for it, or the key a
+    # partner the variation brings in proves by consenting.
+    wanted = ledger.agreement(reference).consent_key(partner, variation)
+    if wanted is None and key is None:
+        raise NotFound(f"{partner!r} is not a partner of agreement {reference!r}")
+    signer = opts.signer_for(partner, key_id(wanted) if wanted else "", key)
+    _acted(opts, ledger.consent(reference, partner, variation, signer, _at(at),
+                                proposal and proposal.lower()))
+
+
+@command(app, "withdraw")
+def withdraw(opts: Common, reference: Ref, partner: As,
+             variation: Annotated[str | None, typer.Option(
+                 help="Withdraw this variation, which the partner proposed.")] = None,
+             notice_entry: Annotated[int | None, typer.Option(
+                 "--notice", help="Withdraw the partner's notice given by this entry "
+                                  "(its seq), before it takes effect.")] = None,
+             reason: Annotated[str, typer.Option(help="Why it is withdrawn.")] = "",
+             key: KeyName = None, at: At = None) -> None:
+    """Take back the partner's own pending variation, or its notice before it takes effect."""
+    if (variation is None) == (notice_entry is None):
+        raise InvalidInput("give --variation ID or --notice SEQ, one of them")
+    signer = _signer_for_partner(opts, reference, partner, key)
+    _acted(opts, opts.open_ledger().withdraw(reference, partner, signer, variation=variation,
+                                             notice=notice_entry, reason=reason, at=_at(at)))
+
+
+@command(app, "reject")
+def reject(opts: Common, reference: Ref,
+           variation: Annotated[str, typer.Argument(help="Id of the variation.")],
+           partner: As,
+           reason: Annotated[str, typer.Option(help="Why it is rejected.")] = "",
+           key: KeyName = None, at: At = None) -> None:
+    """Reject a pending variation the partner is asked to consent to: it can no longer take
+    effect."""
+    signer = _signer_for_partner(opts, reference, partner, key)
+    _acted(opts, opts.open_ledger().reject(reference, partner, variation, reason, signer,
+                                           _at(at)))
+
+
+@command(app, "acknowledge")
+def acknowledge(opts: Common, reference: Ref,
+                notice_entry: Annotated[int, typer.Argument(
+                    metavar="SEQ", help="The entry (seq) of the backdated notice.")],
+                partner: As, key: KeyName = None, at: At = None) -> None:
+    """Accept the date a notice recorded late gives itself: once every other partner has,
+    its notice period runs from that date rather than from when it was recorded."""
+    signer = _signer_for_partner(opts, reference, partner, key)
+    _acted(opts, opts.open_ledger().acknowledge(reference, partner, notice_entry, signer,
+                                                _at(at)))
 
 
 @command(app, "notice")
@@ -487,15 +575,35 @@ def _rows_at(opts: Common, reference: str, as_of: str | None,
             return models.load(reference), _today()
         finally:
             models.close()
-    return rows_for(agreement_as_of(ledger, reference, day, as_of_entry)), day or _today()
+    agreement = agreement_as_of(ledger, reference, day, as_of_entry)
+    # As of an entry, the agreement is judged on that entry's own date, not today's.
+    return rows_for(agreement), day or agreement.last_at.date()
 
 
 @command(app, "list")
-def list_agreements(opts: Common) -> None:
-    """Every agreement in the ledger with its state today."""
+def list_agreements(opts: Common,
+                    partner: Annotated[str | None, typer.Option(
+                        help="Only agreements this partner is (or was) part of.")] = None,
+                    state: Annotated[str | None, typer.Option(
+                        help="Only agreements in this state today (draft, signed, in force, "
+                             "notice given, terminated, expired).")] = None,
+                    ending_before: Annotated[str | None, typer.Option(
+                        help="Only agreements whose end date is before this date.")] = None
+                    ) -> None:
+    """Every agreement in the ledger with its state today (or those a filter picks)."""
+    if state is not None and state not in STATES:
+        raise InvalidInput(f"--state {state!r}: give one of {', '.join(STATES)}")
+    before = _day(ending_before, "--ending-before")
     models = ReadModels(opts.open_ledger())
     try:
-        rows = models.list()
+        if partner is not None:
+            parse_slug(partner, "partner id")
+            everything = models.all_rows()
+            with_partner = {r.reference for r in everything
+                            if any(p["partner"] == partner for p in r[PartnerRow])}
+            rows = [r.agreement for r in everything if r.reference in with_partner]
+        else:
+            rows = models.list()
     finally:
         models.close()
     today = _today()
@@ -506,10 +614,35 @@ def list_agreements(opts: Common) -> None:
                    end=None if r["end"] is None else date.fromisoformat(r["end"]),
                    notice_pending=r["pending_notices"] > 0),
                "entries": r["entries"], "start": r["start"], "end": r["end"]} for r in rows]
+    listed = [r for r in listed
+              if (state is None or r["state"] == state)
+              and (before is None or (r["end"] is not None
+                                      and date.fromisoformat(str(r["end"])) < before))]
     if opts.json:
         emit_json({"agreements": listed})
         return
     render.agreements(listed)
+
+
+@command(app, "todo")
+def todo(opts: Common, partner: As,
+         within: Annotated[int, typer.Option(
+             help="Show end dates due within this many days.")] = 90) -> None:
+    """What is waiting for a partner across every agreement: states to sign, variations to
+    consent to, late notices to acknowledge, notices running, end dates due."""
+    parse_slug(partner, "partner id")
+    if within < 0:
+        raise InvalidInput("--within is a number of days, 0 or more")
+    models = ReadModels(opts.open_ledger())
+    try:
+        tasks = todo_view(partner, models.all_rows(), _today(), within)
+    finally:
+        models.close()
+    if opts.json:
+        emit_json({"partner": partner, "as_of": _today().isoformat(),
+                   "tasks": [t.to_json() for t in tasks]})
+        return
+    render.todo(partner, tasks)
 
 
 @command(app, "status")
@@ -554,22 +687,51 @@ def history(opts: Common, reference: Ref, as_of: AsOf = None, as_of_entry: AsOfE
 @command(app, "budget")
 def budget(opts: Common, reference: Ref,
            year: Annotated[str | None, typer.Option(help="Only this financial year.")] = None,
-           by: Annotated[str, typer.Option(help="Break down by partner or source.")]
-           = "partner",
+           by: Annotated[str, typer.Option(
+               help="Break down by partner or source (per year), or year: one table of every "
+                    "year by partner.")] = "partner",
            csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+           lines: Annotated[bool, typer.Option(
+               "--lines", help="List every funding line instead.")] = False,
+           payments: Annotated[bool, typer.Option(
+               "--payments", help="List every payment (and reversal) instead.")] = False,
            as_of: AsOf = None, as_of_entry: AsOfEntry = None) -> None:
     """Funding per financial year: confirmed, indicative, tba, paid, outstanding, share."""
-    if by not in ("partner", "source"):
-        raise InvalidInput("--by is partner or source")
+    if by not in ("partner", "source", "year"):
+        raise InvalidInput("--by is partner, source or year")
+    if lines and payments:
+        raise InvalidInput("give --lines or --payments, not both")
     wanted = None if year is None else str(parse_year(year))
     rows, _ = _rows_at(opts, reference, as_of, as_of_entry)
+    if payments:
+        listed = [p for p in sorted(rows[PaymentRow], key=lambda p: p["seq"])
+                  if wanted is None or p["year"] == wanted]
+        if opts.json:
+            emit_json({"reference": reference, "payments": [render.payment_json(p)
+                                                            for p in listed]})
+        elif csv:
+            typer.echo(render.payments_csv(reference, listed), nl=False)
+        else:
+            render.payments(reference, listed)
+        return
     view = budget_view(rows)
     if wanted is not None:
         view = BudgetView(view.reference, tuple(y for y in view.years if y.year == wanted))
+    if lines:
+        every = [line for y in view.years for line in y.lines]
+        if opts.json:
+            emit_json({"reference": reference, "lines": [line.to_json() for line in every]})
+        elif csv:
+            typer.echo(render.lines_csv(reference, every), nl=False)
+        else:
+            render.lines(reference, every)
+        return
     if opts.json:
         emit_json(view.to_json())
     elif csv:
-        typer.echo(render.budget_csv(view, by), nl=False)
+        typer.echo(render.budget_csv(view, "partner" if by == "year" else by), nl=False)
+    elif by == "year":
+        render.budget_grid(view)
     else:
         render.budget(view, by)
 

@@ -13,9 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ledger.values import at_text, money_text
-from projections.budget import BudgetView, Share
+from projections.budget import BudgetView, LineRow, Share
 from projections.summary import pounds
-from projections.views import HistoryRow, StatusView
+from projections.views import HistoryRow, StatusView, Task
 
 # Piped output is read by people in files and logs too: give tables room rather than
 # rich's default of 80 columns, which would wrap every hash and date.
@@ -52,13 +52,28 @@ def status(view: StatusView) -> None:
                       f"{p.signatory.name}, {p.signatory.designation}",
                       p.signatory.key_id[:16], p.status, "yes" if p.signed else "no")
     console.print(table)
-    for v in view.pending_variations:
-        console.print(f"  variation {v.id} pending (proposed by {v.proposer}): {v.reason}; "
-                      f"waiting for {', '.join(v.waiting_for)}")
+    for v in view.variations:
+        if v.status == "pending":
+            expiry = f"; lapses after {v.expires}" if v.expires else ""
+            console.print(f"  variation {v.id} pending (proposed by {v.proposer}, proposal "
+                          f"{v.proposal[:16]}): {v.reason}; waiting for "
+                          f"{', '.join(v.waiting_for)}{expiry}")
+        elif v.status in ("lapsed", "withdrawn", "rejected", "expired"):
+            how = {"lapsed": f"lapsed when variation {v.ended_by} took effect",
+                   "withdrawn": f"withdrawn by {v.ended_by}",
+                   "rejected": f"rejected by {v.ended_by}",
+                   "expired": f"expired after {v.expires}"}[v.status]
+            when = f" on {v.ended_at.date()}" if v.ended_at else ""
+            console.print(f"  variation {v.id} {how}{when}: it will not take effect")
     for n in view.notices:
         if not n.done:
-            console.print(f"  notice of {n.kind} by {n.partner} given {n.at.date()}; "
-                          f"earliest effective date {n.effective_from}")
+            late = ""
+            if n.backdated:
+                late = (f" (recorded late: runs from {n.runs_from} until every other partner "
+                        f"acknowledges its date; acknowledged by "
+                        f"{', '.join(n.acknowledged) or 'nobody yet'})")
+            console.print(f"  notice of {n.kind} by {n.partner} given {n.at.date()} (entry "
+                          f"{n.seq}); earliest effective date {n.effective_from}{late}")
 
 
 def signatures(view: StatusView) -> None:
@@ -72,7 +87,11 @@ def signatures(view: StatusView) -> None:
                       at_text(s.recorded), "yes" if s.state in current else "")
     console.print(table)
     waiting = [p.id for p in view.partners if p.status == "active" and not p.signed]
-    if view.state == "draft":
+    active = [p for p in view.partners if p.status == "active"]
+    if view.state == "draft" and len(active) < 2:
+        console.print("  an agreement needs at least two partners: it stays a draft until "
+                      "another partner joins (ledger join) and every partner signs")
+    elif view.state == "draft":
         console.print(f"  still to sign the current state: {', '.join(waiting) or 'nobody'}")
 
 
@@ -128,6 +147,100 @@ def budget_csv(view: BudgetView, by: str) -> str:
                          money_text(p.indicative), p.tba, money_text(p.paid),
                          money_text(p.outstanding), "100.00" if p.total else "0.00"])
     return out.getvalue()
+
+
+def budget_grid(view: BudgetView) -> None:
+    """Every year by partner: what each partner is to fund (confirmed and indicative), and the
+    pool, one row per year."""
+    partners = sorted({s.name for y in view.years for s in y.partners})
+    table = Table(title=f"{view.reference}: funding by year and partner", title_justify="left")
+    table.add_column("year")
+    for partner in partners:
+        table.add_column(partner, justify="right")
+    for col in ("pool", "paid", "outstanding"):
+        table.add_column(col, justify="right")
+    for year in view.years:
+        shares = {s.name: s.position for s in year.partners}
+        p = year.position
+        table.add_row(year.year, *(pounds(shares[n].total) if n in shares else ""
+                                   for n in partners),
+                      pounds(p.total), pounds(p.paid), pounds(p.outstanding))
+    console.print(table)
+
+
+_LINE_COLUMNS = ("reference", "year", "partner", "source", "status", "amount", "paid",
+                 "released")
+_PAYMENT_COLUMNS = ("reference", "seq", "at", "partner", "year", "source", "amount",
+                    "payment_reference", "reverses")
+
+
+def lines_csv(reference: str, lines: Sequence[LineRow]) -> str:
+    """Every funding line, one row each."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(_LINE_COLUMNS)
+    for line in lines:
+        writer.writerow([reference, line.year, line.partner, line.source, line.status,
+                         "" if line.amount is None else money_text(line.amount),
+                         money_text(line.paid), "yes" if line.released else ""])
+    return out.getvalue()
+
+
+def lines(reference: str, rows: Sequence[LineRow]) -> None:
+    """Every funding line."""
+    table = Table(title=f"Funding lines of {reference}", title_justify="left")
+    for col in _LINE_COLUMNS[1:]:
+        table.add_column(col, justify="right" if col in ("amount", "paid") else "left")
+    for line in rows:
+        table.add_row(line.year, line.partner, line.source, line.status, pounds(line.amount),
+                      pounds(line.paid), "yes" if line.released else "")
+    console.print(table)
+
+
+def payment_json(row: dict[str, object]) -> dict[str, object]:
+    """A payment row as ``budget --payments --json`` gives it."""
+    return {"seq": row["seq"], "at": row["at"], "partner": row["partner"], "year": row["year"],
+            "source": row["source"], "amount": money_text(row["amount"]),  # type: ignore[arg-type]
+            "reference": row["payment_ref"], "reverses": row["reverses"]}
+
+
+def payments_csv(reference: str, rows: Sequence[dict[str, object]]) -> str:
+    """Every payment and reversal, one row each (a reversal's amount is negative)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(_PAYMENT_COLUMNS)
+    for row in rows:
+        j = payment_json(row)
+        writer.writerow([reference, j["seq"], j["at"], j["partner"], j["year"], j["source"],
+                         j["amount"], j["reference"] or "", j["reverses"] or ""])
+    return out.getvalue()
+
+
+def payments(reference: str, rows: Sequence[dict[str, object]]) -> None:
+    """Every payment and reversal."""
+    table = Table(title=f"Payments of {reference}", title_justify="left")
+    for col in ("seq", "at", "partner", "year", "source", "amount", "reference", "note"):
+        table.add_column(col, justify="right" if col == "amount" else "left")
+    for row in rows:
+        j = payment_json(row)
+        note = f"reverses entry {j['reverses']}" if j["reverses"] else ""
+        table.add_row(str(j["seq"]), str(j["at"]), str(j["partner"]), str(j["year"]),
+                      str(j["source"]), pounds(str(j["amount"])), str(j["reference"] or ""),
+                      note)
+    console.print(table)
+
+
+def todo(partner: str, tasks: Sequence[Task]) -> None:
+    """What is waiting for a partner, soonest first."""
+    if not tasks:
+        console.print(f"nothing is waiting for {partner}")
+        return
+    table = Table(title=f"Waiting for {partner}", title_justify="left")
+    for col in ("due", "agreement", "what"):
+        table.add_column(col)
+    for task in tasks:
+        table.add_row(str(task.due or ""), task.reference, task.what)
+    console.print(table)
 
 
 def agreements(rows: Sequence[dict[str, object]]) -> None:

@@ -34,7 +34,8 @@ def environment() -> Environment:
     env = Environment(loader=PackageLoader("commands", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=True)
-    env.filters.update(at=at_text, money=pounds, short=_short)
+    env.filters.update(at=at_text, day=lambda moment: moment.date().isoformat(), money=pounds,
+                       short=_short)
     return env
 
 

@@ -145,9 +145,18 @@ def record(ledger: Ledger) -> None:
     # notice comes from the provider partner, one of the "Partners" of definition 1.4, whose
     # leaving the clause says ends the Agreement wholly. Given on 31 August 2006, six calendar
     # months run to 28 February 2007 (there is no 31 February).
-    ledger("notice", REF, "--as", "orwell", "--at", "2006-08-31",
-           "--reason", "Orwell Housing Association Ltd gives six months' written notice of "
-                       "terminating its involvement (clause 8.1); illustrative")
+    notice = ledger.json("notice", REF, "--as", "orwell", "--at", "2006-08-31",
+                         "--reason", "Orwell Housing Association Ltd gives six months' written "
+                                     "notice of terminating its involvement (clause 8.1); "
+                                     "illustrative")
+    # Entered on the ledger long after its date, the notice runs from the day it is recorded
+    # until the other partners confirm the date it was given: a notice entered late cannot
+    # shorten their six months. Each of the other seven acknowledges 31 August 2006.
+    ledger.refused("terminate", REF, "--as", "orwell", "--at", "2007-02-28",
+                   says="runs until")
+    for pid, *_ in PARTNERS:
+        if pid != "orwell":
+            ledger("acknowledge", REF, str(notice["seq"]), "--as", pid, "--at", "2006-09-01")
     ledger.refused("terminate", REF, "--as", "orwell", "--at", "2007-02-27",
                    says="runs until 2007-02-28")
     ledger("terminate", REF, "--as", "orwell", "--at", "2007-02-28",

@@ -338,15 +338,17 @@ class Ledger(Application[UUID]):
         return self._act(reference, line.partner, "contribute", lambda _: body, signer, at)
 
     def pay(self, reference: str, partner: str, year: FinancialYear, amount: Any,
-            source: str | None, signer: Signer, at: datetime | None = None) -> Recorded:
-        """A partner records a payment into the pool against one of its funding lines.
+            source: str | None, signer: Signer, at: datetime | None = None,
+            payment_reference: str | None = None) -> Recorded:
+        """A partner records a payment into the pool against one of its funding lines, with
+        its own reference for it (an invoice or remittance number) if given.
 
         Without a source, the partner's only funding line for that year is meant.
         """
         def body(agreement: Agreement | None) -> dict[str, Any]:
             assert agreement is not None
             chosen = source if source is not None else _only_source(agreement, partner, year)
-            return {"payment": Payment(year, chosen, amount).to_json()}
+            return {"payment": Payment(year, chosen, amount, payment_reference).to_json()}
         return self._act(reference, partner, "contribute", body, signer, at)
 
     def sign(self, reference: str, partner: str, signer: Signer, at: datetime | None = None,
@@ -358,16 +360,50 @@ class Ledger(Application[UUID]):
         return self._act(reference, partner, "sign", body, signer, at)
 
     def vary(self, reference: str, partner: str, variation: str, reason: str, changes: Changes,
-             signer: Signer, at: datetime | None = None) -> Recorded:
-        """A partner proposes a variation (its own consent included)."""
-        body = bodies.VaryBody(variation, reason, changes).to_json()
+             signer: Signer, at: datetime | None = None, expires: date | None = None
+             ) -> Recorded:
+        """A partner proposes a variation (its own consent included), which may gather
+        consents until ``expires`` (if given)."""
+        body = bodies.VaryBody(variation, reason, changes, expires).to_json()
         return self._act(reference, partner, "vary", lambda _: body, signer, at)
 
     def consent(self, reference: str, partner: str, variation: str, signer: Signer,
+                at: datetime | None = None, proposal: str | None = None) -> Recorded:
+        """A partner consents to a pending variation: to what was proposed, named by the hash
+        of the entry that proposed it (``proposal``, the one the partner reviewed; by default
+        the one the agreement holds)."""
+        def body(agreement: Agreement | None) -> dict[str, Any]:
+            assert agreement is not None
+            found = agreement.variations.get(variation)
+            named = proposal or (found.proposal if found is not None else None)
+            return bodies.ConsentBody(variation, named).to_json()
+        return self._act(reference, partner, "consent", body, signer, at)
+
+    def withdraw(self, reference: str, partner: str, signer: Signer, *,
+                 variation: str | None = None, notice: int | None = None, reason: str = "",
+                 at: datetime | None = None) -> Recorded:
+        """A partner takes back its own pending variation, or its notice before it takes
+        effect."""
+        body = bodies.WithdrawBody(variation, notice, reason).to_json()
+        return self._act(reference, partner, "withdraw", lambda _: body, signer, at)
+
+    def reject(self, reference: str, partner: str, variation: str, reason: str, signer: Signer,
+               at: datetime | None = None) -> Recorded:
+        """A partner whose consent a variation needs rejects it: it can no longer take effect."""
+        body = bodies.RejectBody(variation, reason).to_json()
+        return self._act(reference, partner, "reject", lambda _: body, signer, at)
+
+    def acknowledge(self, reference: str, partner: str, notice: int, signer: Signer,
+                    at: datetime | None = None) -> Recorded:
+        """A partner accepts the date a backdated notice gives itself."""
+        body = {"notice": notice}
+        return self._act(reference, partner, "acknowledge", lambda _: body, signer, at)
+
+    def reverse(self, reference: str, partner: str, payment: int, reason: str, signer: Signer,
                 at: datetime | None = None) -> Recorded:
-        """A partner consents to a pending variation."""
-        body = {"variation": variation}
-        return self._act(reference, partner, "consent", lambda _: body, signer, at)
+        """A partner reverses a payment it recorded in error (entry ``payment``)."""
+        body = {"reversal": bodies.Reversal(payment, reason).to_json()}
+        return self._act(reference, partner, "contribute", lambda _: body, signer, at)
 
     def notice(self, reference: str, partner: str, kind: str, reason: str, signer: Signer,
                at: datetime | None = None) -> Recorded:

@@ -266,45 +266,73 @@ def parse_line(data: object, partner: str | None = None) -> FundingLine:
 
 @dataclass(frozen=True)
 class Payment:
-    """Money a partner paid into the pool against one of its funding lines."""
+    """Money a partner paid into the pool against one of its funding lines, with the
+    finance officer's own reference for it (an invoice or remittance number), if any."""
 
     year: FinancialYear
     source: str
     amount: Decimal
+    reference: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """As written in a statement (``reference`` only when there is one)."""
+        data = {"year": str(self.year), "source": self.source, "amount": money_text(self.amount)}
+        if self.reference is not None:
+            data["reference"] = self.reference
+        return data
+
+
+@dataclass(frozen=True)
+class Reversal:
+    """A payment recorded in error, reversed by the partner that recorded it: the entry stays,
+    and no longer counts."""
+
+    payment: int
+    reason: str
 
     def to_json(self) -> dict[str, Any]:
         """As written in a statement."""
-        return {"year": str(self.year), "source": self.source, "amount": money_text(self.amount)}
+        return {"payment": self.payment, "reason": self.reason}
 
 
 @dataclass(frozen=True)
 class ContributeBody:
-    """Body of ``contribute``: a funding line declared, or a payment recorded."""
+    """Body of ``contribute``: a funding line declared, a payment recorded, or a payment
+    reversed."""
 
     line: FundingLine | None
     payment: Payment | None
+    reversal: Reversal | None = None
 
     def to_json(self) -> dict[str, Any]:
         """As written in a statement."""
         if self.line is not None:
             return {"line": self.line.to_json(with_partner=False)}
+        if self.reversal is not None:
+            return {"reversal": self.reversal.to_json()}
         assert self.payment is not None
         return {"payment": self.payment.to_json()}
 
 
 def parse_contribute(data: object, partner: str) -> ContributeBody:
-    """Body of ``contribute``: exactly one of ``line`` or ``payment``."""
+    """Body of ``contribute``: exactly one of ``line``, ``payment`` or ``reversal``."""
     if isinstance(data, dict) and data.keys() == {"line"}:
         return ContributeBody(parse_line(data["line"], partner), None)
     if isinstance(data, dict) and data.keys() == {"payment"}:
-        p = _fields(data["payment"], "payment", {"year", "source", "amount"})
+        p = _fields(data["payment"], "payment", {"year", "source", "amount"}, {"reference"})
         amount = parse_money(p["amount"])
         if amount <= 0:
             raise InvalidInput("a payment must be more than zero")
+        reference = (None if "reference" not in p
+                     else parse_text(p["reference"], "payment reference", max_length=100))
         return ContributeBody(
             None, Payment(parse_year(p["year"]), parse_text(p["source"], "source", max_length=200),
-                          amount))
-    raise InvalidInput("a contribute body holds exactly one of 'line' or 'payment'")
+                          amount, reference))
+    if isinstance(data, dict) and data.keys() == {"reversal"}:
+        r = _fields(data["reversal"], "reversal", {"payment", "reason"})
+        return ContributeBody(None, None, Reversal(_seq(r["payment"], "payment reversed"),
+                                                   parse_text(r["reason"], "reason")))
+    raise InvalidInput("a contribute body holds exactly one of 'line', 'payment' or 'reversal'")
 
 
 # --- the other actions -------------------------------------------------------------------------
@@ -336,6 +364,36 @@ class NewPartner:
         return {"id": self.id, **self.details.to_json()}
 
 
+@dataclass(frozen=True)
+class Succession:
+    """A successor body takes a partner's place, funding and obligations (a PCT abolished and
+    its agreements passed to its successor): agreed by every other partner, and by the
+    successor with the key it brings."""
+
+    predecessor: str
+    successor: NewPartner
+
+    def to_json(self) -> dict[str, Any]:
+        """As written in a statement."""
+        return {"from": self.predecessor, "to": self.successor.to_json()}
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """A partner that lost its key is given a new signatory and key by the others' agreement
+    (it consents with the new key, proving it holds it)."""
+
+    partner: str
+    signatory: str
+    designation: str
+    public_key: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        """As written in a statement."""
+        return {"partner": self.partner, "signatory": self.signatory,
+                "designation": self.designation, "public_key": self.public_key.hex()}
+
+
 class _Unset:
     """The one "end date not changed" marker. Aggregates are deep-copied out of the repository's
     cache, and a copy of a plain ``object()`` is a new object, which ``is _UNSET`` would take
@@ -365,6 +423,8 @@ class Changes:
     add_partners: tuple[NewPartner, ...] = ()
     remove_partners: tuple[str, ...] = ()
     ends_agreement: bool = False
+    successions: tuple[Succession, ...] = ()
+    recoveries: tuple[Recovery, ...] = ()
 
     @property
     def changes_end(self) -> bool:
@@ -391,6 +451,10 @@ class Changes:
             data["remove_partners"] = list(self.remove_partners)
         if self.ends_agreement:
             data["ends_agreement"] = True
+        if self.successions:
+            data["successions"] = [item.to_json() for item in self.successions]
+        if self.recoveries:
+            data["recoveries"] = [item.to_json() for item in self.recoveries]
         return data
 
     def is_empty(self) -> bool:
@@ -399,7 +463,8 @@ class Changes:
 
 
 _CHANGE_FIELDS = {"title", "basis", "flexibilities", "terms_hash", "start", "end", "notice_months",
-                  "on_withdrawal", "funding", "add_partners", "remove_partners", "ends_agreement"}
+                  "on_withdrawal", "funding", "add_partners", "remove_partners", "ends_agreement",
+                  "successions", "recoveries"}
 
 
 def parse_changes(data: object) -> Changes:
@@ -418,12 +483,13 @@ def parse_changes(data: object) -> Changes:
         raise InvalidInput("funding, add_partners and remove_partners must be lists")
     if "funding" in d and not funding:
         raise InvalidInput("a funding change lists at least one line")
-    new_partners = []
-    for item in adds:
-        if not isinstance(item, dict) or "id" not in item:
-            raise InvalidInput("each added partner needs an id")
-        rest = {k: v for k, v in item.items() if k != "id"}
-        new_partners.append(NewPartner(parse_slug(item["id"], "partner id"), parse_partner(rest)))
+    new_partners = [_new_partner(item) for item in adds]
+    successions = d.get("successions", [])
+    recoveries = d.get("recoveries", [])
+    if not isinstance(successions, list) or not isinstance(recoveries, list):
+        raise InvalidInput("successions and recoveries must be lists")
+    if ("successions" in d and not successions) or ("recoveries" in d and not recoveries):
+        raise InvalidInput("a succession or recovery change lists at least one")
     if "ends_agreement" in d and d["ends_agreement"] is not True:
         raise InvalidInput("ends_agreement, when present, must be true")
     lines = tuple(parse_line(item) for item in funding)
@@ -442,33 +508,147 @@ def parse_changes(data: object) -> Changes:
         add_partners=tuple(new_partners),
         remove_partners=tuple(parse_slug(p, "partner id") for p in removes),
         ends_agreement="ends_agreement" in d,
+        successions=tuple(_succession(item) for item in successions),
+        recoveries=tuple(_recovery(item) for item in recoveries),
     )
+
+
+def _new_partner(item: object) -> NewPartner:
+    if not isinstance(item, dict) or "id" not in item:
+        raise InvalidInput("each added partner needs an id")
+    rest = {k: v for k, v in item.items() if k != "id"}
+    return NewPartner(parse_slug(item["id"], "partner id"), parse_partner(rest))
+
+
+def _succession(item: object) -> Succession:
+    d = _fields(item, "succession", {"from", "to"})
+    return Succession(parse_slug(d["from"], "partner id"), _new_partner(d["to"]))
+
+
+def _recovery(item: object) -> Recovery:
+    d = _fields(item, "key recovery", {"partner", "signatory", "designation", "public_key"})
+    if not isinstance(d["public_key"], str):
+        raise InvalidInput("public_key must be 64 hex digits")
+    return Recovery(parse_slug(d["partner"], "partner id"),
+                    parse_text(d["signatory"], "signatory"),
+                    parse_text(d["designation"], "designation"),
+                    parse_public_key(d["public_key"]))
 
 
 @dataclass(frozen=True)
 class VaryBody:
-    """Body of ``vary``: a proposed variation."""
+    """Body of ``vary``: a proposed variation, and the last day it may gather consents."""
 
     id: str
     reason: str
     changes: Changes
+    expires: date | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """As written in a statement."""
-        return {"id": self.id, "reason": self.reason, "changes": self.changes.to_json()}
+        """As written in a statement (``expires`` only when there is one)."""
+        data: dict[str, Any] = {"id": self.id, "reason": self.reason,
+                                "changes": self.changes.to_json()}
+        if self.expires is not None:
+            data["expires"] = self.expires.isoformat()
+        return data
 
 
 def parse_vary(data: object) -> VaryBody:
     """Body of ``vary``."""
-    d = _fields(data, "vary body", {"id", "reason", "changes"})
+    d = _fields(data, "vary body", {"id", "reason", "changes"}, {"expires"})
     return VaryBody(parse_slug(d["id"], "variation id"), parse_text(d["reason"], "reason"),
-                    parse_changes(d["changes"]))
+                    parse_changes(d["changes"]),
+                    None if "expires" not in d else parse_date(d["expires"], "expiry date"))
 
 
-def parse_consent(data: object) -> str:
-    """Body of ``consent``: the id of the variation consented to."""
-    d = _fields(data, "consent body", {"variation"})
-    return parse_slug(d["variation"], "variation id")
+@dataclass(frozen=True)
+class ConsentBody:
+    """Body of ``consent``: the variation consented to, and (from statement version 2) the
+    hash of the entry that proposed it, so that a consent binds to what was proposed."""
+
+    variation: str
+    proposal: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """As written in a statement."""
+        data: dict[str, Any] = {"variation": self.variation}
+        if self.proposal is not None:
+            data["proposal"] = self.proposal
+        return data
+
+
+def parse_consent(data: object) -> ConsentBody:
+    """Body of ``consent``."""
+    d = _fields(data, "consent body", {"variation"}, {"proposal"})
+    return ConsentBody(parse_slug(d["variation"], "variation id"),
+                       None if "proposal" not in d else _hash(d["proposal"], "proposal"))
+
+
+def _hash(value: object, what: str) -> str:
+    if not isinstance(value, str) or len(value) != 64 or value.strip("0123456789abcdef"):
+        raise InvalidInput(f"the {what} must be the 64 lower-case hex digits of an entry hash")
+    return value
+
+
+@dataclass(frozen=True)
+class WithdrawBody:
+    """Body of ``withdraw``: a partner takes back its own pending variation or notice."""
+
+    variation: str | None = None
+    notice: int | None = None
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """As written in a statement."""
+        data: dict[str, Any] = {"reason": self.reason}
+        if self.variation is not None:
+            data["variation"] = self.variation
+        else:
+            data["notice"] = self.notice
+        return data
+
+
+def parse_withdraw(data: object) -> WithdrawBody:
+    """Body of ``withdraw``: ``reason`` and exactly one of ``variation`` (its id) or ``notice``
+    (the seq of the notice entry)."""
+    d = _fields(data, "withdraw body", {"reason"}, {"variation", "notice"})
+    reason = parse_text(d["reason"], "reason", empty=True)
+    if ("variation" in d) == ("notice" in d):
+        raise InvalidInput("a withdraw body names exactly one of 'variation' or 'notice'")
+    if "variation" in d:
+        return WithdrawBody(parse_slug(d["variation"], "variation id"), None, reason)
+    return WithdrawBody(None, _seq(d["notice"], "notice"), reason)
+
+
+def _seq(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < 2**53:
+        raise InvalidInput(f"the {what} is named by the seq of its entry, a whole number from 1")
+    return value
+
+
+@dataclass(frozen=True)
+class RejectBody:
+    """Body of ``reject``: a partner whose consent a variation needs refuses it."""
+
+    variation: str
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        """As written in a statement."""
+        return {"variation": self.variation, "reason": self.reason}
+
+
+def parse_reject(data: object) -> RejectBody:
+    """Body of ``reject``."""
+    d = _fields(data, "reject body", {"variation", "reason"})
+    return RejectBody(parse_slug(d["variation"], "variation id"),
+                      parse_text(d["reason"], "reason", empty=True))
+
+
+def parse_acknowledge(data: object) -> int:
+    """Body of ``acknowledge``: the seq of the backdated notice whose date is acknowledged."""
+    d = _fields(data, "acknowledge body", {"notice"})
+    return _seq(d["notice"], "notice")
 
 
 @dataclass(frozen=True)
@@ -531,5 +711,6 @@ def parse_body(action: str, body: object, partner: str) -> Any:
 _PARSERS: dict[str, Any] = {
     "draft": parse_draft, "join": parse_join, "sign": parse_sign, "vary": parse_vary,
     "consent": parse_consent, "notice": parse_notice, "terminate": parse_terminate,
-    "appoint": parse_appoint,
+    "appoint": parse_appoint, "withdraw": parse_withdraw, "reject": parse_reject,
+    "acknowledge": parse_acknowledge,
 }

@@ -49,6 +49,22 @@ NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:agreement-ledger")
 #: partner's machine and the server); anything later is "in the future" and refused.
 CLOCK_TOLERANCE = timedelta(minutes=1)
 
+#: How long before the ledger records it a notice may be dated and still run from its own date.
+#: Backdating exists to record paper history; a notice dated earlier than this runs from the day
+#: it was recorded, unless every other partner acknowledges the earlier date (``acknowledge``).
+BACKDATING_GRACE = timedelta(days=7)
+
+#: The flexibilities of s.31 Health Act 1999 and s.75 NHS Act 2006. Any other is named with the
+#: prefix ``other-`` (e.g. ``other-joint-equipment-store``), so that it is plainly not one of them.
+STATUTORY_FLEXIBILITIES = ("integrated-provision", "lead-commissioning", "pooled-budget")
+OTHER_FLEXIBILITY = "other-"
+
+#: How many financial years after the one it starts in an open-ended agreement may fund.
+OPEN_ENDED_YEARS = 25
+#: How many financial years after the one it ends in an agreement may plan funding for: one
+#: renewed year by year (Southwark's) sets out the years it expects to be renewed for.
+RENEWAL_YEARS = 3
+
 DRAFT, SIGNED, IN_FORCE, NOTICE_GIVEN, TERMINATED, EXPIRED = (
     "draft", "signed", "in force", "notice given", "terminated", "expired")
 STATES = (DRAFT, SIGNED, IN_FORCE, NOTICE_GIVEN, TERMINATED, EXPIRED)
@@ -69,6 +85,20 @@ def lifecycle_state(day: date, *, terminated: bool, executed: bool, start: date,
     if day >= start:
         return IN_FORCE
     return SIGNED
+
+
+def variation_status(effective: bool, ended: str | None, expires: date | None,
+                     day: date) -> str:
+    """Where a variation stands on ``day``: ``effective``; ended without taking effect
+    (``lapsed``, ``withdrawn``, ``rejected``); ``expired`` once its last day for consents has
+    passed; else ``pending``."""
+    if effective:
+        return "effective"
+    if ended is not None:
+        return ended
+    if expires is not None and day > expires:
+        return "expired"
+    return "pending"
 
 
 @functools.lru_cache(maxsize=65536)
@@ -106,6 +136,8 @@ class Partner:
     status: str = "active"  # active | withdrawn | removed
     joined_seq: int = 0
     left_seq: int | None = None
+    #: When the partner left (the date of its withdrawal, or of the variation removing it).
+    left_at: datetime | None = None
 
     @property
     def current(self) -> Signatory:
@@ -144,11 +176,34 @@ class Variation:
     consents: tuple[tuple[str, int], ...]
     effective_seq: int | None = None
     effective_at: datetime | None = None
+    #: The hash of the entry that proposed it: what a consent binds to.
+    proposal: str = ""
+    #: The last day it may gather consents, if the proposer set one.
+    expires: date | None = None
+    #: Whether another variation taking effect first makes it lapse (proposed in a version 2
+    #: statement: built on the agreement as it then stood).
+    lapses: bool = False
+    #: How it ended without taking effect: "lapsed", "withdrawn" or "rejected"; when; and by
+    #: what (the variation that took effect first, or the partner).
+    ended: str | None = None
+    ended_seq: int | None = None
+    ended_at: datetime | None = None
+    ended_by: str | None = None
 
     @property
     def effective(self) -> bool:
         """Whether every partner has consented and the changes are in effect."""
         return self.effective_seq is not None
+
+    @property
+    def open(self) -> bool:
+        """Still waiting for consents: neither in effect nor ended."""
+        return self.effective_seq is None and self.ended is None
+
+    def status_on(self, day: date) -> str:
+        """``effective``, ``lapsed``, ``withdrawn``, ``rejected``, ``expired`` (its last day for
+        consents passed) or ``pending``."""
+        return variation_status(self.effective, self.ended, self.expires, day)
 
     def consented(self, partner: str) -> bool:
         """Whether ``partner`` has consented."""
@@ -166,6 +221,18 @@ class Notice:
     seq: int
     effective_from: date
     done: bool = False
+    #: The day the notice period runs from: its own date, or (backdated beyond the grace
+    #: period) the day the ledger recorded it, until every other partner acknowledges it.
+    runs_from: date | None = None
+    #: Partners that acknowledged a backdated notice's own date.
+    acknowledged: tuple[str, ...] = ()
+    #: Taken back by the partner that gave it, before it took effect.
+    withdrawn: bool = False
+
+    @property
+    def backdated(self) -> bool:
+        """Whether its period runs from later than its own date."""
+        return self.runs_from is not None and self.runs_from != self.at.date()
 
 
 @dataclass(frozen=True)
@@ -178,6 +245,9 @@ class PaymentRecord:
     amount: Decimal
     at: datetime
     seq: int
+    reference: str | None = None
+    #: The seq of the entry that reversed it, if it was reversed.
+    reversed_seq: int | None = None
 
 
 @dataclass(frozen=True)
@@ -265,6 +335,21 @@ class Agreement(Aggregate):
 
         TOPIC = "agreement-ledger:Agreement.Appointed"
 
+    class Withdrawn(Acted):
+        """A partner took back its own variation or notice."""
+
+        TOPIC = "agreement-ledger:Agreement.Withdrawn"
+
+    class Rejected(Acted):
+        """A partner rejected a variation."""
+
+        TOPIC = "agreement-ledger:Agreement.Rejected"
+
+    class Acknowledged(Acted):
+        """A partner acknowledged the date of a backdated notice."""
+
+        TOPIC = "agreement-ledger:Agreement.Acknowledged"
+
     EVENTS: ClassVar[dict[str, type[Aggregate.Event]]] = {}
 
     def __init__(self, entry: str) -> None:  # noqa: ARG002 - Drafted.apply reads it
@@ -315,6 +400,8 @@ class Agreement(Aggregate):
         body = s.parsed
         _check_own_key(entry, body.partner.public_key)
         _check_not_future(s.at, now)
+        if s.version >= 2:
+            _check_flexibilities(body.terms.flexibilities)
         if not event:
             return cls._begin(agreement_id(s.agreement), entry, now)
         return cls._create(cls.Drafted, id=agreement_id(s.agreement), entry=entry.text,
@@ -448,18 +535,54 @@ class Agreement(Aggregate):
         return [n for n in self.notices if not n.done]
 
     def pending_variations(self) -> list[Variation]:
-        """Variations still waiting for consents."""
-        return [v for v in self.variations.values() if not v.effective]
+        """Variations still waiting for consents (not in effect, not ended)."""
+        return [v for v in self.variations.values() if v.open]
+
+    def ended_on(self) -> date | None:
+        """The last day of the agreement: when it was terminated, or its end date."""
+        if self.terminated_at is not None:
+            return self.terminated_at.date()
+        return self.terms.end
+
+    def released(self, line: FundingLine) -> bool:
+        """Whether nothing is owed on ``line``: its year begins after its partner left, or
+        after the agreement ended. A withdrawal, a removal or the agreement's end settles what
+        a partner owes; the years it was in keep what it paid and what it still owes."""
+        partner = self.partners.get(line.partner)
+        left = partner.left_at.date() if partner and partner.left_at else None
+        return any(day is not None and line.year.starts > day
+                   for day in (left, self.ended_on()))
 
     def signers_of(self, state: str) -> list[str]:
         """Partners that have signed ``state``."""
         return sorted({r.partner for r in self.signatures if r.state == state})
 
     def required_consents(self, variation: Variation) -> list[str]:
-        """Everyone who must consent: every active partner and every partner it adds."""
-        ids = [p.id for p in self.active_partners]
-        ids += [n.id for n in variation.changes.add_partners if n.id not in ids]
+        """Everyone who must consent: every active partner (but one it succeeds: an abolished
+        body cannot), every partner it adds, and every successor it brings in."""
+        c = variation.changes
+        succeeded = {item.predecessor for item in c.successions}
+        ids = [p.id for p in self.active_partners if p.id not in succeeded]
+        ids += [n.id for n in c.add_partners if n.id not in ids]
+        ids += [item.successor.id for item in c.successions if item.successor.id not in ids]
         return ids
+
+    def consent_key(self, partner: str, vid: str) -> bytes | None:
+        """The key that signs ``partner``'s consent to variation ``vid``: the new key of a
+        key recovery (the old one is lost), the key a partner added or brought in as a
+        successor proves by consenting, or else its current key (None: not a partner)."""
+        variation = self.variations.get(vid)
+        changes = variation.changes if variation else Changes()
+        for recovery in changes.recoveries:
+            if recovery.partner == partner:
+                return recovery.public_key
+        current = self.partners.get(partner)
+        if current is not None and current.active:
+            return current.current.public_key
+        for new in (*changes.add_partners, *(i.successor for i in changes.successions)):
+            if new.id == partner:
+                return new.details.public_key
+        return None
 
     def entry_of_act(self, partner: str, act: str) -> _Acted | None:
         """The entry that recorded ``partner``'s act ``act``, if this agreement holds it."""
@@ -485,16 +608,15 @@ class Agreement(Aggregate):
             joining: PartnerDetails = s.parsed
             return joining.public_key
         partner = self.partners.get(s.partner)
+        if s.action == "consent":
+            found = self.consent_key(s.partner, s.parsed.variation)
+            if found is not None:
+                return found
         if partner is not None and partner.active:
             return partner.current.public_key
-        if s.action == "consent":
-            # A partner added by a variation proves its key by consenting to it.
-            variation = self.variations.get(s.parsed)
-            for new in variation.changes.add_partners if variation else ():
-                if new.id == s.partner:
-                    return new.details.public_key
         if partner is not None:
-            left = "was removed" if partner.status == "removed" else "has withdrawn"
+            left = {"removed": "was removed", "succeeded": "was succeeded"}.get(
+                partner.status, "has withdrawn")
             raise RuleViolation(
                 f"{s.partner!r} {left} from {self.reference!r} and can no longer act")
         raise NotFound(f"{s.partner!r} is not a partner of agreement {self.reference!r}")
@@ -524,6 +646,12 @@ class Agreement(Aggregate):
         body = s.parsed
         if body.line is not None:
             self._phase(entry, (DRAFT,), "declare funding")
+            if s.version >= 2:
+                _check_year_in_term(body.line, self.terms.start, self.terms.end)
+            return
+        if body.reversal is not None:
+            self._phase(entry, (SIGNED, IN_FORCE, NOTICE_GIVEN, EXPIRED), "reverse a payment")
+            self._check_reversal(s.partner, body.reversal.payment)
             return
         assert body.payment is not None
         self._phase(entry, (SIGNED, IN_FORCE, NOTICE_GIVEN, EXPIRED), "record a payment")
@@ -542,6 +670,17 @@ class Agreement(Aggregate):
             raise RuleViolation(
                 f"payment of {money_text(pay.amount)} would exceed the {line.status} funding "
                 f"of {money_text(line.amount)} ({money_text(paid)} already paid)")
+
+    def _check_reversal(self, partner: str, seq: int) -> None:
+        payment = next((p for p in self.payments if p.seq == seq), None)
+        if payment is None:
+            raise NotFound(f"entry {seq} of {self.reference!r} is not a payment")
+        if payment.partner != partner:
+            raise RuleViolation(f"the payment of entry {seq} was recorded by {payment.partner!r}; "
+                                f"only the partner that recorded a payment reverses it")
+        if payment.reversed_seq is not None:
+            raise RuleViolation(f"the payment of entry {seq} was already reversed by entry "
+                                f"{payment.reversed_seq}")
 
     def _check_sign(self, entry: Entry) -> None:
         s = entry.statement
@@ -576,6 +715,11 @@ class Agreement(Aggregate):
         remaining = (active | added) - set(changes.remove_partners)
         if len(remaining) < 2:
             raise RuleViolation("an agreement needs at least two partners")
+        if changes.successions or changes.recoveries:
+            if s.version < 2:
+                raise RuleViolation("successions and key recoveries are in statements of "
+                                    "version 2")
+            remaining = self._check_successions(s.partner, changes, remaining)
         for line in changes.funding:
             if line.partner not in remaining:
                 raise NotFound(f"funding line for {line.partner!r}, who would not be a partner")
@@ -583,6 +727,56 @@ class Agreement(Aggregate):
         start = changes.start or self.terms.start
         end = self.terms.end if not changes.changes_end else changes.end
         bodies.check_dates(start, end)
+        if s.version >= 2:
+            self._check_variation_v2(s, body, start, end)
+
+    def _check_variation_v2(self, s: Any, body: VaryBody, start: date,
+                            end: date | None) -> None:
+        """Rules of variations proposed in version 2 statements."""
+        changes = body.changes
+        day = s.at.date()
+        if changes.changes_end and changes.end is not None and changes.end < day:
+            raise RuleViolation(
+                f"a variation proposed on {day} cannot end the agreement on {changes.end}, "
+                f"before it was proposed; to record an agreed past end, give notice or record "
+                f"its termination")
+        if body.expires is not None and body.expires < day:
+            raise RuleViolation(f"the variation would expire on {body.expires}, before it was "
+                                f"proposed on {day}")
+        if changes.flexibilities is not None:
+            _check_flexibilities(changes.flexibilities)
+        for line in changes.funding:
+            _check_year_in_term(line, start, end)
+
+    def _check_successions(self, proposer: str, changes: Changes,
+                           remaining: set[str]) -> set[str]:
+        """The rules of successions and key recoveries; the partners left after them."""
+        active = {p.id for p in self.active_partners}
+        brought = [item.successor.id for item in changes.successions]
+        for item in changes.successions:
+            if item.predecessor not in active:
+                raise NotFound(f"{item.predecessor!r} is not a partner that can be succeeded")
+            if item.successor.id in self.partners or item.successor.id in remaining:
+                raise RuleViolation(f"{item.successor.id!r} is or was already a partner; a "
+                                    f"successor comes in new")
+            self._check_key_is_own(item.successor.details.public_key)
+        predecessors = [item.predecessor for item in changes.successions]
+        if len(set(predecessors)) != len(predecessors) or len(set(brought)) != len(brought):
+            raise RuleViolation("a variation names each succession once")
+        for recovery in changes.recoveries:
+            if recovery.partner not in active or recovery.partner in predecessors:
+                raise NotFound(f"{recovery.partner!r} is not a partner whose key can be "
+                               f"recovered")
+            if recovery.partner == proposer:
+                raise RuleViolation("another partner proposes a key recovery; the partner "
+                                    "that lost its key consents with its new one")
+            if recovery.public_key == self.partners[recovery.partner].current.public_key:
+                raise RuleViolation("the recovered key is the current key; give a new key")
+            self._check_key_is_own(recovery.public_key, recovery.partner)
+        after = (remaining - set(predecessors)) | set(brought)
+        if len(after) < 2:
+            raise RuleViolation("an agreement needs at least two partners")
+        return after
 
     def uncovered_payment(self, changes: Changes) -> FundingLine | None:
         """A funding line of ``changes`` that would no longer cover what has been paid."""
@@ -600,16 +794,40 @@ class Agreement(Aggregate):
                 f"{line.partner!r} has already paid {money_text(paid)} for {line.year} "
                 f"from {line.source!r}; the line cannot be set below that or unconfirmed")
 
-    def _check_consent(self, entry: Entry) -> None:
-        s = entry.statement
-        self._phase(entry, (SIGNED, IN_FORCE, NOTICE_GIVEN, EXPIRED), "consent")
-        vid = s.parsed
+    def _open_variation(self, vid: str, day: date, what: str) -> Variation:
+        """The variation ``vid``, if it may still be consented to (or rejected) on ``day``."""
         variation = self.variations.get(vid)
         if variation is None:
             raise NotFound(f"there is no variation {vid!r} of {self.reference!r}")
         if variation.effective:
             raise RuleViolation(f"variation {vid!r} is already in effect")
-        for new in variation.changes.add_partners:
+        if variation.ended == "lapsed":
+            assert variation.ended_at is not None
+            raise RuleViolation(
+                f"variation {vid!r} lapsed on {variation.ended_at.date()}, when variation "
+                f"{variation.ended_by!r} took effect: it was proposed against the agreement as "
+                f"it stood before; propose it again against the agreement as it stands")
+        if variation.ended is not None:
+            raise RuleViolation(f"variation {vid!r} was {variation.ended} by "
+                                f"{variation.ended_by!r}; it can no longer be {what}")
+        if variation.expires is not None and day > variation.expires:
+            raise RuleViolation(f"variation {vid!r} expired on {variation.expires}: the last day "
+                                f"it could gather consents; propose it again")
+        return variation
+
+    def _check_consent(self, entry: Entry) -> None:
+        s = entry.statement
+        self._phase(entry, (SIGNED, IN_FORCE, NOTICE_GIVEN, EXPIRED), "consent")
+        body: bodies.ConsentBody = s.parsed
+        vid = body.variation
+        variation = self._open_variation(vid, s.at.date(), "consented to")
+        if s.version >= 2 and body.proposal != variation.proposal:
+            raise RuleViolation(
+                f"that consent is to another proposal than variation {vid!r} (proposed by entry "
+                f"{variation.seq}, hash {variation.proposal[:16]}); a consent binds to what was "
+                f"proposed: review it and consent again")
+        for new in (*variation.changes.add_partners,
+                    *(i.successor for i in variation.changes.successions)):
             # Taking effect would add the partner afresh, undoing any appointment since.
             if new.id in self.partners:
                 raise RuleViolation(
@@ -638,6 +856,60 @@ class Agreement(Aggregate):
         _ = s.parsed  # the body is read, and so checked, before anything is written
         if any(n.partner == s.partner for n in self.pending_notices()):
             raise RuleViolation(f"{s.partner!r} has already given notice")
+
+    def _notice(self, seq: int) -> Notice:
+        found = next((n for n in self.notices if n.seq == seq), None)
+        if found is None:
+            raise NotFound(f"entry {seq} of {self.reference!r} is not a notice")
+        return found
+
+    def _check_withdraw(self, entry: Entry) -> None:
+        s = entry.statement
+        body: bodies.WithdrawBody = s.parsed
+        day = s.at.date()
+        if body.variation is not None:
+            variation = self._open_variation(body.variation, day, "withdrawn")
+            if variation.proposer != s.partner:
+                raise RuleViolation(f"variation {body.variation!r} was proposed by "
+                                    f"{variation.proposer!r}; only its proposer withdraws it "
+                                    f"(another partner rejects it: ledger reject)")
+            return
+        assert body.notice is not None
+        notice = self._notice(body.notice)
+        if notice.partner != s.partner:
+            raise RuleViolation(f"the notice of entry {notice.seq} was given by "
+                                f"{notice.partner!r}; only the partner that gave it withdraws it")
+        if notice.done:
+            raise RuleViolation(f"the notice of entry {notice.seq} has already been acted on or "
+                                f"withdrawn")
+        if day >= notice.effective_from:
+            raise RuleViolation(
+                f"the notice of entry {notice.seq} took effect on {notice.effective_from}; it "
+                f"can only be withdrawn before then (after, the partners agree a variation)")
+
+    def _check_reject(self, entry: Entry) -> None:
+        s = entry.statement
+        body: bodies.RejectBody = s.parsed
+        variation = self._open_variation(body.variation, s.at.date(), "rejected")
+        if s.partner not in self.required_consents(variation):
+            raise RuleViolation(f"{s.partner!r} is not asked to consent to {body.variation!r}, "
+                                f"so it cannot reject it")
+        if variation.consented(s.partner):
+            raise RuleViolation(f"{s.partner!r} has consented to {body.variation!r}; a consent "
+                                f"given is not taken back")
+
+    def _check_acknowledge(self, entry: Entry) -> None:
+        s = entry.statement
+        notice = self._notice(s.parsed)
+        if not notice.backdated or notice.done:
+            raise RuleViolation(f"the notice of entry {notice.seq} is not a backdated notice "
+                                f"waiting for acknowledgement")
+        if s.partner == notice.partner:
+            raise RuleViolation("the partner that gave a notice does not acknowledge it; the "
+                                "other partners do")
+        if s.partner in notice.acknowledged:
+            raise RuleViolation(f"{s.partner!r} has already acknowledged the notice of entry "
+                                f"{notice.seq}")
 
     def _check_terminate(self, entry: Entry) -> None:
         s = entry.statement
@@ -699,6 +971,9 @@ class Agreement(Aggregate):
         "notice": _check_notice,
         "terminate": _check_terminate,
         "appoint": _check_appoint,
+        "withdraw": _check_withdraw,
+        "reject": _check_reject,
+        "acknowledge": _check_acknowledge,
     }
 
     # --- event methods: replayed on every load, so they never check or raise --------------------
@@ -712,7 +987,7 @@ class Agreement(Aggregate):
 
     def _apply(self, entry: Entry, recorded: datetime) -> None:
         s = entry.statement
-        if s.action not in _KEEPS_DIGEST or (s.action == "contribute" and "payment" not in s.body):
+        if s.action not in _KEEPS_DIGEST or (s.action == "contribute" and "line" in s.body):
             self._digest = None
         self.APPLY[s.action](self, entry, recorded)
         self.history.append(Acted(entry, recorded))
@@ -745,12 +1020,19 @@ class Agreement(Aggregate):
         if body.line is not None:
             self.funding[body.line.key] = body.line
             return
+        if body.reversal is not None:
+            for i, record in enumerate(self.payments):
+                if record.seq == body.reversal.payment:
+                    key = (record.partner, record.year, record.source)
+                    self.paid[key] = self.paid.get(key, Decimal(0)) - record.amount
+                    self.payments[i] = replace(record, reversed_seq=s.seq)
+            return
         assert body.payment is not None
         pay = body.payment
         key = (s.partner, pay.year, pay.source)
         self.paid[key] = self.paid.get(key, Decimal(0)) + pay.amount
         self.payments.append(PaymentRecord(s.partner, pay.year, pay.source, pay.amount,
-                                           s.at, s.seq))
+                                           s.at, s.seq, pay.reference))
 
     def _apply_sign(self, entry: Entry, recorded: datetime) -> None:
         s = entry.statement
@@ -771,12 +1053,14 @@ class Agreement(Aggregate):
         s = entry.statement
         body: VaryBody = s.parsed
         self.variations[body.id] = Variation(body.id, s.partner, body.reason, body.changes,
-                                             s.seq, s.at, ((s.partner, s.seq),))
+                                             s.seq, s.at, ((s.partner, s.seq),),
+                                             proposal=entry.hash, expires=body.expires,
+                                             lapses=s.version >= 2)
         self._take_effect_if_complete(body.id, s.seq, s.at)
 
     def _apply_consent(self, entry: Entry, _recorded: datetime) -> None:
         s = entry.statement
-        vid = s.parsed
+        vid = s.parsed.variation
         v = self.variations[vid]
         self.variations[vid] = replace(v, consents=(*v.consents, (s.partner, s.seq)))
         self._take_effect_if_complete(vid, s.seq, s.at)
@@ -802,18 +1086,55 @@ class Agreement(Aggregate):
         for new in c.add_partners:
             self._add_partner(new.id, new.details, seq, at)
         for gone in c.remove_partners:
-            self.partners[gone] = replace(self.partners[gone], status="removed", left_seq=seq)
+            self.partners[gone] = replace(self.partners[gone], status="removed", left_seq=seq,
+                                          left_at=at)
+        for item in c.successions:
+            self._succeed(item.predecessor, item.successor.id, item.successor.details, seq, at)
+        for recovery in c.recoveries:
+            p = self.partners[recovery.partner]
+            new_signatory = Signatory(recovery.signatory, recovery.designation,
+                                      key_id(recovery.public_key), recovery.public_key, seq, at)
+            self.partners[p.id] = replace(p, signatories=(*p.signatories, new_signatory))
+        # A variation built on the agreement as it stood before this one lapses: it may no
+        # longer take effect, and shows as lapsed.
+        for other in list(self.variations.values()):
+            if other.id != vid and other.open and other.lapses:
+                self.variations[other.id] = replace(other, ended="lapsed", ended_seq=seq,
+                                                    ended_at=at, ended_by=vid)
         # A removed partner's notice goes with it.
         self.notices = [replace(n, done=True) if n.partner in c.remove_partners else n
                         for n in self.notices]
         for line in c.funding:
             self.funding[line.key] = line
 
-    def _apply_notice(self, entry: Entry, _recorded: datetime) -> None:
+    def _succeed(self, predecessor: str, successor: str, details: PartnerDetails, seq: int,
+                 at: datetime) -> None:
+        """The successor takes the predecessor's place: its funding lines, what has been paid
+        on them, and what it still owes; the predecessor's notice goes with it."""
+        self.partners[predecessor] = replace(self.partners[predecessor], status="succeeded",
+                                             left_seq=seq, left_at=at)
+        self._add_partner(successor, details, seq, at)
+        for key, line in list(self.funding.items()):
+            if line.partner == predecessor:
+                del self.funding[key]
+                moved = replace(line, partner=successor)
+                self.funding[moved.key] = moved
+                if key in self.paid:
+                    self.paid[moved.key] = self.paid.pop(key)
+        self.notices = [replace(n, done=True) if n.partner == predecessor else n
+                        for n in self.notices]
+
+    def _apply_notice(self, entry: Entry, recorded: datetime) -> None:
         s = entry.statement
         body: NoticeBody = s.parsed
-        effective = add_months(s.at.date(), self.terms.notice_months)
-        self.notices.append(Notice(s.partner, body.kind, body.reason, s.at, s.seq, effective))
+        runs_from = s.at.date()
+        if s.version >= 2 and recorded - s.at > BACKDATING_GRACE:
+            # Backdated beyond the grace period: it cannot shorten the others' notice. It runs
+            # from when it was recorded, unless they all acknowledge its own date.
+            runs_from = recorded.date()
+        effective = add_months(runs_from, self.terms.notice_months)
+        self.notices.append(Notice(s.partner, body.kind, body.reason, s.at, s.seq, effective,
+                                   runs_from=runs_from))
 
     def _apply_terminate(self, entry: Entry, _recorded: datetime) -> None:
         s = entry.statement
@@ -823,7 +1144,7 @@ class Agreement(Aggregate):
             self.notices = [replace(n, done=True) if n is notice else n for n in self.notices]
         if kind == "withdraw":
             self.partners[s.partner] = replace(self.partners[s.partner], status="withdrawn",
-                                               left_seq=s.seq)
+                                               left_seq=s.seq, left_at=s.at)
             if len(self.active_partners) >= 2:
                 return
         self.terminated_seq, self.terminated_at, self.terminated_by = s.seq, s.at, s.partner
@@ -837,6 +1158,38 @@ class Agreement(Aggregate):
                         body.public_key, s.seq, s.at)
         self.partners[s.partner] = replace(p, signatories=(*p.signatories, new))
 
+    def _apply_withdraw(self, entry: Entry, _recorded: datetime) -> None:
+        s = entry.statement
+        body: bodies.WithdrawBody = s.parsed
+        if body.variation is not None:
+            v = self.variations[body.variation]
+            self.variations[v.id] = replace(v, ended="withdrawn", ended_seq=s.seq,
+                                            ended_at=s.at, ended_by=s.partner)
+            return
+        self.notices = [replace(n, done=True, withdrawn=True) if n.seq == body.notice else n
+                        for n in self.notices]
+
+    def _apply_reject(self, entry: Entry, _recorded: datetime) -> None:
+        s = entry.statement
+        v = self.variations[s.parsed.variation]
+        self.variations[v.id] = replace(v, ended="rejected", ended_seq=s.seq, ended_at=s.at,
+                                        ended_by=s.partner)
+
+    def _apply_acknowledge(self, entry: Entry, _recorded: datetime) -> None:
+        s = entry.statement
+        self.notices = [self._acknowledged(n, s.partner) if n.seq == s.parsed else n
+                        for n in self.notices]
+
+    def _acknowledged(self, notice: Notice, partner: str) -> Notice:
+        notice = replace(notice, acknowledged=(*notice.acknowledged, partner))
+        others = {p.id for p in self.active_partners} - {notice.partner}
+        if others <= set(notice.acknowledged):
+            # Every other partner accepts the earlier date: the period runs from it.
+            day = notice.at.date()
+            notice = replace(notice, runs_from=day,
+                             effective_from=add_months(day, self.terms.notice_months))
+        return notice
+
     APPLY: ClassVar[dict[str, Callable[[Agreement, Entry, datetime], None]]] = {
         "draft": _apply_draft,
         "join": _apply_join,
@@ -847,6 +1200,9 @@ class Agreement(Aggregate):
         "notice": _apply_notice,
         "terminate": _apply_terminate,
         "appoint": _apply_appoint,
+        "withdraw": _apply_withdraw,
+        "reject": _apply_reject,
+        "acknowledge": _apply_acknowledge,
     }
 
 
@@ -859,6 +1215,9 @@ Agreement.EVENTS.update({
     "notice": Agreement.NoticeGiven,
     "terminate": Agreement.Terminated,
     "appoint": Agreement.Appointed,
+    "withdraw": Agreement.Withdrawn,
+    "reject": Agreement.Rejected,
+    "acknowledge": Agreement.Acknowledged,
 })
 
 _HINT = {
@@ -880,7 +1239,8 @@ _HINT = {
 
 #: Acts that change none of what the state digest covers (terms, active partners, funding
 #: lines), so a run of signatures hashes the state once; a payment is a contribution too.
-_KEEPS_DIGEST = frozenset({"sign", "notice", "appoint", "contribute"})
+_KEEPS_DIGEST = frozenset({"sign", "notice", "appoint", "contribute", "withdraw", "reject",
+                           "acknowledge"})
 
 
 def _at(moment: datetime) -> str:
@@ -900,6 +1260,31 @@ def _check_own_key(entry: Entry, public_key: bytes) -> None:
         raise SignatureInvalid("the entry must be signed by the key it introduces "
                                "(statement key differs from the body's public_key)")
     entry.verify_signature(public_key)
+
+
+def _check_flexibilities(flexibilities: Sequence[str]) -> None:
+    """Each flexibility is a statutory one, or named plainly as another (``other-...``)."""
+    for name in flexibilities:
+        if name not in STATUTORY_FLEXIBILITIES and not (
+                name.startswith(OTHER_FLEXIBILITY) and len(name) > len(OTHER_FLEXIBILITY)):
+            raise RuleViolation(
+                f"{name!r} is not a flexibility of s.31 Health Act 1999 / s.75 NHS Act 2006 "
+                f"({', '.join(STATUTORY_FLEXIBILITIES)}); name any other as "
+                f"'{OTHER_FLEXIBILITY}{name}'")
+
+
+def _check_year_in_term(line: FundingLine, start: date, end: date | None) -> None:
+    """A funding line's year lies within the agreement's term: from the financial year before
+    the one it starts in (funding set aside ahead of a start) to a few years after the one it
+    ends in (the years a renewal is planned for)."""
+    first = FinancialYear.containing(start).first - 1
+    last = FinancialYear.containing(end).first + RENEWAL_YEARS if end is not None else (
+        FinancialYear.containing(start).first + OPEN_ENDED_YEARS)
+    if not first <= line.year.first <= last:
+        span = (f"{FinancialYear(first)} to {FinancialYear(last)}")
+        raise RuleViolation(
+            f"funding for {line.year} is outside the agreement's term (from {start}"
+            f"{f' to {end}' if end else ''}): a line's year is one of {span}")
 
 
 def _check_not_future(at: datetime, now: datetime) -> None:

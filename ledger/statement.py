@@ -47,7 +47,13 @@ ACTIONS = (
     "notice",
     "terminate",
     "appoint",
+    "withdraw",
+    "reject",
+    "acknowledge",
 )
+
+#: Actions added with statement version 2.
+ACTIONS_FROM_V2 = frozenset({"withdraw", "reject", "acknowledge"})
 
 _FIELDS_V1 = frozenset(
     {"v", "origin", "agreement", "seq", "prev", "action", "partner", "key", "at", "body"}
@@ -172,6 +178,8 @@ class Statement:
             raise InvalidInput("statement seq must be a whole number from 1")
         if data["action"] not in ACTIONS:
             raise InvalidInput(f"{data['action']!r} is not an action")
+        if version == 1 and data["action"] in ACTIONS_FROM_V2:
+            raise InvalidInput(f"{data['action']!r} is an action of statement version 2")
         if not isinstance(data["body"], dict):
             raise InvalidInput("statement body must be a JSON object")
         return cls(

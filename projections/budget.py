@@ -28,13 +28,15 @@ class LineRow:
     status: str
     amount: Decimal | None
     paid: Decimal
+    #: Nothing is owed on it: its year begins after its partner left or the agreement ended.
+    released: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """Money as decimal strings."""
         return {"partner": self.partner, "year": self.year, "source": self.source,
                 "status": self.status,
                 "amount": None if self.amount is None else money_text(self.amount),
-                "paid": money_text(self.paid)}
+                "paid": money_text(self.paid), "released": self.released}
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class Position:
     indicative: Decimal = ZERO
     tba: int = 0
     paid: Decimal = ZERO
+    #: Funding of lines released when a partner left or the agreement ended: shown, not owed;
+    #: and what had been paid against them all the same.
+    released: Decimal = ZERO
+    released_paid: Decimal = ZERO
 
     @property
     def total(self) -> Decimal:
@@ -53,24 +59,30 @@ class Position:
 
     @property
     def outstanding(self) -> Decimal:
-        """Confirmed funding not yet paid in."""
-        return self.confirmed - self.paid
+        """Confirmed funding still owed: not yet paid in, on lines not released."""
+        return self.confirmed - (self.paid - self.released_paid)
 
     def add(self, line: LineRow) -> Position:
-        """This position with one more line counted."""
+        """This position with one more line counted (a released line owes nothing)."""
         amount = line.amount or ZERO
+        if line.released:
+            return Position(self.confirmed, self.indicative, self.tba, self.paid + line.paid,
+                            self.released + amount, self.released_paid + line.paid)
         return Position(
             self.confirmed + (amount if line.status == "confirmed" else ZERO),
             self.indicative + (amount if line.status == "indicative" else ZERO),
             self.tba + (1 if line.status == "tba" else 0),
             self.paid + line.paid,
+            self.released,
+            self.released_paid,
         )
 
     def to_json(self) -> dict[str, Any]:
         """Money as decimal strings."""
         return {"confirmed": money_text(self.confirmed), "indicative": money_text(self.indicative),
                 "tba": self.tba, "paid": money_text(self.paid),
-                "outstanding": money_text(self.outstanding), "total": money_text(self.total)}
+                "outstanding": money_text(self.outstanding), "total": money_text(self.total),
+                "released": money_text(self.released)}
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,12 @@ class Base(DeclarativeBase):
     """Every read model."""
 
 
+#: The shape of the read-model tables. A ledger whose tables are of another shape has them
+#: rebuilt from its entries the first time a role that may write reads them.
+SCHEMA_VERSION = 2
+SCHEMA = "schema"
+
+
 class Tracking(Base):
     """How far each projection has read the notification log (written with its rows)."""
 
@@ -94,6 +100,7 @@ class PartnerRow(Base):
     signed: Mapped[bool] = mapped_column(Boolean)
     joined_seq: Mapped[int] = mapped_column(Integer)
     left_seq: Mapped[int | None] = mapped_column(Integer)
+    left_at: Mapped[str | None] = mapped_column(String(20))
 
 
 class SignatoryRow(Base):
@@ -134,10 +141,13 @@ class FundingLineRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     amount: Mapped[Decimal | None] = mapped_column(Pence)
     paid: Mapped[Decimal] = mapped_column(Pence)
+    #: Nothing is owed on it: its year begins after its partner left or the agreement ended.
+    released: Mapped[bool] = mapped_column(Boolean)
 
 
 class PaymentRow(Base):
-    """A payment into the pool."""
+    """A payment into the pool, or the reversal of one (a negative amount, naming the entry of
+    the payment it reverses): rows are only ever added."""
 
     __tablename__ = "payments"
     reference: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -147,6 +157,10 @@ class PaymentRow(Base):
     source: Mapped[str] = mapped_column(String(200))
     amount: Mapped[Decimal] = mapped_column(Pence)
     at: Mapped[str] = mapped_column(String(20))
+    #: The finance officer's own reference for the payment, if given.
+    payment_ref: Mapped[str | None] = mapped_column(Text)
+    #: For a reversal: the seq of the payment it reverses.
+    reverses: Mapped[int | None] = mapped_column(Integer)
 
 
 class VariationRow(Base):
@@ -163,6 +177,14 @@ class VariationRow(Base):
     waiting_for: Mapped[str] = mapped_column(Text)  # JSON list of partner ids
     effective_seq: Mapped[int | None] = mapped_column(Integer)
     effective_at: Mapped[str | None] = mapped_column(String(20))
+    #: The hash of the entry that proposed it: what a consent binds to.
+    proposal: Mapped[str] = mapped_column(String(64))
+    expires: Mapped[str | None] = mapped_column(String(10))
+    #: How it ended without taking effect (lapsed, withdrawn, rejected), when and by what.
+    ended: Mapped[str | None] = mapped_column(String(16))
+    ended_seq: Mapped[int | None] = mapped_column(Integer)
+    ended_at: Mapped[str | None] = mapped_column(String(20))
+    ended_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class ConsentRow(Base):
@@ -187,6 +209,10 @@ class NoticeRow(Base):
     at: Mapped[str] = mapped_column(String(20))
     effective_from: Mapped[str] = mapped_column(String(10))
     done: Mapped[bool] = mapped_column(Boolean)
+    #: The day its period runs from (later than ``at`` when it was recorded late).
+    runs_from: Mapped[str] = mapped_column(String(10))
+    acknowledged: Mapped[str] = mapped_column(Text)  # JSON list of partner ids
+    withdrawn: Mapped[bool] = mapped_column(Boolean)
 
 
 class TimelineRow(Base):

@@ -38,6 +38,8 @@ from projections.db import (
 )
 from projections.models import (
     AGREEMENT_TABLES,
+    SCHEMA,
+    SCHEMA_VERSION,
     AgreementRow,
     Base,
     ConsentRow,
@@ -71,6 +73,8 @@ class ReadModels:
         self._ready = False
         #: Set when this role may read the tables but not write them (an auditor's).
         self.read_only = False
+        #: Set when the tables are of an older shape that this role may not rebuild.
+        self.stale = False
 
     def close(self) -> None:
         """Release the read side's connections."""
@@ -79,7 +83,8 @@ class ReadModels:
     # --- tables and tracking -------------------------------------------------------------------
 
     def ensure_tables(self) -> None:
-        """Create the read-model tables and tracking rows if this ledger has none yet."""
+        """Create the read-model tables and tracking rows if this ledger has none yet, and
+        rebuild them from the entries if they are of an older shape."""
         if self._ready:
             return
         try:
@@ -89,6 +94,7 @@ class ReadModels:
                 with writing(self.engine) as conn:
                     if not tables_exist(conn):
                         create_tables(conn)
+                        self._set_schema(conn)
         except StorageError:
             # Another reader of a new ledger created them first (its creation is one transaction).
             if not tables_exist(self.engine):
@@ -96,6 +102,33 @@ class ReadModels:
         except SQLAlchemyError as exc:
             raise self.ledger.location.unreachable(exc) from None
         self._ready = True
+        if self.schema() != SCHEMA_VERSION:
+            self._upgrade()
+
+    def schema(self) -> int | None:
+        """The shape of the stored tables (None: from before shapes were numbered)."""
+        with reading(self.engine) as conn:
+            found = conn.execute(select(Tracking.position).where(Tracking.name == SCHEMA)).scalar()
+        return None if found is None else int(found)
+
+    @staticmethod
+    def _set_schema(conn: Connection) -> None:
+        conn.execute(delete(Tracking).where(Tracking.name == SCHEMA))
+        insert_many(conn, Tracking, [{"name": SCHEMA, "position": SCHEMA_VERSION}])
+
+    def _upgrade(self) -> None:
+        """Tables of an older shape are rebuilt from the entries; a role that may not do so
+        reads from the entries themselves instead (as when the tables are behind)."""
+        try:
+            self.rebuild()
+        except ProgrammingError as exc:
+            if not is_permission_error(exc):
+                raise
+            self.read_only = self.stale = True
+        except StorageError as exc:
+            if "permission denied" not in exc.diagnostics().lower():
+                raise
+            self.read_only = self.stale = True
 
     def position(self, conn: Connection, name: str, *, lock: bool = False) -> int:
         """Where projection ``name`` has read up to (0: nothing yet)."""
@@ -121,6 +154,8 @@ class ReadModels:
     def catch_up(self, batch: int = BATCH, progress: Progress | None = None) -> int:
         """Apply every entry committed since the last catch-up; return how many."""
         self.ensure_tables()
+        if self.stale:
+            return 0  # tables of an older shape this role may not rebuild: read the entries
         applied = 0
         while True:
             try:
@@ -169,12 +204,16 @@ class ReadModels:
         last). Only an edit puts one there, and it hides every later entry from them."""
         last = self.ledger.recorder.max_notification_id() or 0
         with reading(self.engine) as conn:
-            rows = conn.execute(select(Tracking.name, Tracking.position)).all()
+            rows = conn.execute(select(Tracking.name, Tracking.position)
+                                .where(Tracking.name != SCHEMA)).all()
         return [(str(name), int(position), last) for name, position in rows
                 if int(position) > last]
 
     def behind(self, name: str = VIEWS) -> bool:
-        """Whether entries have been committed that projection ``name`` has not applied."""
+        """Whether entries have been committed that projection ``name`` has not applied (or
+        the tables are of a shape this role could not bring up to date)."""
+        if self.stale:
+            return True
         with reading(self.engine) as conn:
             found = conn.execute(select(Tracking.position).where(Tracking.name == name)).scalar()
         start = int(found or 0)
@@ -251,6 +290,7 @@ class ReadModels:
             for name in (VIEWS, LOG):
                 self.position(conn, name)
                 self.set_position(conn, name, last)
+            self._set_schema(conn)
         self._ready = True
         return entries
 
@@ -314,6 +354,16 @@ class ReadModels:
             raise NotFound(f"there is no agreement {reference!r} in this ledger; "
                            f"'ledger list' shows them")
         return found
+
+    def all_rows(self) -> list[AgreementRows]:
+        """Every row of every agreement (for views across agreements: a partner's to-do)."""
+        self.catch_up()
+        if self.read_only and self.behind():
+            return [rows_for(a) for a in self.agreements()]
+        with reading(self.engine) as conn:
+            references = [str(r) for (r,) in conn.execute(
+                select(AgreementRow.reference).order_by(AgreementRow.reference))]
+            return list(stored_rows_of(conn, references).values())
 
     def list(self) -> list[Row]:
         """One row per agreement, by reference."""

@@ -111,6 +111,9 @@ class VariationLine:
     waiting_for: tuple[str, ...]
     effective_seq: int | None
     effective_at: datetime | None
+    #: pending, effective, lapsed, withdrawn, rejected or expired, and what ended it
+    status: str = "pending"
+    ended_by: str | None = None
 
     @property
     def effective(self) -> bool:
@@ -363,7 +366,8 @@ def _variations(variations: Sequence[VariationView], rows: AgreementRows,
         lines.append(VariationLine(
             v.id, v.proposer, v.reason,
             tuple((name, _change_text(name, value)) for name, value in v.changes.items()),
-            v.seq, v.at, given, v.waiting_for, v.effective_seq, v.effective_at))
+            v.seq, v.at, given, v.waiting_for, v.effective_seq, v.effective_at, v.status,
+            v.ended_by))
     return tuple(lines)
 
 

@@ -65,7 +65,7 @@ def signers(agreement: Agreement) -> set[str]:
     state; a partner brought in by a variation signed by consenting to it."""
     state = agreement.executed_state or agreement.state_digest()
     added = {n.id for v in agreement.variations.values() if v.effective
-             for n in v.changes.add_partners}
+             for n in (*v.changes.add_partners, *(i.successor for i in v.changes.successions))}
     return set(agreement.signers_of(state)) | added
 
 
@@ -93,7 +93,7 @@ def rows_for(agreement: Agreement) -> AgreementRows:
             "reference": ref, "partner": p.id, "position": position, "name": p.name,
             "role": p.role, "lead": p.lead, "host": p.host, "pool_manager": p.pool_manager,
             "status": p.status, "signed": p.id in signed, "joined_seq": p.joined_seq,
-            "left_seq": p.left_seq})
+            "left_seq": p.left_seq, "left_at": _at(p.left_at)})
         for s in p.signatories:
             rows[SignatoryRow].append({
                 "reference": ref, "partner": p.id, "seq": s.seq, "name": s.name,
@@ -107,19 +107,30 @@ def rows_for(agreement: Agreement) -> AgreementRows:
         rows[FundingLineRow].append({
             "reference": ref, "year": str(line.year), "partner": line.partner,
             "source": line.source, "status": line.status, "amount": line.amount,
-            "paid": agreement.paid.get(line.key, Decimal("0.00"))})
+            "paid": agreement.paid.get(line.key, Decimal("0.00")),
+            "released": agreement.released(line)})
     for pay in agreement.payments:
         rows[PaymentRow].append({
             "reference": ref, "seq": pay.seq, "partner": pay.partner, "year": str(pay.year),
-            "source": pay.source, "amount": pay.amount, "at": at_text(pay.at)})
+            "source": pay.source, "amount": pay.amount, "at": at_text(pay.at),
+            "payment_ref": pay.reference, "reverses": None})
+        if pay.reversed_seq is not None:
+            reversal = agreement.history[pay.reversed_seq - 1].entry.statement
+            rows[PaymentRow].append({
+                "reference": ref, "seq": pay.reversed_seq, "partner": pay.partner,
+                "year": str(pay.year), "source": pay.source, "amount": -pay.amount,
+                "at": at_text(reversal.at), "payment_ref": pay.reference, "reverses": pay.seq})
     for v in agreement.variations.values():
-        waiting = [] if v.effective else [p for p in agreement.required_consents(v)
-                                          if not v.consented(p)]
+        waiting = [] if not v.open else [p for p in agreement.required_consents(v)
+                                         if not v.consented(p)]
         rows[VariationRow].append({
             "reference": ref, "variation": v.id, "proposer": v.proposer, "reason": v.reason,
             "changes": canonical(v.changes.to_json()).decode(), "seq": v.seq, "at": at_text(v.at),
             "waiting_for": json.dumps(waiting), "effective_seq": v.effective_seq,
-            "effective_at": _at(v.effective_at)})
+            "effective_at": _at(v.effective_at), "proposal": v.proposal,
+            "expires": None if v.expires is None else v.expires.isoformat(),
+            "ended": v.ended, "ended_seq": v.ended_seq, "ended_at": _at(v.ended_at),
+            "ended_by": v.ended_by})
         for partner, seq in v.consents:
             rows[ConsentRow].append({"reference": ref, "variation": v.id, "partner": partner,
                                      "seq": seq})
@@ -127,7 +138,9 @@ def rows_for(agreement: Agreement) -> AgreementRows:
         rows[NoticeRow].append({
             "reference": ref, "seq": n.seq, "partner": n.partner, "kind": n.kind,
             "reason": n.reason, "at": at_text(n.at),
-            "effective_from": n.effective_from.isoformat(), "done": n.done})
+            "effective_from": n.effective_from.isoformat(), "done": n.done,
+            "runs_from": (n.runs_from or n.at.date()).isoformat(),
+            "acknowledged": json.dumps(list(n.acknowledged)), "withdrawn": n.withdrawn})
     for act in agreement.history:
         st = act.entry.statement
         rows[TimelineRow].append({

@@ -28,8 +28,12 @@ def summarise(s: Statement) -> str:
             line = b["line"]
             return (f"{who} declared {pounds(line['amount'])} {line['status']} for "
                     f"{line['year']} from {line['source']}")
+        if "reversal" in b:
+            undo = b["reversal"]
+            return f"{who} reversed the payment of entry {undo['payment']}: {undo['reason']}"
         pay = b["payment"]
-        return f"{who} paid {pounds(pay['amount'])} for {pay['year']} from {pay['source']}"
+        ref = f" (ref. {pay['reference']})" if pay.get("reference") else ""
+        return f"{who} paid {pounds(pay['amount'])} for {pay['year']} from {pay['source']}{ref}"
     if s.action == "sign":
         return f"{who} signed state {b['state'][:12]}"
     if s.action == "vary":
@@ -45,4 +49,13 @@ def summarise(s: Statement) -> str:
         return f"{who} recorded termination{reason}"
     if s.action == "appoint":
         return f"{who} appointed {b['signatory']} ({b['designation']}) as signatory"
+    reason = f": {b['reason']}" if b.get("reason") else ""
+    if s.action == "withdraw":
+        what = (f"variation {b['variation']}" if "variation" in b
+                else f"its notice of entry {b['notice']}")
+        return f"{who} withdrew {what}{reason}"
+    if s.action == "reject":
+        return f"{who} rejected variation {b['variation']}{reason}"
+    if s.action == "acknowledge":
+        return f"{who} acknowledged the date of the notice of entry {b['notice']}"
     return f"{who} {s.action}"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from ledger.domain import Agreement, lifecycle_state
+from ledger.domain import Agreement, lifecycle_state, variation_status
 from ledger.values import at_text
 from projections.budget import BudgetView, LineRow, budget_from_lines
 from projections.models import (
@@ -112,6 +112,13 @@ class VariationView:
     waiting_for: tuple[str, ...]
     effective_seq: int | None
     effective_at: datetime | None
+    #: pending, effective, lapsed, withdrawn, rejected or expired, on the view's day
+    status: str = "pending"
+    proposal: str = ""
+    expires: date | None = None
+    ended_seq: int | None = None
+    ended_at: datetime | None = None
+    ended_by: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
@@ -119,7 +126,10 @@ class VariationView:
                 "changes": self.changes, "seq": self.seq, "at": at_text(self.at),
                 "consents": list(self.consents), "waiting_for": list(self.waiting_for),
                 "effective": self.effective_seq is not None, "effective_seq": self.effective_seq,
-                "effective_at": _at(self.effective_at)}
+                "effective_at": _at(self.effective_at), "status": self.status,
+                "proposal": self.proposal, "expires": _date(self.expires),
+                "ended_seq": self.ended_seq, "ended_at": _at(self.ended_at),
+                "ended_by": self.ended_by}
 
 
 @dataclass(frozen=True)
@@ -133,12 +143,23 @@ class NoticeView:
     seq: int
     effective_from: date
     done: bool
+    #: The day its period runs from: its own, or the day it was recorded if that was late.
+    runs_from: date | None = None
+    acknowledged: tuple[str, ...] = ()
+    withdrawn: bool = False
+
+    @property
+    def backdated(self) -> bool:
+        """Recorded late: its period runs from when it was recorded, not from its date."""
+        return self.runs_from is not None and self.runs_from != self.at.date()
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
         return {"partner": self.partner, "kind": self.kind, "reason": self.reason,
                 "at": at_text(self.at), "seq": self.seq,
-                "effective_from": self.effective_from.isoformat(), "done": self.done}
+                "effective_from": self.effective_from.isoformat(), "done": self.done,
+                "runs_from": _date(self.runs_from), "acknowledged": list(self.acknowledged),
+                "withdrawn": self.withdrawn}
 
 
 @dataclass(frozen=True)
@@ -169,7 +190,7 @@ class StatusView:
     @property
     def pending_variations(self) -> tuple[VariationView, ...]:
         """Variations still waiting for consents."""
-        return tuple(v for v in self.variations if v.effective_seq is None)
+        return tuple(v for v in self.variations if v.status == "pending")
 
     def to_json(self) -> dict[str, Any]:
         """JSON form (docs/CLI.md): ``reference``, ``state``, ``partners`` and the rest."""
@@ -248,7 +269,11 @@ def status_view(rows: AgreementRows, day: date) -> StatusView:
                       v["seq"], _when(v["at"]),
                       tuple(p for _, p in sorted(consents.get(v["variation"], []))),
                       tuple(json.loads(v["waiting_for"])), v["effective_seq"],
-                      _time(v["effective_at"]))
+                      _time(v["effective_at"]),
+                      variation_status(v["effective_seq"] is not None, v["ended"],
+                                       _day(v["expires"]), day),
+                      v["proposal"], _day(v["expires"]), v["ended_seq"], _time(v["ended_at"]),
+                      v["ended_by"])
         for v in sorted(rows[VariationRow], key=lambda v: v["seq"]))
     start = _day(a["start"])
     assert start is not None
@@ -269,9 +294,67 @@ def status_view(rows: AgreementRows, day: date) -> StatusView:
                          for s in sorted(rows[SignatureRow], key=lambda s: s["seq"])),
         variations=variations,
         notices=tuple(NoticeView(n["partner"], n["kind"], n["reason"], _when(n["at"]), n["seq"],
-                                 date.fromisoformat(n["effective_from"]), n["done"])
+                                 date.fromisoformat(n["effective_from"]), n["done"],
+                                 _day(n["runs_from"]), tuple(json.loads(n["acknowledged"])),
+                                 n["withdrawn"])
                       for n in sorted(rows[NoticeRow], key=lambda n: n["seq"])),
     )
+
+
+@dataclass(frozen=True)
+class Task:
+    """Something waiting for a partner on one agreement."""
+
+    reference: str
+    kind: str  # sign | consent | acknowledge | notice | end | terminate
+    what: str
+    due: date | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"reference": self.reference, "kind": self.kind, "what": self.what,
+                "due": _date(self.due)}
+
+
+def todo_view(partner: str, agreements: list[AgreementRows], day: date,
+              within: int = 90) -> list[Task]:
+    """What is waiting for ``partner`` across every agreement on ``day``: states to sign,
+    variations awaiting its consent, notices to acknowledge or running, and end dates within
+    ``within`` days; soonest first."""
+    horizon = day.toordinal() + within
+    tasks: list[Task] = []
+    for rows in agreements:
+        view = status_view(rows, day)
+        ref = view.reference
+        me = next((p for p in view.partners if p.id == partner), None)
+        for v in view.pending_variations:
+            if partner in v.waiting_for:
+                last = f"; lapses after {v.expires}" if v.expires else ""
+                tasks.append(Task(ref, "consent", f"variation {v.id} proposed by {v.proposer} "
+                                                  f"awaits your consent: {v.reason}{last}",
+                                  v.expires))
+        if me is None or me.status != "active" or view.state == "terminated":
+            continue
+        if view.state == "draft" and not me.signed:
+            tasks.append(Task(ref, "sign", f"sign the agreement as it stands (state "
+                                           f"{view.state_digest[:16]})"))
+        for n in view.notices:
+            if n.done:
+                continue
+            if n.backdated and n.partner != partner and partner not in n.acknowledged:
+                tasks.append(Task(ref, "acknowledge", f"the notice {n.partner} dated "
+                                  f"{n.at.date()} (entry {n.seq}) was recorded late; it runs "
+                                  f"from {n.runs_from} until you acknowledge its date",
+                                  n.effective_from))
+            tasks.append(Task(ref, "notice", f"notice of {n.kind} by {n.partner} takes effect "
+                                             f"on {n.effective_from}", n.effective_from))
+        if view.state == "expired":
+            tasks.append(Task(ref, "terminate", f"its end date {view.end} has passed: record "
+                                                f"its termination (ledger terminate)", view.end))
+        elif view.end is not None and day <= view.end and view.end.toordinal() <= horizon:
+            tasks.append(Task(ref, "end", f"ends on {view.end}: renew it by a variation, or "
+                                          f"let it end", view.end))
+    return sorted(tasks, key=lambda t: (t.due or date.max, t.reference, t.kind))
 
 
 def history_view(rows: AgreementRows) -> list[HistoryRow]:
@@ -284,7 +367,8 @@ def history_view(rows: AgreementRows) -> list[HistoryRow]:
 def budget_view(rows: AgreementRows) -> BudgetView:
     """The budget positions of the agreement."""
     return budget_from_lines(rows.reference, (
-        LineRow(f["partner"], f["year"], f["source"], f["status"], f["amount"], f["paid"])
+        LineRow(f["partner"], f["year"], f["source"], f["status"], f["amount"], f["paid"],
+                f["released"])
         for f in rows[FundingLineRow]))
 
 

@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -96,9 +96,47 @@ def moment(when: str | datetime) -> datetime:
     return when if isinstance(when, datetime) else at(when)
 
 
+@contextmanager
+def recorded_at(ledger: Ledger, when: datetime) -> Iterator[None]:
+    """Acts made inside are recorded by the ledger a minute after ``when``: the story is told
+    as it happened, each act recorded the day it was done (not years later, as history)."""
+    clock = ledger.clock
+    if getattr(ledger, "recording_late", False):
+        yield  # paper history, recorded today (see as_history)
+        return
+    # Never later than the ledger's own clock (the one outside any recorded_at): an act dated
+    # in the future is still refused.
+    own = getattr(clock, "own", clock)
+
+    def recording() -> datetime:
+        return min(own(), when + timedelta(minutes=1))
+
+    recording.own = own  # type: ignore[attr-defined]
+    ledger.clock = recording
+    try:
+        yield
+    finally:
+        ledger.clock = clock
+
+
+@contextmanager
+def as_history(ledger: Ledger) -> Iterator[None]:
+    """Acts made inside are recorded by the ledger's own clock, today: paper history entered
+    late, as a partnership bringing its past onto the ledger would."""
+    ledger.recording_late = True  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        ledger.recording_late = False  # type: ignore[attr-defined]
+
+
 @dataclass
 class Partnership:
-    """One agreement on one ledger, and the key each partner signs with now."""
+    """One agreement on one ledger, and the key each partner signs with now.
+
+    Each act is recorded the day it is done (:func:`recorded_at`); a test of recording paper
+    history late sets the ledger's clock itself.
+    """
 
     ledger: Ledger
     reference: str = REF
@@ -115,64 +153,74 @@ class Partnership:
 
     def draft(self, when: str | datetime, partner: str = PCT, **changes: Any) -> Recorded:
         """``partner`` drafts the agreement with the Salford terms (``changes`` applied)."""
-        return self.ledger.draft(self.reference, partner, terms(**changes), details(partner),
-                                 self.key(partner), moment(when))
+        with recorded_at(self.ledger, moment(when)):
+            return self.ledger.draft(self.reference, partner, terms(**changes), details(partner),
+                                     self.key(partner), moment(when))
 
     def join(self, partner: str, when: str | datetime, key: Signer | None = None) -> Recorded:
         """``partner`` joins, signing with the key it brings."""
         signer = key or self.key(partner)
-        return self.ledger.join(self.reference, partner, details(partner, signer), signer,
-                                moment(when))
+        with recorded_at(self.ledger, moment(when)):
+            return self.ledger.join(self.reference, partner, details(partner, signer), signer,
+                                    moment(when))
 
     def declare(self, partner: str, amount: str | None, when: str | datetime, *,
                 year: FinancialYear = FY2003, source: str | None = None,
                 status: str = "confirmed", key: Signer | None = None) -> Recorded:
         """``partner`` declares one of its funding lines."""
-        return self.ledger.declare(self.reference, line(partner, amount, year, source, status),
-                                   key or self.key(partner), moment(when))
+        with recorded_at(self.ledger, moment(when)):
+            return self.ledger.declare(self.reference, line(partner, amount, year, source, status),
+                                       key or self.key(partner), moment(when))
 
     def pay(self, partner: str, amount: str, when: str | datetime, *, year: FinancialYear = FY2003,
             source: str | None = None, key: Signer | None = None) -> Recorded:
         """``partner`` records a payment into the pool."""
-        return self.ledger.pay(self.reference, partner, year, Decimal(amount), source,
-                               key or self.key(partner), moment(when))
+        with recorded_at(self.ledger, moment(when)):
+            return self.ledger.pay(self.reference, partner, year, Decimal(amount), source,
+                                   key or self.key(partner), moment(when))
 
     def sign(self, partner: str, when: str | datetime, *, state: str | None = None,
              key: Signer | None = None) -> Recorded:
         """``partner`` signs the current state (or ``state``, if it read an older one)."""
-        return self.ledger.sign(self.reference, partner, key or self.key(partner), moment(when),
-                                state)
+        with recorded_at(self.ledger, moment(when)):
+            return self.ledger.sign(self.reference, partner, key or self.key(partner), moment(when),
+                                    state)
 
     def vary(self, partner: str, variation: str, when: str | datetime, changes: Changes, *,
              reason: str = "Agreed at the Joint Commissioning Group",
              key: Signer | None = None) -> Recorded:
         """``partner`` proposes a variation."""
-        return self.ledger.vary(self.reference, partner, variation, reason, changes,
-                                key or self.key(partner), moment(when))
+        with recorded_at(self.ledger, moment(when)):
+            return self.ledger.vary(self.reference, partner, variation, reason, changes,
+                                    key or self.key(partner), moment(when))
 
     def consent(self, partner: str, variation: str, when: str | datetime,
                 key: Signer | None = None) -> Recorded:
         """``partner`` consents to a variation."""
-        return self.ledger.consent(self.reference, partner, variation,
-                                   key or self.key(partner), moment(when))
+        with recorded_at(self.ledger, moment(when)):
+            return self.ledger.consent(self.reference, partner, variation,
+                                       key or self.key(partner), moment(when))
 
     def notice(self, partner: str, when: str | datetime, kind: str = "withdrawal",
                key: Signer | None = None) -> Recorded:
         """``partner`` gives notice."""
-        return self.ledger.notice(self.reference, partner, kind, "Commissioning moves to the "
-                                  "regional pool", key or self.key(partner), moment(when))
+        with recorded_at(self.ledger, moment(when)):
+            return self.ledger.notice(self.reference, partner, kind, "Commissioning moves to the "
+                                      "regional pool", key or self.key(partner), moment(when))
 
     def terminate(self, partner: str, when: str | datetime, key: Signer | None = None) -> Recorded:
         """``partner`` records the end of the agreement (or of its own part)."""
-        return self.ledger.terminate(self.reference, partner, "Notice period ended",
-                                     key or self.key(partner), moment(when))
+        with recorded_at(self.ledger, moment(when)):
+            return self.ledger.terminate(self.reference, partner, "Notice period ended",
+                                         key or self.key(partner), moment(when))
 
     def appoint(self, partner: str, new_key: Signer, when: str | datetime,
                 key: Signer | None = None) -> Recorded:
         """``partner`` appoints a new signatory holding ``new_key``; that key is used after."""
-        recorded = self.ledger.appoint(self.reference, partner, "Mike Farrar",
-                                       "Chief Executive", new_key.public_key,
-                                       key or self.key(partner), moment(when))
+        with recorded_at(self.ledger, moment(when)):
+            recorded = self.ledger.appoint(self.reference, partner, "Mike Farrar",
+                                           "Chief Executive", new_key.public_key,
+                                           key or self.key(partner), moment(when))
         self.keys[partner] = new_key
         return recorded
 

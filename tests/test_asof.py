@@ -225,8 +225,16 @@ def test_the_last_entry_as_of_equals_the_read_models(ledger: Ledger, cli: Cli) -
     deal = varied(ledger)
     deal.pay(PCT, "1000.00", "2004-07-02")
     last = str(deal.agreement.version)
-    for command in ("status", "budget", "history", "signatures"):
+    for command in ("budget", "history"):
         assert cli.json(command, REF, "--as-of-entry", last) == cli.json(command, REF)
+    # As of an entry, the agreement is judged on that entry's date: in force on 2 July 2004,
+    # expired today; everything else the same.
+    for command in ("status", "signatures"):
+        then, now = cli.json(command, REF, "--as-of-entry", last), cli.json(command, REF)
+        assert (then["state"], now["state"]) == ("in force", "expired")
+        assert then.pop("as_of", "2004-07-02") == "2004-07-02"
+        now.pop("as_of", None)
+        assert {**then, "state": None} == {**now, "state": None}
 
 
 # --- what cannot be asked -------------------------------------------------------------------------

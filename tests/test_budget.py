@@ -132,7 +132,7 @@ def test_salford_budget_json_gives_each_partners_position_as_decimal_strings(
             expected = f"{table_total(year, partner):.2f}"
             assert position == {"confirmed": expected, "indicative": "0.00", "tba": 0,
                                 "paid": "0.00", "outstanding": expected, "total": expected,
-                                "share": shares[year][partner]}
+                                "released": "0.00", "share": shares[year][partner]}
         assert set(years[year]["sources"]) == set(SALFORD_SOURCES)
         for row in SALFORD_TABLE:
             assert Decimal(years[year]["sources"][row.source]["confirmed"]) == row.amount(year)
@@ -170,10 +170,11 @@ def test_salford_budget_by_source_for_one_year(ledger: Ledger, cli: Cli) -> None
     assert "2003/04" not in text
 
 
-def test_a_budget_by_anything_but_partner_or_source_is_refused(ledger: Ledger, cli: Cli) -> None:
+def test_a_budget_by_anything_but_partner_source_or_year_is_refused(ledger: Ledger,
+                                                                    cli: Cli) -> None:
     record_salford(ledger)
-    result = cli("budget", SALFORD, "--by", "year", code=1)
-    assert "--by is partner or source" in result.stderr
+    result = cli("budget", SALFORD, "--by", "quarter", code=1)
+    assert "--by is partner, source or year" in result.stderr
 
 
 # --- Southwark: the equipment service's proposed budget -------------------------------------------

@@ -57,6 +57,7 @@ from tests.scenarios import (
     draft_statement,
     next_statement,
     payment_body,
+    recorded_at,
     terms,
 )
 
@@ -179,13 +180,20 @@ class Scripted:
                               at("2004-06-11"))
         yield lambda: lg.consent(ref, COUNCIL, "council-leaves", k(COUNCIL), at("2004-06-12"))
         yield lambda: lg.consent(ref, PCT, "council-leaves", k(PCT), at("2004-06-13"))
-        # ptb-2004 was waiting for the council, removed since: the probation service's consent
-        # is now the last one it needs.
-        yield lambda: lg.consent(ref, PROBATION, "ptb-2004", k(PROBATION), at("2004-06-14"))
+        # ptb-2004 was proposed against the agreement before the council left: it lapsed when
+        # council-leaves took effect. The PCT proposes it again; the probation service consents.
+        yield lambda: lg.vary(ref, PCT, "ptb-2004-again", "PTB allocation announced", fund,
+                              k(PCT), at("2004-06-14T09:00"))
+        yield lambda: lg.consent(ref, PROBATION, "ptb-2004-again", k(PROBATION),
+                                 at("2004-06-14T10:00"))
         yield lambda: lg.pay(ref, PCT, fy4, Decimal("921990.00"), "NTA Pooled Treatment Budget",
                              k(PCT), at("2004-06-15"))
         yield lambda: lg.notice(ref, PROBATION, "termination", "Funding ends", k(PROBATION),
                                 at("2004-09-30"))
+        # Recorded long after it was given, the notice runs from its own date only once the
+        # other partner acknowledges that date.
+        yield lambda: lg.acknowledge(ref, PCT, lg.agreement(ref).pending_notices()[0].seq,
+                                     k(PCT), at("2004-10-01"))
         yield lambda: lg.terminate(ref, PCT, "Notice period ended", k(PCT), at("2005-03-30"))
 
 
@@ -201,7 +209,7 @@ def test_a_whole_partnership_caught_up_entry_by_entry_equals_a_rebuild(ledger: L
     assert {r["partner"]: r["status"] for r in final["partners"]} == {
         PCT: "active", COUNCIL: "removed", PROBATION: "active"}
     assert [r["terminated_by"] for r in final["agreements"]] == [PCT]
-    assert len(final["timeline"]) == life.agreement.version == 24
+    assert len(final["timeline"]) == life.agreement.version == 26
     models.close()
 
 
@@ -253,8 +261,9 @@ class Life:
         """Make one act; False once this agreement's life is over."""
         if not self.ledger.exists(self.reference):
             policy = data.draw(st.sampled_from(("terminate", "continue")))
-            self.ledger.draft(self.reference, PCT, terms(on_withdrawal=policy), details(PCT),
-                              self.key(PCT), self.clock)
+            with recorded_at(self.ledger, self.clock):
+                self.ledger.draft(self.reference, PCT, terms(on_withdrawal=policy),
+                                  details(PCT), self.key(PCT), self.clock)
             return True
         agreement = self.ledger.agreement(self.reference)
         if agreement.terminated_seq is not None:
@@ -263,12 +272,14 @@ class Life:
         # a signed agreement may jump months, into force and past its end.
         steps = STEPS if agreement.executed_seq is not None else STEPS[:3]
         self.clock += data.draw(st.sampled_from(steps))
-        if agreement.executed_seq is None:
-            return self.draft_step(agreement, data)
-        if self.later_acts == 0:
-            return False
-        self.later_acts -= 1
-        return self.later_step(agreement, data)
+        # Each act is recorded when it is done, as the partnership lives it.
+        with recorded_at(self.ledger, self.clock):
+            if agreement.executed_seq is None:
+                return self.draft_step(agreement, data)
+            if self.later_acts == 0:
+                return False
+            self.later_acts -= 1
+            return self.later_step(agreement, data)
 
     def draft_step(self, agreement: Agreement, data: st.DataObject) -> bool:
         members = list(agreement.partners)
@@ -367,7 +378,8 @@ class Life:
                 self.clock, partner = max(self.clock, moment), notice.partner
             else:
                 partner = data.draw(st.sampled_from(active))
-            self.ledger.terminate(ref, partner, "", self.key(partner), self.clock)
+            with recorded_at(self.ledger, self.clock):
+                self.ledger.terminate(ref, partner, "", self.key(partner), self.clock)
         else:
             self.propose(agreement, active, data)
         return True

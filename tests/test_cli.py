@@ -168,6 +168,12 @@ def test_two_partners_walk_an_agreement_from_init_to_verify(fresh: Cli, terms_fi
                        "--at", "2004-08-31")
     assert noticed["key_id"] == keys["salford-pct-ce"]["key_id"]
     assert noticed["state"] == "notice given"
+    # Recorded today, years after its date, the notice runs from today until the council
+    # acknowledges its date; then the PCT may terminate when six months from it have run.
+    refused = cli.run("terminate", REF, "--as", PCT, "--at", "2005-02-28")
+    assert refused.exit_code == 1
+    assert "runs until" in refused.stderr
+    cli.ok("acknowledge", REF, str(noticed["seq"]), "--as", COUNCIL, "--at", "2004-09-01")
     assert cli.json("terminate", REF, "--as", PCT, "--at", "2005-02-28")["state"] == "terminated"
 
     status = cli.json("status", REF)
@@ -180,12 +186,12 @@ def test_two_partners_walk_an_agreement_from_init_to_verify(fresh: Cli, terms_fi
     entries = cli.json("history", REF)["entries"]
     assert [e["action"] for e in entries] == [
         "draft", "join", "contribute", "contribute", "sign", "sign", "contribute", "vary",
-        "consent", "appoint", "notice", "terminate"]
-    assert [e["seq"] for e in entries] == list(range(1, 13))
+        "consent", "appoint", "notice", "acknowledge", "terminate"]
+    assert [e["seq"] for e in entries] == list(range(1, 14))
     assert {e["key_id"] for e in entries if e["partner"] == PCT} == {
         keys[PCT]["key_id"], keys["salford-pct-ce"]["key_id"]}
 
-    assert "verified: 12 entries in 1 agreements" in cli.ok("verify")
+    assert "verified: 13 entries in 1 agreements" in cli.ok("verify")
     assert cli.json("verify")["ok"] is True
 
 

@@ -217,8 +217,9 @@ def test_suffolk_example_ends_wholly_when_one_partner_leaves(
     assert status["terminated_at"].startswith(earliest.isoformat())
     assert all(p["status"] == "active" for p in partners.values())
     assert "was terminated on 2007-02-28; no further act is allowed" in transcript
-    # Draft, seven joins, eight funding lines, eight signatures, the notice, the termination.
-    assert status["entries"] == 26
+    # Draft, seven joins, eight funding lines, eight signatures, the notice, the other seven
+    # partners' acknowledgements of its date, the termination.
+    assert status["entries"] == 33
 
     budget = ask(ledger_url, "budget", "suffolk-ixworth-2005")
     [year] = budget["years"]

@@ -45,7 +45,10 @@ def test_the_southwark_walk_through_runs_as_written(tmp_path: Path) -> None:
         ["ledger", "budget", "southwark-ices", "--json"], env=run_env, capture_output=True,
         text=True, check=True).stdout)
     totals = {y["year"]: y["total"] for y in budget["years"]}
-    assert totals == {"2003/04": "1026000.00", "2004/05": "1051000.00", "2005/06": "1077000.00"}
-    assert "verified: 9 entries" in done.stdout
+    # The agreement ended on 1 January 2005: 2005/06, which begins after, owes nothing; its
+    # funding is shown as released.
+    assert totals == {"2003/04": "1026000.00", "2004/05": "1051000.00", "2005/06": "0.00"}
+    assert budget["years"][2]["released"] == "1077000.00"
+    assert "verified: 10 entries" in done.stdout
     page = (tmp_path / "southwark.html").read_text(encoding="utf-8")
     assert "1,026,000.00" in page

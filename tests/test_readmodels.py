@@ -29,7 +29,7 @@ from projections.models import (
 from projections.readmodels import ReadModels, stored_rows
 from projections.rows import rows_for
 from tests.keys import fixed_key
-from tests.scenarios import COUNCIL, PCT, REF, Partnership, funded, signed
+from tests.scenarios import COUNCIL, PCT, REF, Partnership, as_history, funded, signed
 from tests.seeds import (
     SALFORD,
     SOUTHWARK,
@@ -141,8 +141,9 @@ def test_signatures_name_the_key_in_use_when_the_signatory_changed(
 
 def test_history_lists_every_entry_with_who_when_and_what(ledger: Ledger, cli: Cli) -> None:
     started = now_to_the_second()
-    deal = signed(ledger)
-    deal.pay(PCT, "1250.50", "2004-04-05T09:30:00")
+    with as_history(ledger):
+        deal = signed(ledger)
+        deal.pay(PCT, "1250.50", "2004-04-05T09:30:00")
     entries = cli.json("history", REF)["entries"]
     assert [(e["seq"], e["action"], e["partner"]) for e in entries] == [
         (1, "draft", PCT), (2, "join", COUNCIL), (3, "contribute", PCT),

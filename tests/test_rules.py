@@ -396,8 +396,10 @@ def test_a_stale_variation_adding_a_partner_again_cannot_undo_its_appointment(
     deal.consent(PROBATION, "v1", "2004-06-03")
     new_key = fixed_key("gm-probation/chief-officer")
     deal.appoint(PROBATION, new_key, "2004-06-04")
-    # Were v2 to take effect it would bring the probation service in again with its old key.
-    with refused(ledger, RuleViolation, "adds 'gm-probation', who has become a partner since"):
+    # Were v2 to take effect it would bring the probation service in again with its old key;
+    # it was proposed against the agreement before v1, and lapsed when v1 took effect.
+    with refused(ledger, RuleViolation, "variation 'v2' lapsed on 2004-06-03, when variation "
+                                        "'v1' took effect"):
         deal.consent(PCT, "v2", "2004-06-05")
     assert deal.agreement.partners[PROBATION].current.key_id == new_key.key_id
 

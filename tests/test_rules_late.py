@@ -78,7 +78,8 @@ def test_two_removals_that_together_would_leave_one_partner_cannot_both_take_eff
     deal.consent(COUNCIL, "drop-probation", "2004-05-02")
     deal.consent(PROBATION, "drop-probation", "2004-05-02")
     assert deal.agreement.partners[PROBATION].status == "removed"
-    with refused(ledger, RuleViolation, "fewer than two partners"):
+    with refused(ledger, RuleViolation, "'drop-council' lapsed on 2004-05-02, when variation "
+                                        "'drop-probation' took effect"):
         deal.consent(COUNCIL, "drop-council", "2004-05-03")
     assert deal.agreement.partners[COUNCIL].active
 

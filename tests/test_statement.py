@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from ledger.canonical import SIGNING_CONTEXT, canonical, parse_canonical, signing_input
 from ledger.errors import InvalidInput, SignatureInvalid
 from ledger.keys import Signer, key_id, parse_public_key
-from ledger.statement import ACTIONS, Entry, Statement
+from ledger.statement import ACTIONS, ACTIONS_FROM_V2, Entry, Statement
 from tests.keys import fixed_key
 from tests.scenarios import draft_statement
 
@@ -47,12 +47,13 @@ OTHER = fixed_key("salford-council")
 
 @st.composite
 def statements(draw: st.DrawFn, signer: Signer = SIGNER) -> Statement:
-    """Any well-formed statement whose key is ``signer``'s."""
+    """Any well-formed statement whose key is ``signer``'s, of either version."""
+    act = draw(st.none() | st.text("0123456789abcdef", min_size=32, max_size=32))
+    actions = ACTIONS if act is not None else [a for a in ACTIONS if a not in ACTIONS_FROM_V2]
     return Statement(
         origin=draw(origins), agreement=draw(slugs), seq=draw(st.integers(1, 2**31)),
-        prev=draw(hashes), action=draw(st.sampled_from(ACTIONS)), partner=draw(slugs),
-        key=signer.key_id, at=draw(moments), body=draw(json_objects),
-        act=draw(st.none() | st.text("0123456789abcdef", min_size=32, max_size=32)))
+        prev=draw(hashes), action=draw(st.sampled_from(actions)), partner=draw(slugs),
+        key=signer.key_id, at=draw(moments), body=draw(json_objects), act=act)
 
 
 # --- canonical JSON ----------------------------------------------------------------------------
