@@ -85,12 +85,30 @@ class Ledger:
     env: dict[str, str]
     workdir: Path
     calls: int = 0
+    #: Run each call inside this process (the same command line, without starting Python for
+    #: every call): what the test suite does, keeping a few examples as real processes.
+    in_process: bool = False
 
     def _run(self, args: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
         print(f"\n{shown(args)}", flush=True)
         self.calls += 1
-        return subprocess.run([self.executable, *args], env=self.env, capture_output=True,
-                              text=True, check=False, timeout=300)
+        return self._call(args)
+
+    def _call(self, args: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+        if not self.in_process:
+            return subprocess.run([self.executable, *args], env=self.env, capture_output=True,
+                                  text=True, check=False, timeout=300)
+        from typer.testing import CliRunner  # noqa: PLC0415 - only in-process runs need it
+
+        from commands.cli import app  # noqa: PLC0415
+
+        env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("LEDGER_")}
+        env.update(self.env)
+        result = CliRunner().invoke(app, list(args), env=env)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise Unexpected(f"'ledger {args[0]}' crashed: {result.exception!r}")
+        return subprocess.CompletedProcess(args, result.exit_code, result.stdout,
+                                           result.stderr)
 
     def __call__(self, *args: str) -> str:
         """Run ``ledger ARGS``, which must succeed; print and return what it printed."""
@@ -105,6 +123,10 @@ class Ledger:
     def together(self, *calls: tuple[str, ...]) -> None:
         """Run independent calls at the same time (each partner making its own key, say), each
         of which must succeed; print them in the order given."""
+        if self.in_process:
+            for args in calls:
+                self(*args)
+            return
         started = [subprocess.Popen([self.executable, *args], env=self.env, text=True,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                    for args in calls]
@@ -136,8 +158,7 @@ class Ledger:
     def json(self, *args: str) -> Any:
         """Run ``ledger ARGS --json`` quietly and return the document it prints."""
         self.calls += 1
-        done = subprocess.run([self.executable, *args, "--json"], env=self.env,
-                              capture_output=True, text=True, check=False, timeout=300)
+        done = self._call((*args, "--json"))
         if done.returncode != 0:
             raise Unexpected(f"'ledger {args[0]} --json' failed with exit status "
                              f"{done.returncode}: {done.stderr.strip()}")
@@ -175,6 +196,9 @@ def _arguments(description: str) -> argparse.Namespace:
     parser.add_argument("--workdir", metavar="DIR", type=Path,
                         help="folder for the ledger file, the key folder and the terms "
                              "documents (default: a new temporary folder)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run each ledger call inside this process rather than as its own "
+                             "(quicker; the transcript is the same)")
     return parser.parse_args()
 
 
@@ -195,7 +219,7 @@ def _prepare(args: argparse.Namespace) -> Ledger:
     # A passphrase of this run only: the keys are the example's, made and used here.
     env.update(LEDGER_URL=location, LEDGER_KEYS=str(keys),
                LEDGER_PASSPHRASE=secrets.token_urlsafe(12))
-    return Ledger(_find_ledger(), env, workdir)
+    return Ledger(_find_ledger(), env, workdir, in_process=args.in_process)
 
 
 def main(record: Callable[[Ledger], None], description: str | None) -> None:

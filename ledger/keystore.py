@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from ledger.errors import InvalidInput, KeyFileError, NotFound
-from ledger.keys import Signer, key_id, parse_public_key, raw_public_key
+from ledger.keys import Signer, key_id, parse_public_key
 
 #: The scrypt cost N of a new key. With r = 8 and p = 5 this is one of OWASP's equivalent
 #: settings for scrypt (N = 2**14, r = 8, p = 5): 16 MiB of memory and a fraction of a second
@@ -56,6 +57,10 @@ _BLOCK_SIZE = 8  # scrypt's r
 _PARALLEL = 5  # scrypt's p
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+#: Keys this process has opened: (the key file's bytes, SHA-256 of the passphrase) -> key.
+_OPENED: dict[tuple[bytes, bytes], Signer] = {}
+_OPENED_MAX = 64
 
 
 def check_key_name(name: str) -> str:
@@ -307,6 +312,9 @@ class KeyStore:
             raise NotFound(
                 f"no key named {name!r} in {self.folder}; create it with 'ledger keys new {name}'"
             ) from None
+        opened = _OPENED.get((data, hashlib.sha256(passphrase).digest()))
+        if opened is not None:
+            return self._checked(name, opened)
         excessive = _excessive_work(data)
         if excessive is not None:
             raise KeyFileError(
@@ -338,9 +346,18 @@ class KeyStore:
         if not isinstance(key, Ed25519PrivateKey):
             raise KeyFileError(f"key file {path} does not hold an Ed25519 key")
         signer = Signer(key)
+        if len(_OPENED) >= _OPENED_MAX:
+            _OPENED.clear()
+        # This process may open the same key again (a long run of acts, the service): the
+        # passphrase's work is done once per file and passphrase, never kept on disk.
+        _OPENED[(data, hashlib.sha256(passphrase).digest())] = signer
+        return self._checked(name, signer)
+
+    def _checked(self, name: str, signer: Signer) -> Signer:
         pub = self._pub(name)
-        if pub.exists() and self.public(name).public_key != raw_public_key(key):
+        if pub.exists() and self.public(name).public_key != signer.public_key:
             raise KeyFileError(
-                f"{pub} does not match {path}: the public half was replaced; restore it"
+                f"{pub} does not match {self._pem(name)}: the public half was replaced; "
+                f"restore it"
             )
         return signer
