@@ -38,7 +38,7 @@ from ledger.bodies import (
 from ledger.canonical import ZERO_HASH, canonical, sha256_hex
 from ledger.errors import AlreadyRecorded, NotFound, RuleViolation, SignatureInvalid
 from ledger.keys import key_id
-from ledger.statement import Entry
+from ledger.statement import FORMAT_VERSION, Entry
 from ledger.values import FinancialYear, add_months, money_text
 
 #: UUIDs of aggregates are derived from their reference, so that "the agreement called X" is
@@ -58,6 +58,11 @@ BACKDATING_GRACE = timedelta(days=7)
 #: prefix ``other-`` (e.g. ``other-joint-equipment-store``), so that it is plainly not one of them.
 STATUTORY_FLEXIBILITIES = ("integrated-provision", "lead-commissioning", "pooled-budget")
 OTHER_FLEXIBILITY = "other-"
+
+#: How long after it is proposed a succession or key recovery may take effect, at the
+#: earliest: time for the partner it concerns, if it is still there and holds its key, to
+#: reject it. Without it, the other partners could take a live partner's place or key.
+TAKEOVER_WAIT = timedelta(days=28)
 
 #: How many financial years after the one it starts in an open-ended agreement may fund.
 OPEN_ENDED_YEARS = 25
@@ -189,6 +194,13 @@ class Variation:
     ended_seq: int | None = None
     ended_at: datetime | None = None
     ended_by: str | None = None
+    #: When the ledger recorded the proposal (a takeover waits from it: TAKEOVER_WAIT).
+    recorded: datetime | None = None
+
+    @property
+    def takes_over(self) -> bool:
+        """Whether it succeeds a partner or recovers a partner's key."""
+        return bool(self.changes.successions or self.changes.recoveries)
 
     @property
     def effective(self) -> bool:
@@ -378,8 +390,11 @@ class Agreement(Aggregate):
         self.acts: dict[tuple[str, str], int] = {}
         #: the highest statement version among the entries; an entry may not go below it
         self.format_version = 1
+        #: partner succeeded -> the partner that took its place
+        self.successors: dict[str, str] = {}
         self._digest: str | None = None  # of the state as it stands; reset by each entry
         self._checked: Entry | None = None  # the entry record() has just checked
+        self._now = datetime.min.replace(tzinfo=UTC)  # the recording time of the act checked
         self.last_at = datetime.min.replace(tzinfo=UTC)
 
     # --- commands ------------------------------------------------------------------------------
@@ -397,6 +412,9 @@ class Agreement(Aggregate):
         _check_origin(s.origin, origin)
         if s.seq != 1 or s.prev != ZERO_HASH:
             raise RuleViolation("a draft is the first entry of its agreement: seq 1, prev zeros")
+        if event and s.version < FORMAT_VERSION:
+            raise RuleViolation(f"a new act is a version {FORMAT_VERSION} statement; version "
+                                f"{s.version} is read only in history recorded before")
         body = s.parsed
         _check_own_key(entry, body.partner.public_key)
         _check_not_future(s.at, now)
@@ -445,7 +463,13 @@ class Agreement(Aggregate):
 
         ``now`` is the ledger's clock: the time the entry is recorded. ``event=False`` replays
         an entry already stored (verification): the same checks and state change, no event.
+        A new act (``event``) is a statement of the version the ledger writes: the rules of
+        version 2 cannot be stepped round by signing the old form.
         """
+        if event and entry.statement.version < FORMAT_VERSION:
+            raise RuleViolation(f"a new act is a version {FORMAT_VERSION} statement; version "
+                                f"{entry.statement.version} is read only in history recorded "
+                                f"before")
         self.check(entry, now)
         if not event:
             self._advance(entry, now)
@@ -494,6 +518,7 @@ class Agreement(Aggregate):
                 f"time {_at(s.at)} is before the previous act ({_at(self.last_at)}); "
                 f"acts are recorded in order")
         _check_not_future(s.at, now)
+        self._now = now
         self.CHECKS[s.action](self, entry)
 
     # --- what the state is ---------------------------------------------------------------------
@@ -665,6 +690,10 @@ class Agreement(Aggregate):
             raise RuleViolation(
                 f"the {pay.year} line from {pay.source!r} is {line.status}; payments are made "
                 f"against confirmed funding: confirm it by a variation first")
+        if self.released(line):
+            raise RuleViolation(f"the {pay.year} line from {pay.source!r} was released when "
+                                f"its partner left or the agreement ended: nothing is owed "
+                                f"on it")
         paid = self.paid.get(line.key, Decimal(0))
         if paid + pay.amount > line.amount:
             raise RuleViolation(
@@ -675,9 +704,10 @@ class Agreement(Aggregate):
         payment = next((p for p in self.payments if p.seq == seq), None)
         if payment is None:
             raise NotFound(f"entry {seq} of {self.reference!r} is not a payment")
-        if payment.partner != partner:
+        if self.holder(payment.partner) != partner and payment.partner != partner:
             raise RuleViolation(f"the payment of entry {seq} was recorded by {payment.partner!r}; "
-                                f"only the partner that recorded a payment reverses it")
+                                f"only the partner that recorded a payment (or its successor) "
+                                f"reverses it")
         if payment.reversed_seq is not None:
             raise RuleViolation(f"the payment of entry {seq} was already reversed by entry "
                                 f"{payment.reversed_seq}")
@@ -763,6 +793,15 @@ class Agreement(Aggregate):
         predecessors = [item.predecessor for item in changes.successions]
         if len(set(predecessors)) != len(predecessors) or len(set(brought)) != len(brought):
             raise RuleViolation("a variation names each succession once")
+        recovered = [recovery.partner for recovery in changes.recoveries]
+        if len(set(recovered)) != len(recovered):
+            raise RuleViolation("a variation recovers each partner's key once")
+        new_keys = [*(n.details.public_key for n in changes.add_partners),
+                    *(i.successor.details.public_key for i in changes.successions),
+                    *(r.public_key for r in changes.recoveries)]
+        if len(set(new_keys)) != len(new_keys):
+            raise RuleViolation("each partner a variation brings in, or gives a new key, signs "
+                                "with a key of its own")
         for recovery in changes.recoveries:
             if recovery.partner not in active or recovery.partner in predecessors:
                 raise NotFound(f"{recovery.partner!r} is not a partner whose key can be "
@@ -779,9 +818,12 @@ class Agreement(Aggregate):
         return after
 
     def uncovered_payment(self, changes: Changes) -> FundingLine | None:
-        """A funding line of ``changes`` that would no longer cover what has been paid."""
+        """A funding line of ``changes`` that would no longer cover what has been paid (on a
+        successor's line: what its predecessor paid)."""
+        predecessor_of = {i.successor.id: i.predecessor for i in changes.successions}
         for line in changes.funding:
-            paid = self.paid.get(line.key, Decimal(0))
+            payer = predecessor_of.get(line.partner, line.partner)
+            paid = self.paid.get((payer, line.year, line.source), Decimal(0))
             if paid and (line.amount is None or line.amount < paid or line.status != "confirmed"):
                 return line
         return None
@@ -789,10 +831,19 @@ class Agreement(Aggregate):
     def _check_lines_cover_payments(self, changes: Changes) -> None:
         line = self.uncovered_payment(changes)
         if line is not None:
-            paid = self.paid[line.key]
+            predecessor_of = {i.successor.id: i.predecessor for i in changes.successions}
+            paid = self.paid[(predecessor_of.get(line.partner, line.partner), line.year,
+                              line.source)]
             raise RuleViolation(
                 f"{line.partner!r} has already paid {money_text(paid)} for {line.year} "
                 f"from {line.source!r}; the line cannot be set below that or unconfirmed")
+
+    def _judged_on(self, entry: Entry) -> date:
+        """The day an act is held to for deadlines (a proposal's last day, a notice's date of
+        effect): its own date, or, recorded later than the grace period allows, the day it was
+        recorded. A deadline cannot be met by dating an act back."""
+        s = entry.statement
+        return s.at.date() if self._now - s.at <= BACKDATING_GRACE else self._now.date()
 
     def _open_variation(self, vid: str, day: date, what: str) -> Variation:
         """The variation ``vid``, if it may still be consented to (or rejected) on ``day``."""
@@ -803,10 +854,13 @@ class Agreement(Aggregate):
             raise RuleViolation(f"variation {vid!r} is already in effect")
         if variation.ended == "lapsed":
             assert variation.ended_at is not None
+            why = (f"variation {variation.ended_by!r} took effect"
+                   if variation.ended_by in self.variations
+                   else f"{variation.ended_by!r} withdrew")
             raise RuleViolation(
-                f"variation {vid!r} lapsed on {variation.ended_at.date()}, when variation "
-                f"{variation.ended_by!r} took effect: it was proposed against the agreement as "
-                f"it stood before; propose it again against the agreement as it stands")
+                f"variation {vid!r} lapsed on {variation.ended_at.date()}, when {why}: it was "
+                f"proposed against the agreement as it stood before; propose it again against "
+                f"the agreement as it stands")
         if variation.ended is not None:
             raise RuleViolation(f"variation {vid!r} was {variation.ended} by "
                                 f"{variation.ended_by!r}; it can no longer be {what}")
@@ -820,7 +874,7 @@ class Agreement(Aggregate):
         self._phase(entry, (SIGNED, IN_FORCE, NOTICE_GIVEN, EXPIRED), "consent")
         body: bodies.ConsentBody = s.parsed
         vid = body.variation
-        variation = self._open_variation(vid, s.at.date(), "consented to")
+        variation = self._open_variation(vid, self._judged_on(entry), "consented to")
         if s.version >= 2 and body.proposal != variation.proposal:
             raise RuleViolation(
                 f"that consent is to another proposal than variation {vid!r} (proposed by entry "
@@ -838,6 +892,14 @@ class Agreement(Aggregate):
         if not waiting:
             # This consent would put the variation into effect: what was checked when it was
             # proposed must still hold after every act since.
+            if variation.takes_over and variation.recorded is not None and (
+                    self._now < variation.recorded + TAKEOVER_WAIT):
+                ready = (variation.recorded + TAKEOVER_WAIT).date()
+                raise RuleViolation(
+                    f"variation {vid!r} takes over a partner's place or key: it can take "
+                    f"effect from {ready}, {TAKEOVER_WAIT.days} days after it was recorded, so "
+                    f"that the partner, if it is still there and holds its key, can reject it; "
+                    f"consent again then")
             self._check_lines_cover_payments(variation.changes)
             active = {p.id for p in self.active_partners}
             remaining = (active | {n.id for n in variation.changes.add_partners}) - set(
@@ -866,7 +928,7 @@ class Agreement(Aggregate):
     def _check_withdraw(self, entry: Entry) -> None:
         s = entry.statement
         body: bodies.WithdrawBody = s.parsed
-        day = s.at.date()
+        day = self._judged_on(entry)
         if body.variation is not None:
             variation = self._open_variation(body.variation, day, "withdrawn")
             if variation.proposer != s.partner:
@@ -885,13 +947,15 @@ class Agreement(Aggregate):
         if day >= notice.effective_from:
             raise RuleViolation(
                 f"the notice of entry {notice.seq} took effect on {notice.effective_from}; it "
-                f"can only be withdrawn before then (after, the partners agree a variation)")
+                f"can only be withdrawn before then (after, the partners agree a variation); "
+                f"a withdrawal recorded late is held to the day it was recorded")
 
     def _check_reject(self, entry: Entry) -> None:
         s = entry.statement
         body: bodies.RejectBody = s.parsed
-        variation = self._open_variation(body.variation, s.at.date(), "rejected")
-        if s.partner not in self.required_consents(variation):
+        variation = self._open_variation(body.variation, self._judged_on(entry), "rejected")
+        predecessors = {item.predecessor for item in variation.changes.successions}
+        if s.partner not in self.required_consents(variation) and s.partner not in predecessors:
             raise RuleViolation(f"{s.partner!r} is not asked to consent to {body.variation!r}, "
                                 f"so it cannot reject it")
         if variation.consented(s.partner):
@@ -1023,7 +1087,9 @@ class Agreement(Aggregate):
         if body.reversal is not None:
             for i, record in enumerate(self.payments):
                 if record.seq == body.reversal.payment:
-                    key = (record.partner, record.year, record.source)
+                    # Taken off the line as it is held now: a successor holds its
+                    # predecessor's lines and what was paid on them.
+                    key = (self.holder(record.partner), record.year, record.source)
                     self.paid[key] = self.paid.get(key, Decimal(0)) - record.amount
                     self.payments[i] = replace(record, reversed_seq=s.seq)
             return
@@ -1049,13 +1115,13 @@ class Agreement(Aggregate):
             self.executed_seq, self.executed_at = seq, at
             self.executed_state = self.state_digest()
 
-    def _apply_vary(self, entry: Entry, _recorded: datetime) -> None:
+    def _apply_vary(self, entry: Entry, recorded: datetime) -> None:
         s = entry.statement
         body: VaryBody = s.parsed
         self.variations[body.id] = Variation(body.id, s.partner, body.reason, body.changes,
                                              s.seq, s.at, ((s.partner, s.seq),),
                                              proposal=entry.hash, expires=body.expires,
-                                             lapses=s.version >= 2)
+                                             lapses=s.version >= 2, recorded=recorded)
         self._take_effect_if_complete(body.id, s.seq, s.at)
 
     def _apply_consent(self, entry: Entry, _recorded: datetime) -> None:
@@ -1107,12 +1173,23 @@ class Agreement(Aggregate):
         for line in c.funding:
             self.funding[line.key] = line
 
+    def holder(self, partner: str) -> str:
+        """Who holds ``partner``'s place now: its successor's successor..., or itself."""
+        seen = {partner}
+        while partner in self.successors:
+            partner = self.successors[partner]
+            if partner in seen:  # a successor always comes in new, so never; but never loop
+                break
+            seen.add(partner)
+        return partner
+
     def _succeed(self, predecessor: str, successor: str, details: PartnerDetails, seq: int,
                  at: datetime) -> None:
         """The successor takes the predecessor's place: its funding lines, what has been paid
         on them, and what it still owes; the predecessor's notice goes with it."""
         self.partners[predecessor] = replace(self.partners[predecessor], status="succeeded",
                                              left_seq=seq, left_at=at)
+        self.successors[predecessor] = successor
         self._add_partner(successor, details, seq, at)
         for key, line in list(self.funding.items()):
             if line.partner == predecessor:
@@ -1145,6 +1222,11 @@ class Agreement(Aggregate):
         if kind == "withdraw":
             self.partners[s.partner] = replace(self.partners[s.partner], status="withdrawn",
                                                left_seq=s.seq, left_at=s.at)
+            # The partner set the open proposals were built on has changed: they lapse.
+            for other in list(self.variations.values()):
+                if other.open and other.lapses:
+                    self.variations[other.id] = replace(other, ended="lapsed", ended_seq=s.seq,
+                                                        ended_at=s.at, ended_by=s.partner)
             if len(self.active_partners) >= 2:
                 return
         self.terminated_seq, self.terminated_at, self.terminated_by = s.seq, s.at, s.partner

@@ -32,11 +32,34 @@ def raw_public_key(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
     return public.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
+#: The field prime of Curve25519, and the y-coordinates of the points of small order (1, 2, 4
+#: and 8): a public key that is one of them, in any encoding, signs every message with one
+#: signature ("Taming the many EdDSAs", Chalkias et al., 2020).
+_P = 2**255 - 19
+_Y8 = 0x7A03AC9277FDC74EC6CC392CFA53202A0F67100D760B3CBA4FD84D3D706A17C7
+_SMALL_ORDER_Y = frozenset({0, 1, _P - 1, _Y8, _P - _Y8})
+
+
+def check_public_key(raw: bytes) -> bytes:
+    """``raw`` if it is a 32-byte Ed25519 public key that can be trusted to sign: its encoding
+    canonical (y below the field prime) and its point not of small order."""
+    if len(raw) != 32:
+        raise InvalidInput("an Ed25519 public key is 32 bytes")
+    y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
+    if y >= _P:
+        raise InvalidInput("that public key is not in canonical form; it is refused")
+    if y in _SMALL_ORDER_Y:
+        raise InvalidInput("that public key is a point of small order, with which any message "
+                           "can be signed; it is refused")
+    return raw
+
+
 def parse_public_key(text: str) -> bytes:
-    """A public key given as 64 lower-case hex digits, as raw bytes."""
+    """A public key given as 64 lower-case hex digits, as raw bytes (refused if a signature
+    under it would prove nothing: see :func:`check_public_key`)."""
     if not _HEX64.fullmatch(text):
         raise InvalidInput(f"{text!r} is not a public key: give 64 lower-case hex digits")
-    return bytes.fromhex(text)
+    return check_public_key(bytes.fromhex(text))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -46,10 +69,11 @@ def _public_key(raw: bytes) -> Ed25519PublicKey:
 
 
 def verify_signature(public_key: bytes, signature: bytes, message: bytes) -> None:
-    """Check an Ed25519 signature; raise :class:`SignatureInvalid` if it does not verify."""
+    """Check an Ed25519 signature; raise :class:`SignatureInvalid` if it does not verify (or
+    the key is one under which signatures prove nothing)."""
     try:
-        _public_key(public_key).verify(signature, message)
-    except (InvalidSignature, ValueError):
+        _public_key(check_public_key(public_key)).verify(signature, message)
+    except (InvalidSignature, ValueError, InvalidInput):
         raise SignatureInvalid(
             f"signature does not verify under key {key_id(public_key)[:16]}"
         ) from None

@@ -117,7 +117,7 @@ def rows_for(agreement: Agreement) -> AgreementRows:
         if pay.reversed_seq is not None:
             reversal = agreement.history[pay.reversed_seq - 1].entry.statement
             rows[PaymentRow].append({
-                "reference": ref, "seq": pay.reversed_seq, "partner": pay.partner,
+                "reference": ref, "seq": pay.reversed_seq, "partner": reversal.partner,
                 "year": str(pay.year), "source": pay.source, "amount": -pay.amount,
                 "at": at_text(reversal.at), "payment_ref": pay.reference, "reverses": pay.seq})
     for v in agreement.variations.values():

@@ -9,10 +9,11 @@ from ledger.statement import Statement
 
 
 def pounds(amount: Decimal | str | None) -> str:
-    """Money for people: ``£341,740.00``; ``TBA`` where no amount is known yet."""
+    """Money for people: ``£341,740.00``, ``-£50.00``; ``TBA`` where no amount is known yet."""
     if amount is None:
         return "TBA"
-    return f"£{Decimal(amount):,.2f}"
+    value = Decimal(amount)
+    return f"-£{-value:,.2f}" if value < 0 else f"£{value:,.2f}"
 
 
 def summarise(s: Statement) -> str:

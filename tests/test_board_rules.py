@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from commands.cli import app
@@ -34,6 +35,7 @@ from tests.scenarios import (
     Partnership,
     as_history,
     drafted,
+    recorded_at,
     refused,
     signed,
     signed_by_three,
@@ -284,12 +286,13 @@ def test_a_one_partner_draft_says_it_needs_another_partner(ledger: Ledger,
 def test_a_partner_withdraws_its_notice_before_it_takes_effect(ledger: Ledger) -> None:
     deal = signed(ledger)
     notice = deal.notice(COUNCIL, "2004-08-31")
-    with refused(ledger, RuleViolation, "only the partner that gave it withdraws it"):
-        ledger.withdraw(REF, PCT, fixed_key(PCT), notice=notice.entry.statement.seq,
+    with recorded_at(ledger, datetime(2004, 9, 1, tzinfo=UTC)):
+        with refused(ledger, RuleViolation, "only the partner that gave it withdraws it"):
+            ledger.withdraw(REF, PCT, fixed_key(PCT), notice=notice.entry.statement.seq,
+                            at=datetime(2004, 9, 1, tzinfo=UTC))
+        ledger.withdraw(REF, COUNCIL, fixed_key(COUNCIL), notice=notice.entry.statement.seq,
+                        reason="The regional pool was not set up",
                         at=datetime(2004, 9, 1, tzinfo=UTC))
-    ledger.withdraw(REF, COUNCIL, fixed_key(COUNCIL), notice=notice.entry.statement.seq,
-                    reason="The regional pool was not set up",
-                    at=datetime(2004, 9, 1, tzinfo=UTC))
     agreement = deal.agreement
     assert agreement.pending_notices() == []
     assert agreement.state_on(date(2005, 3, 1)) == "in force"
@@ -301,10 +304,37 @@ def test_a_partner_withdraws_its_notice_before_it_takes_effect(ledger: Ledger) -
 def test_a_notice_cannot_be_withdrawn_once_it_has_taken_effect(ledger: Ledger) -> None:
     deal = signed(ledger)
     notice = deal.notice(COUNCIL, "2004-08-31")
-    with refused(ledger, RuleViolation, "took effect on 2005-02-28; it can only be withdrawn "
-                                        "before then"):
+    with recorded_at(ledger, datetime(2005, 3, 1, tzinfo=UTC)), refused(
+            ledger, RuleViolation, "took effect on 2005-02-28; it can only be withdrawn before "
+                                   "then"):
         ledger.withdraw(REF, COUNCIL, fixed_key(COUNCIL), notice=notice.entry.statement.seq,
                         at=datetime(2005, 3, 1, tzinfo=UTC))
+
+
+def test_a_withdrawal_of_notice_dated_back_years_later_cannot_beat_the_deadline(
+        ledger: Ledger) -> None:
+    """The council's notice took effect on 2005-02-28. In 2026 someone records a withdrawal
+    dated 2004-09-01: it is held to the day it was recorded, long after the notice ran out."""
+    deal = signed(ledger)
+    notice = deal.notice(COUNCIL, "2004-08-31")
+    ledger.clock = lambda: RECORDED
+    with refused(ledger, RuleViolation, "a withdrawal recorded late is held to the day it was "
+                                        "recorded"):
+        ledger.withdraw(REF, COUNCIL, fixed_key(COUNCIL), notice=notice.entry.statement.seq,
+                        at=datetime(2004, 9, 1, tzinfo=UTC))
+
+
+def test_a_consent_dated_back_years_later_cannot_beat_a_proposal_s_last_day(
+        ledger: Ledger) -> None:
+    signed(ledger)
+    with recorded_at(ledger, datetime(2004, 6, 1, tzinfo=UTC)):
+        ledger.vary(REF, PCT, "v1", "Regional pool, if agreed by June",
+                    Changes(notice_months=3), fixed_key(PCT), datetime(2004, 6, 1, tzinfo=UTC),
+                    date(2004, 6, 30))
+    ledger.clock = lambda: RECORDED
+    with refused(ledger, RuleViolation, "variation 'v1' expired on 2004-06-30"):
+        ledger.consent(REF, COUNCIL, "v1", fixed_key(COUNCIL),
+                       datetime(2004, 6, 20, tzinfo=UTC))
 
 
 def test_a_proposer_withdraws_its_variation_and_a_partner_rejects_another(
@@ -332,7 +362,8 @@ def test_a_payment_recorded_in_error_is_reversed_and_corrected_by_signed_acts(
     deal = signed(ledger)
     wrong = ledger.pay(REF, PCT, FY2003, Decimal("85435.00"), None, fixed_key(PCT),
                        datetime(2004, 4, 1, tzinfo=UTC), "REM-2004-017")
-    with refused(ledger, RuleViolation, "only the partner that recorded a payment reverses it"):
+    with refused(ledger, RuleViolation, "was recorded by 'salford-pct'; only the partner that "
+                                        "recorded a payment"):
         ledger.reverse(REF, COUNCIL, wrong.entry.statement.seq, "Not ours", fixed_key(COUNCIL),
                        datetime(2004, 4, 2, tzinfo=UTC))
     ledger.reverse(REF, PCT, wrong.entry.statement.seq, "Keyed as 85,435 not 58,435",
@@ -469,7 +500,11 @@ def test_when_the_pct_is_abolished_its_successor_takes_its_place_funding_and_obl
     deal.consent(PROBATION, "pct-abolished", "2013-04-02")
     assert deal.agreement.variations["pct-abolished"].open  # waiting for the successor
     deal.keys[CCG] = fixed_key(CCG)
-    deal.consent(CCG, "pct-abolished", "2013-04-03")
+    # A takeover waits 28 days from its proposal, for a partner still there to object.
+    with refused(ledger, RuleViolation, "it can take effect from 2013-04-29, 28 days after it "
+                                        "was recorded"):
+        deal.consent(CCG, "pct-abolished", "2013-04-03")
+    deal.consent(CCG, "pct-abolished", "2013-04-29")
     agreement = deal.agreement
     assert agreement.partners[PCT].status == "succeeded"
     assert agreement.partners[CCG].active
@@ -477,10 +512,10 @@ def test_when_the_pct_is_abolished_its_successor_takes_its_place_funding_and_obl
     assert agreement.funding[(CCG, FY2003, "PCT mainstream")].amount == Decimal("341740.00")
     assert agreement.paid[(CCG, FY2003, "PCT mainstream")] == Decimal("100000.00")
     assert (PCT, FY2003, "PCT mainstream") not in agreement.funding
-    deal.pay(CCG, "241740.00", "2013-04-04")
+    deal.pay(CCG, "241740.00", "2013-04-30")
     with refused(ledger, RuleViolation, "'salford-pct' was succeeded from 'salford-dat-2004' "
                                         "and can no longer act"):
-        deal.notice(PCT, "2013-04-05")
+        deal.notice(PCT, "2013-05-01")
     verified(ledger)
 
 
@@ -500,10 +535,170 @@ def test_a_partner_that_lost_its_key_gets_a_new_one_by_the_others_agreement(
     from ledger.errors import SignatureInvalid  # noqa: PLC0415
 
     with refused(ledger, SignatureInvalid, "is not the current key"):
-        deal.consent(COUNCIL, "council-key", "2004-06-03")
-    # ...the council proves the new key by consenting with it.
-    deal.consent(COUNCIL, "council-key", "2004-06-03", key=new)
+        deal.consent(COUNCIL, "council-key", "2004-06-29")
+    # ...the council proves the new key by consenting with it, once the 28 days have passed.
+    with refused(ledger, RuleViolation, "it can take effect from 2004-06-29"):
+        deal.consent(COUNCIL, "council-key", "2004-06-28", key=new)
+    deal.consent(COUNCIL, "council-key", "2004-06-29", key=new)
     assert deal.agreement.partners[COUNCIL].current.public_key == new.public_key
     deal.keys[COUNCIL] = new
-    deal.notice(COUNCIL, "2004-06-04")
+    deal.notice(COUNCIL, "2004-06-30")
     verified(ledger)
+
+
+# --- takeovers the partner taken over can stop, and money that follows the partner -----------
+
+
+def test_partners_cannot_take_over_a_partner_that_is_still_there_to_say_no(
+        ledger: Ledger) -> None:
+    """Two partners propose that the PCT was abolished, with a 'successor' they hold the key
+    of; the PCT is alive and rejects it within the 28 days a takeover waits."""
+    from ledger.bodies import Succession  # noqa: PLC0415
+
+    deal = signed_by_three(ledger, end=None)
+    deal.vary(COUNCIL, "pct-abolished", "2004-06-01",
+              Changes(successions=(Succession(PCT, _ccg_details()),)))
+    deal.consent(PROBATION, "pct-abolished", "2004-06-02")
+    deal.keys[CCG] = fixed_key(CCG)
+    with recorded_at(ledger, datetime(2004, 6, 10, tzinfo=UTC)):
+        ledger.reject(REF, PCT, "pct-abolished", "We were not abolished", fixed_key(PCT),
+                      datetime(2004, 6, 10, tzinfo=UTC))
+    with refused(ledger, RuleViolation, "variation 'pct-abolished' was rejected by "
+                                        "'salford-pct'"):
+        deal.consent(CCG, "pct-abolished", "2004-07-01")
+    assert deal.agreement.partners[PCT].active
+    verified(ledger)
+
+
+def test_partners_cannot_take_over_a_key_its_holder_still_holds(ledger: Ledger) -> None:
+    from ledger.bodies import Recovery  # noqa: PLC0415
+
+    deal = signed_by_three(ledger)
+    theirs = fixed_key("mallory")
+    deal.vary(PCT, "council-key", "2004-06-01",
+              Changes(recoveries=(Recovery(COUNCIL, "M", "Director", theirs.public_key),)))
+    deal.consent(PROBATION, "council-key", "2004-06-02")
+    # The council, holding its key, rejects the "recovery" before it can take effect.
+    with recorded_at(ledger, datetime(2004, 6, 3, tzinfo=UTC)):
+        ledger.reject(REF, COUNCIL, "council-key", "We hold our key", fixed_key(COUNCIL),
+                      datetime(2004, 6, 3, tzinfo=UTC))
+    with refused(ledger, RuleViolation, "was rejected by 'salford-council'"):
+        deal.consent(COUNCIL, "council-key", "2004-07-01", key=theirs)
+    assert deal.agreement.partners[COUNCIL].current.public_key == fixed_key(
+        COUNCIL).public_key
+
+
+def test_a_variation_recovers_each_key_once_and_every_new_key_is_its_own(
+        ledger: Ledger) -> None:
+    from ledger.bodies import Recovery, Succession  # noqa: PLC0415
+
+    deal = signed_by_three(ledger)
+    one, two = fixed_key("council/one"), fixed_key("council/two")
+    with refused(ledger, RuleViolation, "a variation recovers each partner's key once"):
+        deal.vary(PCT, "twice", "2004-06-01", Changes(recoveries=(
+            Recovery(COUNCIL, "A", "Director", one.public_key),
+            Recovery(COUNCIL, "B", "Director", two.public_key))))
+    shared = _ccg_details()
+    with refused(ledger, RuleViolation, "signs with a key of its own"):
+        deal.vary(PCT, "shared", "2004-06-01", Changes(
+            successions=(Succession(PROBATION, shared),),
+            recoveries=(Recovery(COUNCIL, "A", "Director", fixed_key(CCG).public_key),)))
+    with refused(ledger, RuleViolation, "key"):
+        deal.vary(COUNCIL, "stolen", "2004-06-01", Changes(recoveries=(
+            Recovery(PROBATION, "A", "Director", fixed_key(PCT).public_key),)))
+    assert deal.agreement.variations == {}
+
+
+def test_a_successor_s_funding_cannot_fall_below_what_its_predecessor_paid(
+        ledger: Ledger) -> None:
+    from ledger.bodies import FundingLine, Succession  # noqa: PLC0415
+
+    deal = signed_by_three(ledger, end=None)
+    deal.pay(PCT, "100000.00", "2004-04-05")
+    below = FundingLine(CCG, FY2003, "PCT mainstream", Decimal("50000.00"), "confirmed")
+    with refused(ledger, RuleViolation, "'salford-ccg' has already paid 100000.00 for "
+                                        "2003/04"):
+        deal.vary(COUNCIL, "pct-abolished", "2013-04-01", Changes(
+            successions=(Succession(PCT, _ccg_details()),), funding=(below,)))
+
+
+def test_a_successor_reverses_a_payment_its_predecessor_recorded_in_error(
+        ledger: Ledger) -> None:
+    from ledger.bodies import Succession  # noqa: PLC0415
+
+    deal = signed_by_three(ledger, end=None)
+    wrong = deal.pay(PCT, "100000.00", "2004-04-05")
+    deal.vary(COUNCIL, "pct-abolished", "2013-04-01",
+              Changes(successions=(Succession(PCT, _ccg_details()),)))
+    deal.consent(PROBATION, "pct-abolished", "2013-04-02")
+    deal.keys[CCG] = fixed_key(CCG)
+    deal.consent(CCG, "pct-abolished", "2013-04-29")
+    with recorded_at(ledger, datetime(2013, 5, 1, tzinfo=UTC)):
+        ledger.reverse(REF, CCG, wrong.entry.statement.seq, "Paid by the PCT in error",
+                       fixed_key(CCG), datetime(2013, 5, 1, tzinfo=UTC))
+    assert deal.agreement.paid[(CCG, FY2003, "PCT mainstream")] == Decimal("0.00")
+    verified(ledger)
+
+
+def test_a_partner_that_leaves_takes_its_open_proposals_with_it(ledger: Ledger) -> None:
+    deal = _three_with_withdrawal_funding(ledger)
+    deal.vary(PROBATION, "v1", "2004-06-01", Changes(notice_months=3))
+    deal.notice(PROBATION, "2004-09-30")
+    deal.terminate(PROBATION, "2005-03-31")
+    v1 = deal.agreement.variations["v1"]
+    assert (v1.ended, v1.ended_by) == ("lapsed", PROBATION)
+    with refused(ledger, RuleViolation, "variation 'v1' lapsed on 2005-03-31, when "
+                                        "'gm-probation' withdrew"):
+        deal.consent(COUNCIL, "v1", "2005-04-01")
+    verified(ledger)
+
+
+def test_nothing_is_paid_into_a_line_for_a_year_after_the_agreement_ended(
+        ledger: Ledger) -> None:
+    deal = _three_with_withdrawal_funding(ledger)
+    deal.vary(PCT, "shorten", "2004-06-01", Changes(end=date(2005, 3, 31)))
+    deal.consent(COUNCIL, "shorten", "2004-06-02")
+    deal.consent(PROBATION, "shorten", "2004-06-03")
+    assert deal.agreement.state_on(date(2005, 4, 2)) == "expired"
+    with refused(ledger, RuleViolation, "the 2005/06 line from 'Probation' was released"):
+        deal.pay(PROBATION, "1.00", "2005-04-02", year=FY2005, source="Probation")
+
+
+def test_a_key_of_small_order_is_refused(ledger: Ledger) -> None:
+    """The identity point signs every message; nobody holds its private key."""
+    from ledger.keys import check_public_key  # noqa: PLC0415
+
+    identity = bytes([1]) + bytes(31)
+    from ledger.errors import InvalidInput  # noqa: PLC0415
+
+    with pytest.raises(InvalidInput, match="small order"):
+        check_public_key(identity)
+    deal = drafted(ledger)
+    from ledger.bodies import PartnerDetails  # noqa: PLC0415
+
+    details = PartnerDetails("Salford City Council", "other", True, True, False,
+                             "Anne", "Director", identity)
+    with refused(ledger, InvalidInput, "small order"):
+        ledger.join(REF, COUNCIL, details, fixed_key(COUNCIL),
+                    datetime(2003, 7, 1, 11, tzinfo=UTC))
+    assert deal.agreement.version == 1
+
+
+def test_the_grid_shows_money_still_to_be_agreed_as_tba_and_a_reversal_with_its_sign(
+        ledger: Ledger, ledger_url: str) -> None:
+    from projections.summary import pounds  # noqa: PLC0415
+
+    deal = drafted(ledger)
+    deal.join(COUNCIL, "2003-07-01T11:00:00")
+    deal.declare(PCT, "341740.00", "2003-07-02T10:00:00")
+    deal.declare(PCT, "3000000.00", "2003-07-02T10:30:00", year=FY2004)
+    deal.declare(COUNCIL, None, "2003-07-02T11:00:00", year=FY2004, source="Social care",
+                 status="tba")
+    result = CliRunner().invoke(app, ["budget", REF, "--by", "year", "--ledger", ledger_url],
+                                env={"LEDGER_URL": None, "COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if "2004/05" in line)
+    assert "TBA" in row
+    assert "£3,000,000.00 + TBA" in row  # the pool: what is known, and what is not yet
+    assert (pounds(Decimal("-50")), pounds(Decimal("50")), pounds(None)) == (
+        "-£50.00", "£50.00", "TBA")
