@@ -207,7 +207,7 @@ def _export(location: Location, path: Path) -> None:
         bundle = export_bundle(ledger)
     finally:
         ledger.close()
-    path.write_text(json.dumps(bundle.to_json()), encoding="utf-8")
+    path.write_bytes(bundle.dumps())
 
 
 def run(entries: int, base: str | None, work: Path, quick: bool) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,14 +10,14 @@ from typing import Annotated, Any
 
 import typer
 
-from commands import render
+from commands import render, screen
 from commands.app import app
 from commands.common import Common, command, emit_json
 from ledger import merkle
 from ledger.bundle import Bundle, read_bundle, verify_bundle
 from ledger.errors import InvalidInput, NotFound, ProofError, VerificationFailed
 from ledger.keys import Signer, key_id, parse_public_key
-from ledger.note import Checkpoint
+from ledger.note import Checkpoint, parse_verifier_key
 from ledger.values import parse_slug
 from ledger.witness import WitnessState
 from projections.audit import cosign_latest, export_bundle, import_bundle, make_checkpoint
@@ -62,7 +61,7 @@ def checkpoint(opts: Common,
     if opts.json:
         emit_json({"size": cp.size, "root": b64(cp.root), "checkpoint": text})
         return
-    typer.echo(text, nl=False)
+    screen.echo(text, nl=False)
 
 
 @command(app, "cosign")
@@ -98,7 +97,7 @@ def cosign_command(opts: Common,
                    "previous_size": done.previous})
         return
     since = f" (consistent with size {done.previous} cosigned before)" if done.previous else ""
-    typer.echo(f"{partner} cosigned the checkpoint of size {cp.size}{since}")
+    screen.echo(f"{partner} cosigned the checkpoint of size {cp.size}{since}")
 
 
 def _checked(check: Any, what: str) -> None:
@@ -181,14 +180,14 @@ def prove(opts: Common,
         return
     for name, value in document.items():
         if isinstance(value, list):
-            typer.echo(f"{name}:")
+            screen.echo(f"{name}:")
             for item in value:
-                typer.echo(f"  {item}")
+                screen.echo(f"  {item}")
         elif name == "checkpoint":
-            typer.echo("checkpoint:")
-            typer.echo("  " + str(value).rstrip("\n").replace("\n", "\n  "))
+            screen.echo("checkpoint:")
+            screen.echo("  " + str(value).rstrip("\n").replace("\n", "\n  "))
         else:
-            typer.echo(f"{name}: {value}")
+            screen.echo(f"{name}: {value}")
 
 
 @command(app, "export")
@@ -199,31 +198,48 @@ def export(opts: Common,
            = Path("bundle.json")) -> None:
     """Write an audit bundle: every entry, the partners' keys, the latest checkpoint with its
     cosignatures, and an inclusion proof of every entry."""
+    if output.is_dir():
+        raise InvalidInput(f"-o {output} is a folder; give the bundle file's name, e.g. "
+                           f"{output / 'bundle.json'}")
+    if not output.parent.is_dir():
+        raise InvalidInput(f"-o {output}: there is no folder {output.parent}; make it first")
     with render.progress("exporting", quiet=opts.json) as advance:
         bundle = export_bundle(opts.open_ledger(), reference, advance)
     entries, cp = bundle.entries, Checkpoint.parse(bundle.checkpoint.text)
     agreements = bundle.agreements
-    output.write_text(json.dumps(bundle.to_json(), indent=1, ensure_ascii=False) + "\n",
-                      encoding="utf-8")
+    try:
+        output.write_bytes(bundle.dumps())
+    except OSError as exc:
+        raise InvalidInput(f"cannot write the bundle to {output}: {exc.strerror}") from None
     if opts.json:
         emit_json({"file": str(output), "entries": len(entries), "checkpoint_size": cp.size})
         return
-    typer.echo(f"wrote {output}: {len(entries)} entries of {len(agreements)} agreements, "
+    screen.echo(f"wrote {output}: {len(entries)} entries of {len(agreements)} agreements, "
                f"checkpoint of size {cp.size}")
 
 
-def _read_bundle(path: Path) -> Bundle:
-    return read_bundle(path)
-
-
 OperatorKey = Annotated[str | None, typer.Option(
-    "--operator-key", help="The operator's public key (hex) as you know it independently.")]
+    "--operator-key", metavar="KEY",
+    help="The operator's key as you know it independently: its key id or its public key (64 "
+         "hex digits each, as 'ledger init' and verify-bundle print them), or its note "
+         "verifier key (NAME+ID+KEY).")]
 
 _NUMBER = re.compile(r"[0-9]{1,18}")
 
 
-def _operator_key(given: str | None) -> bytes | None:
-    return None if given is None else parse_public_key(given.strip().lower())
+def _operator_key(given: str | None, bundle: Bundle) -> tuple[bytes | None, str | None]:
+    """The operator key (and note name) the auditor holds, from any of the forms the ledger
+    shows it in: its key id, its public key, or its verifier key."""
+    if given is None:
+        return None, None
+    text = given.strip()
+    if "+" in text:
+        vkey = parse_verifier_key(text)
+        return vkey.public_key, vkey.name
+    hex_text = text.lower()
+    if len(hex_text) == 64 and hex_text == key_id(bundle.operator_key):
+        return bundle.operator_key, None  # the key id of the bundle's key: the same key
+    return parse_public_key(hex_text), None
 
 
 @command(app, "verify-bundle")
@@ -232,9 +248,9 @@ def verify_bundle_command(opts: Common,
                           operator_key: OperatorKey = None) -> None:
     """Check an audit bundle offline: signatures, chains, rules replayed, every proof and the
     checkpoint's signatures. Exit 3 on any failure."""
-    bundle = _read_bundle(path)
-    expected = _operator_key(operator_key)
-    report = verify_bundle(bundle, expected, default_workers())
+    bundle = read_bundle(path)
+    expected, name = _operator_key(operator_key, bundle)
+    report = verify_bundle(bundle, expected, default_workers(), expected_operator_name=name)
     _report(opts, report, bundle)
 
 
@@ -245,13 +261,13 @@ def _report(opts: Common, report: Any, bundle: Bundle) -> None:
                    "operator_key_id": key_id(bundle.operator_key), "checkpoint_size": cp.size})
     else:
         for failure in report.failures:
-            typer.echo(f"FAILED {failure.line()}", err=True)
+            screen.echo(f"FAILED {failure.line()}", err=True)
         for check in report.checks:
-            typer.echo(f"checked: {check}")
-        typer.echo(f"operator key id {key_id(bundle.operator_key)} (compare it with the one "
+            screen.echo(f"checked: {check}")
+        screen.echo(f"operator key id {key_id(bundle.operator_key)} (compare it with the one "
                    f"you hold)")
         verdict = "verified" if report.ok else "verification FAILED"
-        typer.echo(f"{verdict}: {report.entries} entries in {report.agreements} agreements, "
+        screen.echo(f"{verdict}: {report.entries} entries in {report.agreements} agreements, "
                    f"checkpoint of size {cp.size} of {bundle.origin}")
     report.raise_for_failures()
 
@@ -262,14 +278,14 @@ def import_command(opts: Common,
                    operator_key: OperatorKey = None) -> None:
     """Load a verified bundle into an empty ledger (an auditor's own copy). A bundle that fails
     any check is refused whole and nothing is written."""
-    bundle = _read_bundle(path)
-    expected = _operator_key(operator_key)
+    bundle = read_bundle(path)
+    expected, name = _operator_key(operator_key, bundle)
     location = opts.location
-    report = import_bundle(location, bundle, expected)
+    report = import_bundle(location, bundle, expected, expected_operator_name=name)
     if not report.ok:
         _report(opts, report, bundle)
     if opts.json:
         emit_json({"ledger": location.describe(), "entries": len(bundle.entries),
                    "origin": bundle.origin})
         return
-    typer.echo(f"imported {len(bundle.entries)} verified entries into {location.describe()}")
+    screen.echo(f"imported {len(bundle.entries)} verified entries into {location.describe()}")

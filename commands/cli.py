@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from commands import render
+from commands import render, screen
 from commands.app import app, keys_app
 from commands.common import Common, command, emit_json
 from ledger import bodies
@@ -78,7 +78,7 @@ def _acted(opts: Common, recorded: Recorded) -> None:
                    "entry_hash": recorded.entry.hash, "state": state,
                    "state_digest": agreement.state_digest(), "attempts": recorded.attempts})
         return
-    typer.echo(f"recorded {s.agreement} entry {s.seq}: {s.action} by {s.partner} "
+    screen.echo(f"recorded {s.agreement} entry {s.seq}: {s.action} by {s.partner} "
                f"at {at_text(s.at)} (entry {recorded.entry.hash[:16]}); "
                f"agreement then {state}")
 
@@ -123,28 +123,50 @@ def init(opts: Common,
          = "operator") -> None:
     """Create a new ledger and its operator (checkpoint-signing) key."""
     location = opts.location
-    app_ = opts.open_ledger(must_exist=False)
-    if app_.is_initialised():
-        raise InvalidInput(f"{location.describe()} already holds the ledger "
-                           f"{app_.origin!r}; nothing was changed")
     stem = location.path.stem if location.path else location.dbname
+    # Everything that can be refused is refused before a file or table is made.
     name = new_origin(origin or f"agreement-ledger/{'-'.join(stem.split()) or 'ledger'}")
-    store = opts.keystore
     check_key_name(operator)
+    if location.is_sqlite and location.sqlite_kind() == "ledger":
+        raise InvalidInput(f"{location.describe()} already holds a ledger; nothing was changed")
+    store = opts.keystore
     if store.exists(operator):
         # The public key the ledger will trust comes from the private key, never from the
         # .pub beside it (which opening checks): anyone who can write the folder can swap that.
         info = PublicKeyInfo(operator, opts.signer(operator).public_key)
     else:
         info = store.create(operator, opts.passphrase(operator, new=True))
-    # The operator signs checkpoints under the origin as its key name (C2SP tlog-checkpoint).
-    identity = app_.initialise(name, name, info.public_key)
+    made = location.is_sqlite and location.sqlite_kind() == "missing"
+    try:
+        # The operator signs checkpoints under the origin as its key name (C2SP
+        # tlog-checkpoint); a database that holds a ledger already is refused.
+        ledger = opts.open_ledger(must_exist=False)
+        identity = ledger.initialise(name, name, info.public_key)
+        # Every table is made now, by the role that makes the ledger (its owner): the roles
+        # that write acts or read need no right to create anything.
+        models = ReadModels(ledger)
+        try:
+            models.ensure_tables()
+        finally:
+            models.close()
+    except BaseException:
+        if made:
+            opts.close()
+            _remove_sqlite(location)
+        raise
     if opts.json:
         emit_json({"ledger": location.describe(), "origin": identity.origin,
                    "operator": operator, "operator_key_id": info.key_id})
         return
-    typer.echo(f"created ledger {identity.origin!r} at {location.describe()}; "
-               f"operator key {operator} ({info.key_id[:16]})")
+    screen.echo(f"created ledger {identity.origin!r} at {location.describe()}; "
+                f"operator key {operator} ({info.key_id[:16]})")
+
+
+def _remove_sqlite(location: Any) -> None:
+    """Take away a ledger file this command made and could not finish."""
+    assert location.path is not None
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{location.path}{suffix}").unlink(missing_ok=True)
 
 
 @command(keys_app, "new")
@@ -161,9 +183,9 @@ def keys_new(opts: Common,
         emit_json({"name": info.name, "key_id": info.key_id,
                    "public_key": info.public_key.hex(), "folder": str(store.folder)})
         return
-    typer.echo(f"created key {info.name} in {store.folder}")
-    typer.echo(f"  key id:     {info.key_id}")
-    typer.echo(f"  public key: {info.public_key.hex()}")
+    screen.echo(f"created key {info.name} in {store.folder}")
+    screen.echo(f"  key id:     {info.key_id}")
+    screen.echo(f"  public key: {info.public_key.hex()}")
 
 
 @command(keys_app, "list")
@@ -176,9 +198,9 @@ def keys_list(opts: Common) -> None:
             for i in infos]})
         return
     if not infos:
-        typer.echo(f"no keys in {opts.keystore.folder}")
+        screen.echo(f"no keys in {opts.keystore.folder}")
     for info in infos:
-        typer.echo(f"{info.name:24} {info.key_id}")
+        screen.echo(f"{info.name:24} {info.key_id}")
 
 
 @command(keys_app, "show")
@@ -189,9 +211,9 @@ def keys_show(opts: Common,
     if opts.json:
         emit_json({"name": info.name, "key_id": info.key_id, "public_key": info.public_key.hex()})
         return
-    typer.echo(f"name:       {info.name}")
-    typer.echo(f"key id:     {info.key_id}")
-    typer.echo(f"public key: {info.public_key.hex()}")
+    screen.echo(f"name:       {info.name}")
+    screen.echo(f"key id:     {info.key_id}")
+    screen.echo(f"public key: {info.public_key.hex()}")
 
 
 # --- partner acts --------------------------------------------------------------------------------
@@ -710,7 +732,7 @@ def budget(opts: Common, reference: Ref,
             emit_json({"reference": reference, "payments": [render.payment_json(p)
                                                             for p in listed]})
         elif csv:
-            typer.echo(render.payments_csv(reference, listed), nl=False)
+            screen.echo(render.payments_csv(reference, listed), nl=False)
         else:
             render.payments(reference, listed)
         return
@@ -722,14 +744,14 @@ def budget(opts: Common, reference: Ref,
         if opts.json:
             emit_json({"reference": reference, "lines": [line.to_json() for line in every]})
         elif csv:
-            typer.echo(render.lines_csv(reference, every), nl=False)
+            screen.echo(render.lines_csv(reference, every), nl=False)
         else:
             render.lines(reference, every)
         return
     if opts.json:
         emit_json(view.to_json())
     elif csv:
-        typer.echo(render.budget_csv(view, "partner" if by == "year" else by), nl=False)
+        screen.echo(render.budget_csv(view, "partner" if by == "year" else by), nl=False)
     elif by == "year":
         render.budget_grid(view)
     else:
@@ -748,7 +770,7 @@ def rebuild(opts: Common) -> None:
     if opts.json:
         emit_json({"rebuilt": True, "entries": entries})
         return
-    typer.echo(f"rebuilt the read models from {entries} entries")
+    screen.echo(f"rebuilt the read models from {entries} entries")
 
 
 @command(app, "verify")
@@ -771,11 +793,11 @@ def verify(opts: Common, reference: Annotated[str | None, typer.Argument(
         emit_json(report.to_json())
     else:
         for failure in report.failures:
-            typer.echo(f"FAILED {failure.line()}", err=True)
+            screen.echo(f"FAILED {failure.line()}", err=True)
         for check in report.checks:
-            typer.echo(f"checked: {check}")
+            screen.echo(f"checked: {check}")
         verdict = "verified" if report.ok else "verification FAILED"
-        typer.echo(f"{verdict}: {report.entries} entries in {report.agreements} agreements")
+        screen.echo(f"{verdict}: {report.entries} entries in {report.agreements} agreements")
     report.raise_for_failures()
 
 

@@ -24,6 +24,7 @@ from typing import Annotated, Any, TypeVar
 import platformdirs
 import typer
 
+from commands import screen
 from ledger.application import Ledger
 from ledger.errors import InvalidInput, LedgerError, NotFound, StorageError
 from ledger.keys import Signer
@@ -54,11 +55,19 @@ class Common:
         """The ledger named by ``--ledger``; a missing ledger is one clear error."""
         if self._ledger is None:
             location = self.location
-            if must_exist and location.is_sqlite:
-                assert location.path is not None
-                if not location.path.exists():
+            if location.is_sqlite:
+                # Looked at without writing: opening a SQLite file for the ledger changes it.
+                kind = location.sqlite_kind()
+                if must_exist and kind == "missing":
                     raise StorageError(f"there is no ledger at {location.path}; create one with "
                                        f"'ledger init' or name another with --ledger")
+                if must_exist and kind != "ledger":
+                    raise StorageError(f"{location.path} is not a ledger; create one with "
+                                       f"'ledger init' or name another with --ledger")
+                if not must_exist and kind == "other":
+                    raise StorageError(f"{location.path} is a SQLite database of something "
+                                       f"else; a ledger gets a file of its own: name a new one "
+                                       f"with --ledger")
             app = Ledger(location, create=not must_exist)
             if must_exist and not app.is_initialised():
                 app.close()
@@ -198,7 +207,7 @@ def handle_errors(opts: Common) -> Iterator[None]:
     except LedgerError as exc:
         if opts.verbose:
             traceback.print_exc()
-        typer.echo(f"error: {exc.diagnostics()}", err=True)
+        screen.echo(f"error: {exc.diagnostics()}", err=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         typer.echo("interrupted; nothing more was written", err=True)
@@ -207,4 +216,5 @@ def handle_errors(opts: Common) -> Iterator[None]:
 
 def emit_json(document: Any) -> None:
     """Print a JSON document on stdout (stable key order, UTF-8)."""
-    typer.echo(json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False))
+    typer.echo(screen.json_text(json.dumps(document, indent=2, ensure_ascii=False,
+                                           sort_keys=False)))

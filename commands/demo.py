@@ -22,6 +22,7 @@ from pathlib import Path
 
 import typer
 
+from commands import screen
 from commands.app import app
 from commands.common import Common, command, emit_json
 from ledger.application import Ledger
@@ -119,7 +120,7 @@ def _year(text: str) -> FinancialYear:
 
 def _run(args: Sequence[str], env: dict[str, str]) -> int:
     """Run one ``ledger`` command in this process, as a user would type it."""
-    typer.echo(f"\n$ ledger {' '.join(args)}")
+    screen.echo(f"\n$ ledger {' '.join(args)}")
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -169,11 +170,11 @@ def demo(opts: Common) -> None:
                    "reference": REFERENCE,
                    "totals": {year: f"{total:f}" for year, total in TOTALS.items()}})
         return
-    typer.echo(f"Recorded the Salford drug action team pooled budget in {location.describe()}")
+    screen.echo(f"Recorded the Salford drug action team pooled budget in {location.describe()}")
     codes = [_run(["status", REFERENCE], env), _run(["budget", REFERENCE], env),
              _run(["budget", REFERENCE, "--by", "source"], env),
              _run(["cosign", "--as", "salford-pct"], env), _run(["verify"], env)]
-    typer.echo(f"\nThe demo ledger is kept at {location.describe()}; its keys are in "
+    screen.echo(f"\nThe demo ledger is kept at {location.describe()}; its keys are in "
                f"{keys_dir}. To explore it:\n"
                f"  export LEDGER_URL={env['LEDGER_URL']} LEDGER_KEYS={keys_dir} "
                f"LEDGER_PASSPHRASE={passphrase}\n"

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from commands import render
+from commands import render, screen
 from commands.app import app
 from commands.common import Common, command, emit_json
 from ledger.errors import InvalidInput, VerificationFailed
@@ -80,7 +80,7 @@ def report(opts: Common, reference: Ref, output: Output = None, as_of: AsOf = No
                    "checkpoint_size": None if data.checkpoint is None else data.checkpoint.size})
     else:
         checked = "verified" if verdict.ok else "verification FAILED"
-        typer.echo(f"wrote {path}: {reference} {data.agreement.state} as of "
+        screen.echo(f"wrote {path}: {reference} {data.agreement.state} as of "
                    f"{data.agreement.as_of}, {data.agreement.entries} entries; {checked}")
     if not verdict.ok:
         more = f" (and {len(verdict.failures) - 1} more)" if len(verdict.failures) > 1 else ""

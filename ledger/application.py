@@ -53,7 +53,7 @@ from ledger.note import NoteSignature, SignedNote
 from ledger.protect import make_append_only
 from ledger.statement import Entry, Statement, new_act_id, parse_origin
 from ledger.storage import Location
-from ledger.values import FinancialYear, parse_slug
+from ledger.values import FinancialYear, normal_text, parse_slug
 
 #: How many times an act is re-read, re-checked and re-signed when others keep landing first.
 MAX_ATTEMPTS = 12
@@ -296,7 +296,13 @@ class Ledger(Application[UUID]):
                     f"the stored events of {aggregate_id} cannot be replayed (unexpected event "
                     f"type {row.topic!r}); 'ledger verify' names the damage")
             state = self.decode_state(row)
-            acts.append((Entry.parse_trusted(state["entry"]), state["timestamp"]))
+            try:
+                acts.append((Entry.parse_trusted(state["entry"]), state["timestamp"]))
+            except InvalidInput as exc:
+                raise VerificationFailed(
+                    f"the stored entries of {aggregate_id} cannot be replayed (entry "
+                    f"{row.originator_version}: {exc.diagnostics()}); 'ledger verify' names "
+                    f"the damage") from None
         if [row.originator_version for row in rows] != list(range(1, len(rows) + 1)):
             raise VerificationFailed(
                 f"the stored entries of {aggregate_id} cannot be replayed (versions are not "
@@ -540,7 +546,7 @@ class Ledger(Application[UUID]):
                 if stated is None:
                     moment = max(moment, agreement.last_at)
             statement = Statement(origin, reference, seq, prev, action, partner,
-                                  signer.key_id, moment, body(agreement), act)
+                                  signer.key_id, moment, _normal(body(agreement)), act)
             entry = Entry.sign(statement, signer)
             now = self.clock()
             if agreement is None:
@@ -724,6 +730,18 @@ _EVENT_TOPICS = {"draft": get_topic(Agreement.Drafted),
                  **{action: get_topic(cls) for action, cls in Agreement.EVENTS.items()}}
 
 
+def _normal(value: Any) -> Any:
+    """A body with every text as it is signed: Unicode normal form C, no spaces at either end
+    (so that "Social Services " and "Social Services" are one source, as they show)."""
+    if isinstance(value, str):
+        return normal_text(value)
+    if isinstance(value, dict):
+        return {key: _normal(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_normal(item) for item in value]
+    return value
+
+
 def _entry_state(stored: bytes) -> dict[str, Any] | None:
     """An entry event's state as eventsourcing's JSON transcoding writes it (the entry's text,
     and the time as ``{"_type_": "datetime_iso", "_data_": ...}``), read directly; None if it
@@ -751,10 +769,11 @@ def _project(aggregate: Any, events: Iterable[Any]) -> Any:
             aggregate = event.mutate(aggregate)
         except (LedgerError, LookupError, TypeError, ValueError, AttributeError,
                 AssertionError) as exc:
+            why = exc.diagnostics() if isinstance(exc, LedgerError) else type(exc).__name__
             raise VerificationFailed(
                 f"the stored entries of {event.originator_id} cannot be replayed (entry "
-                f"{event.originator_version}: {type(exc).__name__}): they were altered; "
-                f"'ledger verify' names the damage") from None
+                f"{event.originator_version}: {why}); 'ledger verify' names the damage"
+            ) from None
     return aggregate
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import gc
+import json
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -20,8 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import orjson
 
 from ledger import merkle
@@ -38,7 +40,7 @@ from ledger.note import (
     verify_cosignature,
     verify_note_signature,
 )
-from ledger.statement import Entry
+from ledger.statement import Entry, parse_origin
 from ledger.verify import Failure, RecordedEntry, Report, check_agreement
 
 BUNDLE_FORMAT = "agreement-ledger/bundle/v1"
@@ -84,12 +86,12 @@ class BundleEntry:
         """The inclusion proof's hashes (strict base64; raises InvalidInput)."""
         return tuple(_b64(p, "a proof hash") for p in self.proof_text)
 
-    def to_json(self) -> dict[str, Any]:
-        """As written in the bundle."""
-        return {"log_index": self.log_index,
-                "recorded": self.recorded.isoformat().replace("+00:00", "Z"),
-                "entry": orjson.loads(self.text),
-                "proof": list(self.proof_text)}
+    def line(self) -> bytes:
+        """As written in the bundle: one line, the entry as its canonical text, byte for byte."""
+        return orjson.dumps({"log_index": self.log_index,
+                             "recorded": self.recorded.isoformat().replace("+00:00", "Z"),
+                             "entry": orjson.Fragment(self.text),
+                             "proof": list(self.proof_text)})
 
 
 @dataclass(frozen=True)
@@ -105,9 +107,9 @@ class Bundle:
     keys: dict[str, tuple[str, bytes]]  # key id -> (partner, public key)
     entries: tuple[BundleEntry, ...]
 
-    def to_json(self) -> dict[str, Any]:
-        """The bundle document."""
-        return {
+    def dumps(self) -> bytes:
+        """The bundle file: its members one to a line, each entry on a line of its own."""
+        return orjson.dumps({
             "bundle": BUNDLE_FORMAT,
             "origin": self.origin,
             "operator": {"name": self.operator, "public_key": self.operator_key.hex()},
@@ -116,8 +118,8 @@ class Bundle:
                       else {"agreements": list(self.agreements)}),
             "keys": {kid: {"partner": partner, "public_key": public.hex()}
                      for kid, (partner, public) in sorted(self.keys.items())},
-            "entries": [e.to_json() for e in self.entries],
-        }
+            "entries": [orjson.Fragment(e.line()) for e in self.entries],
+        }, option=orjson.OPT_INDENT_2) + b"\n"
 
 
 def _b64(text: object, what: str) -> bytes:
@@ -138,50 +140,132 @@ def _hex(text: object, what: str) -> bytes:
         raise InvalidInput(f"{what} is not valid hex") from None
 
 
-def parse_bundle(data: object) -> Bundle:
-    """Read a bundle document; malformed ones raise :class:`InvalidInput`."""
-    if not isinstance(data, dict) or data.get("bundle") != BUNDLE_FORMAT:
+def _note_name(value: object) -> str:
+    """The operator's signing name, as a signed note allows it (no spaces, no '+')."""
+    if not isinstance(value, str):
+        raise InvalidInput("the bundle's operator name must be text")
+    note_key_id(value, b"")  # raises InvalidInput for a name a note cannot hold
+    return value
+
+
+#: The largest bundle file read. Reading holds the file and what it says in memory: about
+#: three times its size at the peak, and never more than that, whatever the file holds.
+MAX_BUNDLE_BYTES = 2 * 2**30
+
+
+class _Operator(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    public_key: str
+
+
+class _Scope(msgspec.Struct, forbid_unknown_fields=True):
+    whole_ledger: bool | None = None
+    agreements: list[str] | None = None
+
+
+class _Key(msgspec.Struct, forbid_unknown_fields=True):
+    partner: str
+    public_key: str
+
+
+class _Item(msgspec.Struct, forbid_unknown_fields=True):
+    log_index: Annotated[int, msgspec.Meta(ge=0)]
+    recorded: str
+    entry: msgspec.Raw
+    proof: list[Any]  # each hash is read where it is checked, as a failure of its entry
+
+
+class _Document(msgspec.Struct, forbid_unknown_fields=True):
+    bundle: str
+    origin: str
+    operator: _Operator
+    checkpoint: str
+    scope: _Scope
+    keys: dict[str, _Key]
+    entries: list[_Item]
+
+
+class _Head(msgspec.Struct):
+    bundle: str = ""
+
+
+_DOCUMENT = msgspec.json.Decoder(_Document)
+_HEAD = msgspec.json.Decoder(_Head)
+
+
+def parse_bundle(data: bytes) -> Bundle:
+    """Read a bundle document (its bytes); malformed ones raise :class:`InvalidInput`.
+
+    Every member is of the form docs/FORMAT.md gives, with nothing else in any object and no
+    member named twice; the first member out of shape stops the reading, so that a large file
+    of something else is refused before it costs memory.
+    """
+    try:
+        head = _HEAD.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        head = None
+    if head is None or head.bundle != BUNDLE_FORMAT:
         raise InvalidInput(f"not an audit bundle (expected \"bundle\": {BUNDLE_FORMAT!r})")
     try:
-        operator = data["operator"]
-        scope = data["scope"]
-        whole = scope.get("whole_ledger") is True
-        agreements = () if whole else tuple(scope["agreements"])
-        if not all(isinstance(a, str) for a in agreements):
-            raise InvalidInput("the bundle's scope lists agreements by their references")
-        keys = {kid: (str(v["partner"]), _hex(v["public_key"], "a public key"))
-                for kid, v in data["keys"].items()}
-        entries = []
-        for item in data["entries"]:
-            raw = item["entry"]
-            # Sorted and unspaced, the entry's canonical text whenever it is a valid entry;
-            # anything else in it (a float, an integer too long, a key beyond U+FFFF) fails
-            # the strict reading of each entry when its agreement is replayed.
-            text = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS).decode()
-            statement = raw["statement"]
-            agreement, seq, action = statement["agreement"], statement["seq"], statement["action"]
-            if not isinstance(agreement, str) or isinstance(seq, bool) or not isinstance(seq, int):
-                raise InvalidInput("an entry's statement must name its agreement and its seq")
-            # Each hash is read (strictly) where it is checked: see BundleEntry.proof.
-            proof = tuple(item["proof"])
-            recorded = datetime.fromisoformat(str(item["recorded"]))
-            if recorded.utcoffset() is None:
-                raise InvalidInput(f"recorded time {item['recorded']!r} has no offset; "
-                                   f"write it as the ledger does, e.g. 2003-07-03T10:00:00Z")
-            index = item["log_index"]
-            if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-                raise InvalidInput("a log_index must be a whole number from 0")
-            entries.append(BundleEntry(index, recorded, text, agreement, seq, str(action),
-                                       proof))
-        return Bundle(
-            origin=str(data["origin"]), operator=str(operator["name"]),
-            operator_key=_hex(operator["public_key"], "the operator key"),
-            checkpoint=SignedNote.parse(str(data["checkpoint"])), whole_ledger=whole,
-            agreements=agreements, keys=keys, entries=tuple(entries))
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        if isinstance(exc, LedgerError):
-            raise
-        raise InvalidInput(f"the bundle is malformed ({type(exc).__name__}: {exc})") from None
+        document = _DOCUMENT.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise InvalidInput(f"the bundle is malformed: {exc}") from None
+    _no_member_twice(data)
+    scope = document.scope
+    whole = scope.whole_ledger is True
+    if whole == (scope.agreements is not None) or scope.whole_ledger is False:
+        raise InvalidInput('the bundle\'s scope is {"whole_ledger": true} or '
+                           '{"agreements": [...]}')
+    entries = [_entry(item) for item in document.entries]
+    return Bundle(
+        origin=parse_origin(document.origin), operator=_note_name(document.operator.name),
+        operator_key=_hex(document.operator.public_key, "the operator key"),
+        checkpoint=SignedNote.parse(document.checkpoint), whole_ledger=whole,
+        agreements=() if whole else tuple(scope.agreements or ()),
+        keys={kid: (key.partner, _hex(key.public_key, "a public key"))
+              for kid, key in document.keys.items()},
+        entries=tuple(entries))
+
+
+def _entry(item: _Item) -> BundleEntry:
+    raw = bytes(item.entry)
+    try:
+        entry = orjson.loads(raw)
+        # Sorted and unspaced, the entry's canonical text whenever it is a valid entry (as
+        # export writes it); anything else in it (a float, an integer too long, a key beyond
+        # U+FFFF) fails the strict reading of each entry when its agreement is replayed.
+        text = orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)
+        statement = entry["statement"]
+        agreement, seq, action = statement["agreement"], statement["seq"], statement["action"]
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise InvalidInput(f"the bundle's entry at log index {item.log_index} is malformed "
+                           f"({type(exc).__name__}: {exc})") from None
+    if not isinstance(agreement, str) or isinstance(seq, bool) or not isinstance(seq, int):
+        raise InvalidInput("an entry's statement must name its agreement and its seq")
+    try:
+        recorded = datetime.fromisoformat(item.recorded)
+    except ValueError:
+        raise InvalidInput(f"recorded time {item.recorded!r} is not an RFC 3339 time") from None
+    if recorded.utcoffset() is None:
+        raise InvalidInput(f"recorded time {item.recorded!r} has no offset; write it as the "
+                           f"ledger does, e.g. 2003-07-03T10:00:00Z")
+    # Each hash is read (strictly) where it is checked: see BundleEntry.proof.
+    return BundleEntry(item.log_index, recorded, text.decode(), agreement, seq, str(action),
+                       tuple(item.proof))
+
+
+def _no_member_twice(data: bytes) -> None:
+    """Refuse a document in which an object names a member twice: readers differ on which
+    one counts (RFC 8259 section 4), so a bundle that says two things says neither."""
+
+    def once(pairs: list[tuple[str, Any]]) -> None:
+        names = [name for name, _ in pairs]
+        if len(set(names)) != len(names):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            raise InvalidInput(f"the bundle names member {twice[0]!r} twice in one object")
+
+    # The standard library's reader calls ``once`` for every object and keeps nothing.
+    json.loads(data, object_pairs_hook=once)
 
 
 def read_bundle(path: Path) -> Bundle:
@@ -192,11 +276,16 @@ def read_bundle(path: Path) -> Bundle:
     # still freed, by reference counting, when the bundle is let go).
     with _collector_paused():
         try:
-            data = orjson.loads(path.read_bytes())
+            size = path.stat().st_size
+            if size > MAX_BUNDLE_BYTES:
+                raise InvalidInput(
+                    f"bundle {path} is {size / 2**30:.1f} GiB; a bundle is read up to "
+                    f"{MAX_BUNDLE_BYTES // 2**30} GiB (export a large ledger by agreement)")
+            data = path.read_bytes()
         except FileNotFoundError:
             raise InvalidInput(f"no bundle file at {path}") from None
-        except (OSError, ValueError) as exc:
-            raise InvalidInput(f"cannot read bundle {path}: {exc}") from None
+        except OSError as exc:
+            raise InvalidInput(f"cannot read bundle {path}: {exc.strerror}") from None
         bundle = parse_bundle(data)
         del data
         gc.freeze()
@@ -215,16 +304,21 @@ def _collector_paused() -> Iterator[None]:
 
 
 def verify_bundle(bundle: Bundle, expected_operator_key: bytes | None = None,
-                  workers: int = 1) -> Report:
+                  workers: int = 1, *, expected_operator_name: str | None = None) -> Report:
     """Check everything a bundle claims; every failure is reported.
 
-    With ``workers`` > 1, the agreements are replayed in that many processes.
+    ``expected_operator_key`` (and ``expected_operator_name``, from a verifier key) is what
+    the auditor holds, got independently of the bundle. With ``workers`` > 1, the agreements
+    are replayed in that many processes.
     """
     report = Report()
     fail = report.failures.append
     if expected_operator_key is not None and expected_operator_key != bundle.operator_key:
         fail(Failure(f"the bundle's operator key {key_id(bundle.operator_key)[:16]} is not the "
                      f"expected one {key_id(expected_operator_key)[:16]}"))
+    if expected_operator_name is not None and expected_operator_name != bundle.operator:
+        fail(Failure(f"the bundle's operator signs as {bundle.operator!r}, the verifier key "
+                     f"you hold names {expected_operator_name!r}"))
     # The checkpoint: the operator's signature, then each partner's cosignature.
     checkpoint: Checkpoint | None = None
     try:

@@ -56,6 +56,10 @@ class StorageError(LedgerError):
     """The ledger's database cannot be reached or is not a ledger."""
 
 
+class NotPermitted(StorageError):
+    """The database role this ledger was opened with may not do what was asked."""
+
+
 class ProofError(LedgerError):
     """A Merkle inclusion or consistency proof does not check out."""
 

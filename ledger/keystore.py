@@ -213,6 +213,8 @@ class KeyStore:
     """A folder of encrypted Ed25519 keys."""
 
     def __init__(self, folder: Path) -> None:
+        if folder.exists() and not folder.is_dir():
+            raise KeyFileError(f"the key folder {folder} is a file, not a folder")
         self.folder = folder
 
     def _pem(self, name: str) -> Path:

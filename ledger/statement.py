@@ -30,7 +30,7 @@ from ledger.canonical import SIGNING_CONTEXT, canonical, parse_canonical, sha256
 from ledger.errors import InvalidInput
 from ledger.keys import Signer, verify_signature
 from ledger.lazy import once
-from ledger.values import at_text, parse_at, parse_slug
+from ledger.values import at_text, parse_at, parse_slug, text_problem
 
 #: The version of the statements the ledger writes. Version 2 added ``act``, the act's own
 #: random identity; version 1 statements (ledgers written by 0.1) are still read and verified.
@@ -118,6 +118,19 @@ def _valid_text(text: str, what: str) -> str:
     return _VALIDATORS[what](text)
 
 
+def _check_texts(value: Any, where: str) -> None:
+    if isinstance(value, str):
+        problem = text_problem(value)
+        if problem is not None:
+            raise InvalidInput(f"the text of {where} {problem}; texts are signed as they show")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_texts(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_texts(item, f"{where}[{index}]")
+
+
 @dataclass(frozen=True)
 class Statement:
     """What a partner signs: one act on one agreement at one point of its history."""
@@ -201,7 +214,14 @@ class Statement:
 
     @once
     def parsed(self) -> Any:
-        """The body, read once by its action's parser (the rules and the state both use it)."""
+        """The body, read once by its action's parser (the rules and the state both use it).
+
+        From version 2, every text in the body must also show what it says (see
+        :func:`~ledger.values.text_problem`): no direction overrides, no invisible characters,
+        normal form C, no spaces at either end.
+        """
+        if self.version >= 2:
+            _check_texts(self.body, "body")
         return parse_body(self.action, self.body, self.partner)
 
     @once
@@ -264,6 +284,11 @@ class Entry:
         try:
             data = orjson.loads(text)
             d = data["statement"]
+            if type(d["v"]) is not int or d["v"] not in VERSIONS:
+                # Stored by something newer or altered: nothing may be built on it.
+                raise InvalidInput(f"a stored entry has statement version {d['v']!r}, which "
+                                   f"this ledger does not know; it was altered or written by "
+                                   f"a newer ledger")
             # Checked field by field when it was stored; here only rebuilt.
             statement = Statement(d["origin"], d["agreement"], d["seq"], d["prev"], d["action"],
                                   d["partner"], d["key"], parse_at(d["at"]), d["body"],

@@ -8,6 +8,7 @@ models), so that both halves of a ledger are always in one database.
 from __future__ import annotations
 
 import re
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -77,8 +78,12 @@ class Location:
 
         try:
             with psycopg.connect(**self.connect_args(), autocommit=True) as conn:  # type: ignore[arg-type]
-                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                    sql.Identifier(self.schema)))
+                # A schema made beforehand for the owner role (docs/OPERATIONS.md) is used as
+                # it is: making one needs CREATE on the database, which the owner need not have.
+                found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s",
+                                     (self.schema,)).fetchone()
+                if found is None:
+                    conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self.schema)))
         except psycopg.Error as exc:
             raise self.unreachable(exc) from None
 
@@ -91,6 +96,32 @@ class Location:
         return StorageError(
             f"cannot reach PostgreSQL at {self.host}:{self.port} (database {self.dbname!r}): "
             f"{detail}; check that the server is running and the URL is right")
+
+    def sqlite_kind(self) -> str:
+        """What the SQLite file holds, read without writing a byte: ``missing``, ``empty`` (no
+        bytes, or a database with no tables), ``ledger`` (it holds a ledger's events),
+        ``other`` (tables of something else); a file that is not SQLite is refused."""
+        assert self.path is not None
+        if not self.path.exists():
+            return "missing"
+        if self.path.is_dir():
+            raise StorageError(f"{self.path} is a folder, not a ledger file; name a file with "
+                               f"--ledger")
+        if self.path.stat().st_size == 0:
+            return "empty"
+        try:
+            conn = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True)
+            try:
+                tables = {name for (name,) in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"{self.path} is not a ledger: it is not a SQLite database "
+                               f"({exc}); name a ledger file with --ledger") from None
+        if not tables:
+            return "empty"
+        return "ledger" if "stored_events" in tables else "other"
 
     def connect_args(self) -> dict[str, object]:
         """Keyword arguments for ``psycopg.connect``."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -33,6 +34,35 @@ def parse_slug(text: str, what: str) -> str:
 
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+#: Characters a signed text may not hold (statement version 2): format characters, among them
+#: the bidirectional overrides and isolates (U+202A-U+202E, U+2066-U+2069) that make a name
+#: display as something else, and the invisible joiners and marks; private-use and surrogate
+#: code points; line and paragraph separators.
+_HIDDEN_CATEGORIES = frozenset({"Cf", "Co", "Cs", "Zl", "Zp"})
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` may not be signed in a version 2 statement, or None: it must be in Unicode
+    normal form C, with no space at either end, and show what it says (no invisible format or
+    direction characters)."""
+    if text != text.strip():
+        return "has spaces at its start or end"
+    if text.isascii():
+        return None
+    for char in text:
+        if unicodedata.category(char) in _HIDDEN_CATEGORIES:
+            return (f"holds the invisible character U+{ord(char):04X} "
+                    f"({unicodedata.name(char, 'unnamed')}), which changes how it displays")
+    if not unicodedata.is_normalized("NFC", text):
+        return "is not in Unicode normal form C"
+    return None
+
+
+def normal_text(text: str) -> str:
+    """``text`` as it is signed: Unicode normal form C, without spaces at either end."""
+    return unicodedata.normalize("NFC", text).strip()
 
 
 def parse_text(text: object, what: str, *, max_length: int = 500, empty: bool = False) -> str:
@@ -89,10 +119,14 @@ def read_money(text: str) -> Decimal:
         amount = Decimal(cleaned.lstrip("£").replace(",", ""))
     except InvalidOperation:
         raise InvalidInput(f"{text!r} is not an amount") from None
-    if amount != amount.quantize(PENNY):
+    # Checked before anything is rounded: a number of thirty digits is more than the decimal
+    # arithmetic holds, and no partnership fund is a trillion pounds.
+    pence = amount.scaleb(2)
+    if pence != pence.to_integral_value():
         raise InvalidInput(f"amount {text!r} has fractions of a penny; give at most two decimals")
     if amount > MAX_AMOUNT:
-        raise InvalidInput(f"amount {text!r} is implausibly large")
+        raise InvalidInput(f"amount {text!r} is implausibly large (at most "
+                           f"{MAX_AMOUNT:,} pounds)")
     return amount.quantize(PENNY)
 
 
@@ -208,7 +242,10 @@ def read_at(text: str) -> datetime:
         ) from None
     if moment.tzinfo is None:
         raise InvalidInput(f"--at {text!r} has no time zone: add Z for UTC")
-    return moment.astimezone(UTC).replace(microsecond=0)
+    try:
+        return moment.astimezone(UTC).replace(microsecond=0)
+    except OverflowError:
+        raise InvalidInput(f"--at {text!r} is out of range: give a date from year 1900") from None
 
 
 # --- notice periods ----------------------------------------------------------------------------

@@ -295,7 +295,8 @@ def export_bundle(ledger: Ledger, reference: str | None = None,
 
 def import_bundle(location: Location, bundle: Bundle,
                   expected_operator_key: bytes | None = None,
-                  workers: int | None = None) -> Report:
+                  workers: int | None = None, *,
+                  expected_operator_name: str | None = None) -> Report:
     """Check a bundle and, only if every check passes, load it into an empty ledger.
 
     All or nothing: the ledger's identity, every entry in log order and (for a whole-ledger
@@ -305,7 +306,8 @@ def import_bundle(location: Location, bundle: Bundle,
     unloaded, nothing written.
     """
     report = verify_bundle(bundle, expected_operator_key,
-                           workers if workers is not None else default_workers())
+                           workers if workers is not None else default_workers(),
+                           expected_operator_name=expected_operator_name)
     if not report.ok:
         return report
     ledger, initialised = _empty_ledger(location, bundle)

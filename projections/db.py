@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, LargeBinary, create_engine, event, insert, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
-from ledger.errors import StorageError
+from ledger.errors import NotPermitted, StorageError
 from ledger.storage import Location
 from projections.models import Base
 
@@ -125,7 +125,14 @@ def create_tables(engine: Engine | Connection) -> None:
 
 def drop_tables(engine: Engine | Connection) -> None:
     """Drop every read-model table (the event store is untouched)."""
-    Base.metadata.drop_all(engine)
+    try:
+        Base.metadata.drop_all(engine)
+    except SQLAlchemyError as exc:
+        if is_permission_error(exc):
+            raise NotPermitted(f"this role may not rebuild the read models "
+                               f"({_first_line(exc)}); rebuild as the role that owns "
+                               f"them") from None
+        raise
 
 
 def tables_exist(engine: Engine | Connection) -> bool:

@@ -63,13 +63,83 @@ class StoredCheckpoint:
     cosigners: tuple[str, ...]
 
 
+class ComputedLog:
+    """The log computed from the entries themselves, held in memory.
+
+    For a role that may read the ledger but not store its log (an auditor's), when the stored
+    log is behind the entries: the indexes, roots and proofs are then what the entries give,
+    never what a stale table says. It costs a read of every entry and about 400 bytes of memory
+    per entry.
+    """
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.leaves: list[LeafInfo] = []
+        self.where: dict[tuple[str, int], int] = {}
+        hashes = []
+        for stored in ledger.stored_entries():
+            reference, seq = _entry_place(stored.entry_text, stored.notification_id)
+            self.where[(reference, seq)] = len(self.leaves)
+            self.leaves.append(LeafInfo(len(self.leaves), stored.notification_id, reference,
+                                        seq))
+            hashes.append(merkle.leaf_hash(stored.entry_text.encode()))
+        self.tree = merkle.Tree(hashes)
+        self.checkpoints = sorted(
+            Checkpoint.parse(SignedNote.parse(event.note).text).size
+            for _, event in ledger.checkpoint_events()
+            if isinstance(event, CheckpointRecord.Signed))
+
+    @property
+    def size(self) -> int:
+        """How many entries the log holds."""
+        return self.tree.size
+
+    def check_size(self, size: int) -> None:
+        """Refuse a tree size beyond the log."""
+        if not 0 <= size <= self.size:
+            raise InvalidInput(f"the log holds {self.size} entries; size {size} is beyond it")
+
+
+def _entry_place(text: str, notification_id: int) -> tuple[str, int]:
+    """The agreement and seq an entry's signed statement names."""
+    try:
+        statement = orjson.loads(text)["statement"]
+        return str(statement["agreement"]), int(statement["seq"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise VerificationFailed(
+            f"the stored entry of notification {notification_id} cannot be read: it was "
+            f"altered; run 'ledger verify'") from None
+
+
 class MerkleLog:
-    """The ledger's log, as stored beside its read models."""
+    """The ledger's log, as stored beside its read models (or, for a role that may not store
+    it while it is behind, as computed from the entries: :class:`ComputedLog`)."""
 
     def __init__(self, models: ReadModels) -> None:
         self.models = models
         self.ledger: Ledger = models.ledger
         self.engine: Engine = models.engine
+        self._computed: ComputedLog | None = None
+
+    def computed(self) -> ComputedLog | None:
+        """The log computed from the entries, when this role may not bring the stored one up
+        to date and it is behind; None when the stored log is to be read."""
+        if self._computed is None:
+            self.catch_up()
+            if not self.models.read_only or not self._stored_behind():
+                return None
+            self._computed = ComputedLog(self.ledger)
+        return self._computed
+
+    def _stored_behind(self) -> bool:
+        if self.models.stale:
+            return True
+        try:
+            with reading(self.engine) as conn:
+                start = self.models.position(conn, LOG)
+        except ProgrammingError:
+            return True  # no log tables at all
+        return bool(self.ledger.recorder.select_notifications(
+            start + 1, 1, topics=(*ENTRY_TOPICS, *CHECKPOINT_TOPICS)))
 
     # --- sequencing --------------------------------------------------------------------------
 
@@ -125,13 +195,7 @@ class MerkleLog:
         for row in rows:
             if row.topic in ENTRY_TOPICS:
                 text: str = self.ledger.decode_state(row)["entry"]
-                try:
-                    statement = orjson.loads(text)["statement"]
-                    reference, seq = str(statement["agreement"]), int(statement["seq"])
-                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                    raise VerificationFailed(
-                        f"the stored entry of notification {row.id} cannot be read: it was "
-                        f"altered; run 'ledger verify'") from None
+                reference, seq = _entry_place(text, row.id)
                 leaves.append({"index": size, "notification_id": row.id,
                                "reference": reference, "seq": seq})
                 for level, index, digest in merkle.nodes_to_store(
@@ -217,6 +281,11 @@ class MerkleLog:
 
     def inclusions(self, indexes: Iterable[int], size: int) -> dict[int, list[bytes]]:
         """Inclusion proofs of many entries in the tree of ``size``, through one connection."""
+        computed = self.computed()
+        if computed is not None:
+            computed.check_size(size)
+            return {index: merkle.inclusion_proof(index, size, computed.tree.node)
+                    for index in indexes}
         with reading(self.engine) as conn:
             self._check_size(conn, size)
             get = self.block_getter(conn)
@@ -224,31 +293,40 @@ class MerkleLog:
 
     def current_size(self) -> int:
         """The size of the log after catching up."""
-        self.catch_up()
+        computed = self.computed()
+        if computed is not None:
+            return computed.size
         with reading(self.engine) as conn:
             return self.size(conn)
 
     def root(self, size: int) -> bytes:
         """The root of the tree of the first ``size`` entries."""
+        computed = self.computed()
+        if computed is not None:
+            computed.check_size(size)
+            return merkle.root(size, computed.tree.node)
         with reading(self.engine) as conn:
             self._check_size(conn, size)
             return merkle.root(size, self.getter(conn))
 
     def inclusion(self, index: int, size: int) -> list[bytes]:
         """An inclusion proof of entry ``index`` in the tree of ``size`` entries."""
-        with reading(self.engine) as conn:
-            self._check_size(conn, size)
-            if not 0 <= index < size:
-                raise InvalidInput(f"log index {index} is not in a log of {size} entries")
-            return merkle.inclusion_proof(index, size, self.getter(conn))
+        if not 0 <= index < size:
+            self.current_size()
+            raise InvalidInput(f"log index {index} is not in a log of {size} entries")
+        return self.inclusions([index], size)[index]
 
     def consistency(self, size1: int, size2: int) -> list[bytes]:
         """A consistency proof from the tree of ``size1`` entries to that of ``size2``."""
+        if not 0 < size1 <= size2:
+            raise InvalidInput(f"a consistency proof needs 0 < from <= to "
+                               f"(got {size1} and {size2})")
+        computed = self.computed()
+        if computed is not None:
+            computed.check_size(size2)
+            return merkle.consistency_proof(size1, size2, computed.tree.node)
         with reading(self.engine) as conn:
             self._check_size(conn, size2)
-            if not 0 < size1 <= size2:
-                raise InvalidInput(f"a consistency proof needs 0 < from <= to "
-                                   f"(got {size1} and {size2})")
             return merkle.consistency_proof(size1, size2, self.getter(conn))
 
     def trusted_root(self, size: int) -> bytes:
@@ -257,10 +335,13 @@ class MerkleLog:
         if size < 0 or size > self.current_size():
             raise InvalidInput(f"the log holds {self.current_size()} entries; size {size} is "
                                f"beyond it")
-        with reading(self.engine) as conn:
-            signed = conn.execute(select(CheckpointRow.size).where(
-                CheckpointRow.size == size)).first()
-        if signed is not None:
+        if self.computed() is not None:
+            signed = size in self._signed_sizes()
+        else:
+            with reading(self.engine) as conn:
+                signed = conn.execute(select(CheckpointRow.size).where(
+                    CheckpointRow.size == size)).first() is not None
+        if signed:
             return self.checkpoint(size).checkpoint.root
         tree = merkle.CompactRange()
         for entry in self.ledger.stored_entries():
@@ -276,6 +357,11 @@ class MerkleLog:
 
     def leaf(self, index: int) -> LeafInfo:
         """Which entry sits at log index ``index``."""
+        computed = self.computed()
+        if computed is not None:
+            if not 0 <= index < computed.size:
+                raise NotFound(f"the log has no entry at index {index}")
+            return computed.leaves[index]
         with reading(self.engine) as conn:
             row = conn.execute(select(LogLeafRow).where(LogLeafRow.index == index)).first()
         if row is None:
@@ -285,15 +371,23 @@ class MerkleLog:
 
     def index_of(self, reference: str, seq: int) -> int:
         """The log index of entry ``seq`` of agreement ``reference``."""
-        with reading(self.engine) as conn:
-            found = conn.execute(select(LogLeafRow.index).where(
-                LogLeafRow.reference == reference, LogLeafRow.seq == seq)).scalar()
+        computed = self.computed()
+        if computed is not None:
+            found: Any = computed.where.get((reference, seq))
+        else:
+            with reading(self.engine) as conn:
+                found = conn.execute(select(LogLeafRow.index).where(
+                    LogLeafRow.reference == reference, LogLeafRow.seq == seq)).scalar()
         if found is None:
             raise NotFound(f"agreement {reference!r} has no entry {seq} in the log")
         return int(found)
 
     def indexes(self, reference: str) -> dict[int, int]:
         """seq -> log index for every entry of one agreement."""
+        computed = self.computed()
+        if computed is not None:
+            return {seq: index for (ref, seq), index in computed.where.items()
+                    if ref == reference}
         with reading(self.engine) as conn:
             return {int(seq): int(index) for index, seq in conn.execute(
                 select(LogLeafRow.index, LogLeafRow.seq).where(
@@ -304,22 +398,25 @@ class MerkleLog:
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         """The checkpoint of the largest size, with its cosignatures, as the event store keeps
         them (the table only says which size is the latest)."""
-        self.catch_up()
+        sizes = self._signed_sizes()
+        return self.checkpoint(sizes[-1]) if sizes else None
+
+    def _signed_sizes(self) -> list[int]:
+        """The sizes of every checkpoint signed, smallest first."""
+        computed = self.computed()
+        if computed is not None:
+            return computed.checkpoints
         with reading(self.engine) as conn:
-            size = conn.execute(select(func.max(CheckpointRow.size))).scalar()
-        return None if size is None else self.checkpoint(int(size))
+            return [int(size) for size in conn.execute(
+                select(CheckpointRow.size).order_by(CheckpointRow.size)).scalars()]
 
     def checkpoint(self, size: int) -> StoredCheckpoint:
         """The checkpoint of ``size`` entries, read from the event store, with its operator
         signature and every cosignature checked (a stored row is never taken on trust)."""
-        self.catch_up()
         try:
             record = self.ledger.checkpoint_record(size)
         except NotFound:
-            with reading(self.engine) as conn:
-                listed = conn.execute(select(CheckpointRow.size).where(
-                    CheckpointRow.size == size)).first()
-            if listed is None:
+            if size not in self._signed_sizes():
                 raise NotFound(f"no checkpoint of size {size}; 'ledger checkpoint' makes "
                                f"one") from None
             raise VerificationFailed(

@@ -24,7 +24,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from ledger.application import ENTRY_TOPICS, Ledger
 from ledger.domain import Agreement
-from ledger.errors import NotFound, StorageError
+from ledger.errors import NotFound, NotPermitted, StorageError
 from ledger.storage import Location
 from projections.db import (
     create_tables,
@@ -102,7 +102,16 @@ class ReadModels:
         except SQLAlchemyError as exc:
             raise self.ledger.location.unreachable(exc) from None
         self._ready = True
-        if self.schema() != SCHEMA_VERSION:
+        try:
+            shape = self.schema()
+        except ProgrammingError as exc:
+            if not is_permission_error(exc):
+                raise
+            # Tables this role may not even read (made again without its grants): every
+            # read comes from the entries themselves.
+            self.read_only = self.stale = True
+            return
+        if shape != SCHEMA_VERSION:
             self._upgrade()
 
     def schema(self) -> int | None:
@@ -124,6 +133,8 @@ class ReadModels:
         except ProgrammingError as exc:
             if not is_permission_error(exc):
                 raise
+            self.read_only = self.stale = True
+        except NotPermitted:
             self.read_only = self.stale = True
         except StorageError as exc:
             if "permission denied" not in exc.diagnostics().lower():

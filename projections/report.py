@@ -31,7 +31,6 @@ from ledger.values import parse_slug
 from projections.asof import agreement_as_of
 from projections.audit import verify_ledger
 from projections.budget import ZERO, LineRow, Position
-from projections.db import reading
 from projections.log import MerkleLog, StoredCheckpoint
 from projections.models import ConsentRow, SignatoryRow, TimelineRow
 from projections.readmodels import ReadModels
@@ -407,28 +406,36 @@ def _check_checkpoint(ledger: Ledger, log: MerkleLog, latest: StoredCheckpoint,
     except LedgerError as exc:
         failures.append(f"{where}: {exc.diagnostics()}")
     covered = newer = 0
-    # One read transaction for every proof: a consistent tree, and one connection however
-    # many entries the agreement has.
-    with reading(log.engine) as conn:
-        get = log.block_getter(conn)
-        for act in agreement.history:
-            seq = act.entry.statement.seq
-            index = indexes.get(seq)
-            if index is None:
-                failures.append(f"agreement {reference}, seq {seq}: the entry is not in the log")
-                continue
-            if index >= cp.size:
-                newer += 1
-                continue
-            try:
-                proof = merkle.inclusion_proof(index, cp.size, get)
-                merkle.verify_inclusion(merkle.leaf_hash(act.entry.text.encode()), index,
-                                        cp.size, proof, cp.root)
-            except LedgerError as exc:
-                failures.append(f"log index {index}, agreement {reference}, seq {seq}: not "
-                                f"proven included in the {where}: {exc.diagnostics()}")
-                continue
-            covered += 1
+    proven: dict[int, int] = {}
+    for act in agreement.history:
+        seq = act.entry.statement.seq
+        index = indexes.get(seq)
+        if index is None:
+            failures.append(f"agreement {reference}, seq {seq}: the entry is not in the log")
+        elif index >= cp.size:
+            newer += 1
+        else:
+            proven[seq] = index
+    try:
+        # One read of the tree for every proof: a consistent tree, and one connection
+        # however many entries the agreement has.
+        proofs = log.inclusions(proven.values(), cp.size)
+    except LedgerError as exc:
+        failures.append(f"the {where}: no inclusion proofs: {exc.diagnostics()}")
+        proofs = {}
+    for act in agreement.history:
+        seq = act.entry.statement.seq
+        if seq not in proven or not proofs:
+            continue
+        index = proven[seq]
+        try:
+            merkle.verify_inclusion(merkle.leaf_hash(act.entry.text.encode()), index,
+                                    cp.size, proofs[index], cp.root)
+        except LedgerError as exc:
+            failures.append(f"log index {index}, agreement {reference}, seq {seq}: not "
+                            f"proven included in the {where}: {exc.diagnostics()}")
+            continue
+        covered += 1
     keys = {p.id: [s.public_key for s in p.signatories] for p in agreement.partners.values()}
     cosigners = [_cosigner(latest, name, keys.get(name), failures) for name in latest.cosigners]
     checks.append(f"the {where} carries the operator's valid signature")

@@ -128,7 +128,7 @@ class Cli:
 
     # --- the scenario ---------------------------------------------------------------------
 
-    def salford(self) -> None:
+    def salford(self, *, init: bool = True) -> None:
         """The Salford drug action team partnership as its partners record it.
 
         Three partners draft, join, declare their 2003/04 funding and sign (3 July 2003); the
@@ -137,10 +137,11 @@ class Cli:
         agreement's draft at log 5, Salford seq 6-7 at log 6-7, the PCT joins the alcohol
         agreement at log 8, Salford's last signature (seq 8) at log 9.
         """
-        self.make_keys()
         terms = self.folder / "terms.txt"
         terms.write_bytes(TERMS)
-        self.run("init", "--origin", ORIGIN)
+        if init:  # (else the ledger and the keys were made already)
+            self.make_keys()
+            self.run("init", "--origin", ORIGIN)
         self.run("draft", SALFORD, "--as", PCT,
                  "--title", "Salford Drug Action Team pooled treatment budget",
                  "--terms", str(terms), "--agreed", "2003-07-03", "--start", "2004-04-01",
