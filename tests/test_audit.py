@@ -52,7 +52,7 @@ from tests.tamper import (
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "AUDIT.md"
-VECTORS = ROOT.parent / "shared" / "testvectors" / "rfc6962"
+VECTORS = ROOT / "tests" / "vectors" / "rfc6962"
 OPERATOR = fixed_key("operator")
 
 
@@ -139,10 +139,11 @@ def _vectors(kind: str) -> list[Path]:
     return sorted((VECTORS / kind).rglob("*.json")) if (VECTORS / kind).is_dir() else []
 
 
-@pytest.mark.skipif(not _vectors("inclusion"), reason=f"no RFC 6962 vectors in {VECTORS}")
 def test_the_independent_verifier_passes_the_rfc6962_vectors() -> None:
     # Before trusting it to judge the ledger: it accepts every good proof of the reference
     # trees and rejects every tampered one.
+    assert len(_vectors("inclusion")) > 50
+    assert len(_vectors("consistency")) > 50
     for path in _vectors("inclusion"):
         case = json.loads(path.read_text())
         root = path_root(b64(case["leafHash"]), case["leafIdx"], case["treeSize"],
