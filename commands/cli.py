@@ -17,7 +17,7 @@ import typer
 
 from commands import render, screen
 from commands.app import app, keys_app
-from commands.common import Common, command, emit_json
+from commands.common import Common, command, emit_json, open_regular
 from ledger import bodies
 from ledger.application import Recorded
 from ledger.bodies import Changes, FundingLine, NewPartner, PartnerDetails, Terms
@@ -87,10 +87,12 @@ def _terms_hash(terms: Path | None, terms_hash: str | None) -> str | None:
     if terms is not None and terms_hash is not None:
         raise InvalidInput("give --terms FILE or --terms-hash HEX, not both")
     if terms is not None:
-        try:
-            return hashlib.sha256(terms.read_bytes()).hexdigest()
-        except OSError as exc:
-            raise InvalidInput(f"cannot read terms document {terms}: {exc.strerror}") from None
+        with open_regular(terms, "terms document") as file:
+            try:
+                return hashlib.file_digest(file, "sha256").hexdigest()
+            except OSError as exc:
+                raise InvalidInput(f"cannot read terms document {terms}: "
+                                   f"{exc.strerror}") from None
     if terms_hash is not None:
         return bodies.parse_sign({"state": terms_hash.lower()})
     return None

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import functools
 import inspect
+import io
 import json
 import os
+import stat
 import sys
 import traceback
 import typing
@@ -100,15 +102,19 @@ class Common:
             value = typer.prompt(prompt, hide_input=True, confirmation_prompt=new, err=True)
         if not value:
             raise InvalidInput("the passphrase is empty; set LEDGER_PASSPHRASE")
-        return value.encode()
+        try:
+            return value.encode()
+        except UnicodeEncodeError:
+            raise InvalidInput("the passphrase is not valid UTF-8 text") from None
 
     def _passphrase_from_file(self, path: Path) -> bytes:
         if self._from_file is None:
-            try:
-                text = path.read_bytes()
-            except OSError as exc:
-                raise InvalidInput(f"cannot read the passphrase file {path}: "
-                                   f"{exc.strerror or exc}") from None
+            with open_regular(path, "the passphrase file") as file:
+                try:
+                    text = file.read(PASSPHRASE_FILE_LIMIT)
+                except OSError as exc:
+                    raise InvalidInput(f"cannot read the passphrase file {path}: "
+                                       f"{exc.strerror or exc}") from None
             line = text.split(b"\n", 1)[0].removesuffix(b"\r")
             if not line:
                 raise InvalidInput(f"the passphrase file {path} starts with an empty line; "
@@ -212,6 +218,25 @@ def handle_errors(opts: Common) -> Iterator[None]:
     except KeyboardInterrupt:
         typer.echo("interrupted; nothing more was written", err=True)
         raise typer.Exit(130) from None
+
+
+#: A passphrase file is read up to this many bytes (its first line is the passphrase).
+PASSPHRASE_FILE_LIMIT = 4096
+
+
+def open_regular(path: Path, what: str) -> io.BufferedReader:
+    """``path`` opened for reading if it is a regular file (never a device or a pipe, which
+    could be read for ever or wait for ever); else one line saying what it is."""
+    try:
+        # Non-blocking, so that opening a pipe with no writer does not wait.
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise InvalidInput(f"{what} {path} is not a regular file")
+    os.set_blocking(descriptor, True)
+    return io.BufferedReader(io.FileIO(descriptor, "rb"))
 
 
 def emit_json(document: Any) -> None:

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from commands.screen import cell as c
 from commands.screen import safe
@@ -21,7 +22,9 @@ from projections.views import HistoryRow, StatusView, Task
 
 # Piped output is read by people in files and logs too: give tables room rather than
 # rich's default of 80 columns, which would wrap every hash and date.
-console = Console(highlight=False, soft_wrap=False,
+# Markup and emoji codes are off: every string printed is shown as written (a title holding
+# "[/]" or ":warning:" is that text), and our own emphasis is given as styled Text.
+console = Console(highlight=False, soft_wrap=False, markup=False, emoji=False,
                   width=None if sys.stdout.isatty() else 160)
 
 
@@ -31,8 +34,9 @@ def _yes(flag: bool) -> str:
 
 def status(view: StatusView) -> None:
     """The agreement, its partners and what is pending."""
-    console.print(f"[bold]{c(view.reference)}[/bold]: {c(view.title)}")
-    console.print(f"  state:          [bold]{c(view.state)}[/bold] (as of {c(view.as_of)})")
+    console.print(Text.assemble((c(view.reference), "bold"), f": {c(view.title)}"))
+    console.print(Text.assemble("  state:          ", (c(view.state), "bold"),
+                                f" (as of {c(view.as_of)})"))
     console.print(f"  basis:          {c(view.basis or '-')}")
     console.print(f"  flexibilities:  {c(', '.join(view.flexibilities) or '-')}")
     console.print(f"  agreed:         {c(view.agreed or '-')}    start: {c(view.start)}    "
@@ -127,7 +131,7 @@ def budget(view: BudgetView, by: str) -> None:
             table.add_column(col, justify="left" if col == by else "right")
         _share_rows(table, year.partners if by == "partner" else year.sources)
         p = year.position
-        table.add_row("[bold]total[/bold]", pounds(p.confirmed), pounds(p.indicative),
+        table.add_row(Text("total", style="bold"), pounds(p.confirmed), pounds(p.indicative),
                       str(p.tba), pounds(p.paid), pounds(p.outstanding), "100.00%"
                       if p.total else "0.00%")
         console.print(table)
@@ -139,7 +143,8 @@ _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 def _text(value: object) -> str:
     """A text cell of a CSV file: shown safe, and never read by a spreadsheet as a formula
-    (a leading ' makes it text, as OWASP advises)."""
+    (a leading ' makes it text, and every cell is quoted, so that a ';' or ',' inside one
+    cannot start another cell whichever separator the spreadsheet takes: as OWASP advises)."""
     text = safe(str(value))
     return f"'{text}" if text.startswith(_FORMULA) else text
 
@@ -147,7 +152,7 @@ def _text(value: object) -> str:
 def budget_csv(view: BudgetView, by: str) -> str:
     """One row per year and partner (or source), money as decimal strings."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(["reference", "year", by, "confirmed", "indicative", "tba", "paid",
                      "outstanding", "share"])
     for year in view.years:
@@ -202,7 +207,7 @@ _PAYMENT_COLUMNS = ("reference", "seq", "at", "partner", "year", "source", "amou
 def lines_csv(reference: str, lines: Sequence[LineRow]) -> str:
     """Every funding line, one row each."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(_LINE_COLUMNS)
     for line in lines:
         writer.writerow([_text(reference), _text(line.year), _text(line.partner),
@@ -233,7 +238,7 @@ def payment_json(row: dict[str, object]) -> dict[str, object]:
 def payments_csv(reference: str, rows: Sequence[dict[str, object]]) -> str:
     """Every payment and reversal, one row each (a reversal's amount is negative)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(_PAYMENT_COLUMNS)
     for row in rows:
         j = payment_json(row)
@@ -290,6 +295,7 @@ def progress(what: str, *, quiet: bool = False) -> Iterator[Callable[[int], None
         yield lambda _n: None
         return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+                  TimeElapsedColumn(), console=Console(stderr=True, emoji=False),
+                  transient=True) as bar:
         task = bar.add_task(what, total=None)
         yield lambda n: bar.advance(task, n)

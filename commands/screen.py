@@ -5,8 +5,8 @@ database holds may reach someone else's screen. A terminal obeys control sequenc
 can clear what was printed and leave a fake "verified"), rich obeys its markup (``[/]`` breaks
 a table, ``[conceal]`` hides text) and direction overrides reorder what is read. So every line
 printed goes through :func:`echo` (control and direction characters shown as ``\\xNN`` or
-``\\uNNNN``), every table cell through :func:`cell` (rich markup shown as written too), and
-every JSON document keeps them as JSON escapes.
+``\\uNNNN``), every table cell through :func:`cell` (printed by a console that interprets no
+markup and no emoji codes), and every JSON document keeps them as JSON escapes.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 
 import typer
-from rich.markup import escape
 
 #: Control characters (but the newline and tab of our own layout), DEL and the C1 controls,
 #: and the characters that change how text around them displays: direction marks, embeddings,
@@ -35,8 +34,9 @@ def safe(text: str) -> str:
 
 
 def cell(value: object) -> str:
-    """A value for a rich table or line: safe, and its markup shown as written."""
-    return escape(safe(str(value)))
+    """A value for a table or a line of the console (whose markup and emoji codes are off,
+    so that rich shows it as written): made safe."""
+    return safe(str(value))
 
 
 def echo(text: str, *, err: bool = False, nl: bool = True) -> None:

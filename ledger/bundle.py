@@ -14,6 +14,8 @@ import base64
 import binascii
 import gc
 import json
+import os
+import stat
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -40,7 +42,7 @@ from ledger.note import (
     verify_cosignature,
     verify_note_signature,
 )
-from ledger.statement import Entry, parse_origin
+from ledger.statement import MAX_ENTRY_BYTES, Entry, parse_origin
 from ledger.verify import Failure, RecordedEntry, Report, check_agreement
 
 BUNDLE_FORMAT = "agreement-ledger/bundle/v1"
@@ -149,7 +151,8 @@ def _note_name(value: object) -> str:
 
 
 #: The largest bundle file read. Reading holds the file and what it says in memory: about
-#: three times its size at the peak, and never more than that, whatever the file holds.
+#: three times its size for a bundle as export writes it, never more than about seven times
+#: whatever the file holds (docs/FORMAT.md).
 MAX_BUNDLE_BYTES = 2 * 2**30
 
 
@@ -171,8 +174,10 @@ class _Key(msgspec.Struct, forbid_unknown_fields=True):
 class _Item(msgspec.Struct, forbid_unknown_fields=True):
     log_index: Annotated[int, msgspec.Meta(ge=0)]
     recorded: str
+    # The entry and its proof are kept as the bytes they are (no object is made for what is
+    # inside them) and read one at a time, each within its own limit.
     entry: msgspec.Raw
-    proof: list[Any]  # each hash is read where it is checked, as a failure of its entry
+    proof: msgspec.Raw
 
 
 class _Document(msgspec.Struct, forbid_unknown_fields=True):
@@ -180,9 +185,19 @@ class _Document(msgspec.Struct, forbid_unknown_fields=True):
     origin: str
     operator: _Operator
     checkpoint: str
-    scope: _Scope
-    keys: dict[str, _Key]
+    scope: msgspec.Raw
+    keys: msgspec.Raw
     entries: list[_Item]
+
+
+#: A proof has at most 63 hashes (a tree of fewer than 2**63 entries): 44 characters of base64
+#: each, with room for a writer's spaces.
+MAX_PROOF_BYTES = 16 * 1024
+#: The scope lists at most a few thousand references.
+MAX_SCOPE_BYTES = 1024 * 1024
+#: Each key listed was brought by an entry: a key's member is well within this many bytes a
+#: listed entry (and the list within MAX_SCOPE_BYTES when there are few entries).
+KEY_BYTES_PER_ENTRY = 256
 
 
 class _Head(msgspec.Struct):
@@ -191,6 +206,8 @@ class _Head(msgspec.Struct):
 
 _DOCUMENT = msgspec.json.Decoder(_Document)
 _HEAD = msgspec.json.Decoder(_Head)
+_SCOPE = msgspec.json.Decoder(_Scope)
+_KEYS = msgspec.json.Decoder(dict[str, _Key])
 
 
 def parse_bundle(data: bytes) -> Bundle:
@@ -202,34 +219,60 @@ def parse_bundle(data: bytes) -> Bundle:
     """
     try:
         head = _HEAD.decode(data)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except msgspec.ValidationError:
         head = None
+    except msgspec.DecodeError as exc:
+        raise InvalidInput(f"the bundle is not JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidInput("the bundle is malformed: it is nested too deeply") from None
     if head is None or head.bundle != BUNDLE_FORMAT:
         raise InvalidInput(f"not an audit bundle (expected \"bundle\": {BUNDLE_FORMAT!r})")
-    try:
-        document = _DOCUMENT.decode(data)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise InvalidInput(f"the bundle is malformed: {exc}") from None
+    document = _decode(_DOCUMENT, data, "")
+    # Before anything is made of the entries: the check holds a copy of the text a while.
     _no_member_twice(data)
-    scope = document.scope
+    entries = [_entry(item) for item in document.entries]
+    scope = _decode(_SCOPE, document.scope, "scope", MAX_SCOPE_BYTES)
     whole = scope.whole_ledger is True
     if whole == (scope.agreements is not None) or scope.whole_ledger is False:
         raise InvalidInput('the bundle\'s scope is {"whole_ledger": true} or '
                            '{"agreements": [...]}')
-    entries = [_entry(item) for item in document.entries]
+    keys = _decode(_KEYS, document.keys, "keys",
+                   max(MAX_SCOPE_BYTES, KEY_BYTES_PER_ENTRY * len(entries)))
     return Bundle(
         origin=parse_origin(document.origin), operator=_note_name(document.operator.name),
         operator_key=_hex(document.operator.public_key, "the operator key"),
         checkpoint=SignedNote.parse(document.checkpoint), whole_ledger=whole,
         agreements=() if whole else tuple(scope.agreements or ()),
         keys={kid: (key.partner, _hex(key.public_key, "a public key"))
-              for kid, key in document.keys.items()},
+              for kid, key in keys.items()},
         entries=tuple(entries))
+
+
+def _decode(decoder: msgspec.json.Decoder[Any], data: bytes | msgspec.Raw, member: str,
+            limit: int | None = None) -> Any:
+    """``data`` read strictly by ``decoder``: any fault is one line naming where it is."""
+    if limit is not None and len(data) > limit:
+        raise InvalidInput(f"the bundle's {member} is larger than {limit} bytes")
+    try:
+        return decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        where = str(exc).replace("`$", f"`$.{member}") if member else str(exc)
+        raise InvalidInput(f"the bundle is malformed: {where}") from None
+    except RecursionError:
+        raise InvalidInput(f"the bundle is malformed: {member or 'the document'} is nested "
+                           f"too deeply") from None
 
 
 def _entry(item: _Item) -> BundleEntry:
     raw = bytes(item.entry)
+    if len(raw) > MAX_ENTRY_BYTES:
+        raise InvalidInput(f"the bundle's entry at log index {item.log_index} is larger than "
+                           f"an entry can be ({MAX_ENTRY_BYTES} bytes)")
+    if len(item.proof) > MAX_PROOF_BYTES:
+        raise InvalidInput(f"the proof of the bundle's entry at log index {item.log_index} is "
+                           f"longer than any proof can be")
     try:
+        proof = orjson.loads(bytes(item.proof))
         entry = orjson.loads(raw)
         # Sorted and unspaced, the entry's canonical text whenever it is a valid entry (as
         # export writes it); anything else in it (a float, an integer too long, a key beyond
@@ -237,11 +280,14 @@ def _entry(item: _Item) -> BundleEntry:
         text = orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)
         statement = entry["statement"]
         agreement, seq, action = statement["agreement"], statement["seq"], statement["action"]
-    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+    except (orjson.JSONDecodeError, KeyError, TypeError, RecursionError) as exc:
         raise InvalidInput(f"the bundle's entry at log index {item.log_index} is malformed "
                            f"({type(exc).__name__}: {exc})") from None
     if not isinstance(agreement, str) or isinstance(seq, bool) or not isinstance(seq, int):
         raise InvalidInput("an entry's statement must name its agreement and its seq")
+    if not isinstance(proof, list):
+        raise InvalidInput(f"the proof of the bundle's entry at log index {item.log_index} is "
+                           f"not a list of hashes")
     try:
         recorded = datetime.fromisoformat(item.recorded)
     except ValueError:
@@ -251,7 +297,7 @@ def _entry(item: _Item) -> BundleEntry:
                            f"ledger does, e.g. 2003-07-03T10:00:00Z")
     # Each hash is read (strictly) where it is checked: see BundleEntry.proof.
     return BundleEntry(item.log_index, recorded, text.decode(), agreement, seq, str(action),
-                       tuple(item.proof))
+                       tuple(proof))
 
 
 def _no_member_twice(data: bytes) -> None:
@@ -265,7 +311,11 @@ def _no_member_twice(data: bytes) -> None:
             raise InvalidInput(f"the bundle names member {twice[0]!r} twice in one object")
 
     # The standard library's reader calls ``once`` for every object and keeps nothing.
-    json.loads(data, object_pairs_hook=once)
+    try:
+        json.loads(data, object_pairs_hook=once)
+    except (ValueError, RecursionError) as exc:  # what the strict reading let through
+        raise InvalidInput(f"the bundle is malformed: {str(exc).splitlines()[0][:200]}") \
+            from None
 
 
 def read_bundle(path: Path) -> Bundle:
@@ -275,21 +325,41 @@ def read_bundle(path: Path) -> Bundle:
     # and stored. It is paused while they are made, and then told to leave them be (they are
     # still freed, by reference counting, when the bundle is let go).
     with _collector_paused():
-        try:
-            size = path.stat().st_size
-            if size > MAX_BUNDLE_BYTES:
-                raise InvalidInput(
-                    f"bundle {path} is {size / 2**30:.1f} GiB; a bundle is read up to "
-                    f"{MAX_BUNDLE_BYTES // 2**30} GiB (export a large ledger by agreement)")
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise InvalidInput(f"no bundle file at {path}") from None
-        except OSError as exc:
-            raise InvalidInput(f"cannot read bundle {path}: {exc.strerror}") from None
+        data = _read_file(path)
         bundle = parse_bundle(data)
         del data
         gc.freeze()
         return bundle
+
+
+def _read_file(path: Path) -> bytes:
+    """The bytes of a bundle file: a regular file (never a device or a pipe, which could be
+    read for ever) of at most MAX_BUNDLE_BYTES."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise InvalidInput(f"no bundle file at {path}") from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot read bundle {path}: {exc.strerror}") from None
+    status = os.fstat(descriptor)
+    if not stat.S_ISREG(status.st_mode):
+        os.close(descriptor)
+        raise InvalidInput(f"bundle {path} is not a regular file")
+    if status.st_size > MAX_BUNDLE_BYTES:
+        os.close(descriptor)
+        raise InvalidInput(
+            f"bundle {path} is {status.st_size / 2**30:.1f} GiB; a bundle is read up to "
+            f"{MAX_BUNDLE_BYTES // 2**30} GiB (export a large ledger by agreement)")
+    os.set_blocking(descriptor, True)
+    with os.fdopen(descriptor, "rb") as file:
+        try:
+            # One byte more than allowed: a file that grew while it was read is refused too.
+            data = file.read(MAX_BUNDLE_BYTES + 1)
+        except OSError as exc:
+            raise InvalidInput(f"cannot read bundle {path}: {exc.strerror}") from None
+    if len(data) > MAX_BUNDLE_BYTES:
+        raise InvalidInput(f"bundle {path} is larger than {MAX_BUNDLE_BYTES // 2**30} GiB")
+    return data
 
 
 @contextmanager

@@ -131,6 +131,11 @@ def _check_texts(value: Any, where: str) -> None:
             _check_texts(item, f"{where}[{index}]")
 
 
+#: The largest entry (its canonical text, in bytes). A statement is a handful of short texts,
+#: and a draft or variation a few hundred funding lines at the very most: far below this.
+MAX_ENTRY_BYTES = 1024 * 1024
+
+
 @dataclass(frozen=True)
 class Statement:
     """What a partner signs: one act on one agreement at one point of its history."""
@@ -268,11 +273,16 @@ class Entry:
         # entry's canonical form is the statement's with this around it.
         text = (b'{"signature":"' + base64.b64encode(signature) + b'","statement":'
                 + statement.canonical + b"}")
+        if len(text) > MAX_ENTRY_BYTES:
+            raise InvalidInput(f"the entry would be {len(text)} bytes; an entry is at most "
+                               f"{MAX_ENTRY_BYTES} bytes")
         return cls(statement, signature, text.decode())
 
     @classmethod
     def parse(cls, text: str | bytes) -> Entry:
         """Read an entry from its canonical JSON; non-canonical text is refused."""
+        if len(text) > MAX_ENTRY_BYTES:
+            raise InvalidInput(f"an entry is at most {MAX_ENTRY_BYTES} bytes")
         return cls._from_data(parse_canonical(text), text, checked_canonical=True)
 
     @classmethod

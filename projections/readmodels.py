@@ -26,6 +26,7 @@ from ledger.application import ENTRY_TOPICS, Ledger
 from ledger.domain import Agreement
 from ledger.errors import NotFound, NotPermitted, StorageError
 from ledger.storage import Location
+from ledger.values import parse_slug
 from projections.db import (
     create_tables,
     drop_tables,
@@ -350,12 +351,14 @@ class ReadModels:
 
     def stored(self, reference: str) -> AgreementRows:
         """The rows stored for one agreement, as they are."""
+        parse_slug(reference, "agreement reference")
         with reading(self.engine) as conn:
             return stored_rows(conn, reference)
 
     def load(self, reference: str) -> AgreementRows:
         """The rows of one agreement: stored (after catching up), or, where this role may not
         bring the tables up to date, computed from the agreement's own entries."""
+        parse_slug(reference, "agreement reference")  # before anything is brought up to date
         self.catch_up()
         if self.read_only and self.behind():
             return rows_for(self.ledger.agreement(reference))

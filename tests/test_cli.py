@@ -338,7 +338,11 @@ def test_a_second_draft_of_the_same_reference_is_refused(ledger: Ledger, cli: Cl
 ])
 def test_a_usage_error_exits_2(ledger: Ledger, cli: Cli, args: tuple[str, ...]) -> None:
     funded(ledger)
-    assert "Usage" in refused(cli, *args, code=2)
+    said = refused(cli, *args, code=2)
+    # One line, like every refusal, with the help to read.
+    assert said.startswith("error: ")
+    assert said.count("\n") == 1
+    assert "--help')" in said
 
 
 # --- verification -------------------------------------------------------------------------------
