@@ -430,7 +430,9 @@ class Ledger(Application[UUID]):
         return self._act(reference, partner, "appoint", lambda _: body, signer, at)
 
     def submit(self, entry: Entry, recorded: datetime | None = None) -> Agreement:
-        """Check and store an entry someone else signed (import of a verified copy)."""
+        """Check and store an entry a partner signed elsewhere, with every rule the core
+        applies to its own acts: the door for an entry that arrives already signed (a
+        partner's posted act; the forgery tests use it to offer what an attacker would)."""
         now = recorded or self.clock()
         # What is stored is the entry's text: check the statement read from it, not one that
         # merely came along with it.

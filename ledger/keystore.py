@@ -13,7 +13,9 @@ Each key NAME is two files in the folder:
 Key files written before scrypt (PBES2 with PBKDF2, as ``BestAvailableEncryption`` writes them)
 still open.
 
-This is the only module of the core that touches files other than the event store.
+The core touches files in three places: here (the keys), :mod:`ledger.witness` (the
+checkpoints a partner and the operator remember, beside their keys) and :mod:`ledger.bundle`
+(reading an audit bundle).
 """
 
 from __future__ import annotations

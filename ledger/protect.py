@@ -10,8 +10,6 @@ read-only auditor role.
 
 from __future__ import annotations
 
-from psycopg import sql
-
 from ledger.storage import Location
 
 #: eventsourcing's PostgreSQL recorder names the event table after the application.
@@ -42,7 +40,9 @@ def make_append_only(location: Location) -> None:
     """Refuse every UPDATE, DELETE and TRUNCATE of the event table (PostgreSQL only)."""
     if location.is_sqlite:
         return
-    import psycopg  # noqa: PLC0415 - only PostgreSQL ledgers need the driver
+    # Only PostgreSQL ledgers need the driver: a SQLite ledger never loads it.
+    import psycopg  # noqa: PLC0415
+    from psycopg import sql  # noqa: PLC0415
 
     names = {"schema": sql.Identifier(location.schema),
              "table": sql.Identifier(location.schema, EVENTS_TABLE)}

@@ -235,9 +235,6 @@ class TimelineRow(Base):
 AGREEMENT_TABLES = (AgreementRow, PartnerRow, SignatoryRow, SignatureRow, FundingLineRow,
                     PaymentRow, VariationRow, ConsentRow, NoticeRow, TimelineRow)
 
-#: Tables whose rows, once written, never change: a sync only appends rows past the last seq.
-APPEND_ONLY = (SignatureRow, PaymentRow, TimelineRow)
-
 Index("ix_timeline_at", TimelineRow.reference, TimelineRow.at)
 
 

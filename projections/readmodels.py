@@ -422,14 +422,3 @@ def stored_rows_of(conn: Connection, references: list[str]) -> dict[str, Agreeme
         for row in conn.execute(query).mappings():
             found[row["reference"]].tables[table].append(dict(row))
     return found
-
-
-def open_read_models(ledger: Ledger) -> ReadModels:
-    """The read models of ``ledger``, caught up."""
-    models = ReadModels(ledger)
-    try:
-        models.catch_up()
-    except SQLAlchemyError as exc:
-        models.close()
-        raise StorageError(f"cannot update the read models: {exc}") from None
-    return models

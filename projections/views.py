@@ -2,8 +2,8 @@
 
 The views are plain frozen dataclasses with a documented ``to_json``. They are built either from
 an agreement replayed from its entries (``*_of`` functions here: used for ``--as-of`` and by
-verification) or from the read-model tables (:mod:`projections.queries`); both give the same
-view for the same history.
+verification) or from the rows of the read-model tables (``*_view`` functions, given the rows
+:mod:`projections.readmodels` reads); both give the same view for the same history.
 """
 
 from __future__ import annotations

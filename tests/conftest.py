@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -29,6 +30,29 @@ def at(text: str) -> datetime:
     """A stated time: ``2003-07-03`` (midnight UTC) or ``2003-07-03T10:00:00``."""
     moment = datetime.fromisoformat(text)
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _state_digest_never_stale() -> Iterator[None]:
+    """In every test, after every entry applied: the state digest an agreement keeps between
+    acts (it is not recomputed after acts that change nothing it covers) is the one computed
+    afresh. A stale one would let a partner sign a state that is no longer the agreement's."""
+    from ledger.domain import Agreement  # noqa: PLC0415
+
+    apply = Agreement._apply
+
+    def checked(self: Agreement, entry: Any, recorded: datetime) -> None:
+        apply(self, entry, recorded)
+        kept = self._digest
+        assert kept is None or kept == self._compute_digest(), (
+            f"the state digest kept after {entry.statement.action} (seq "
+            f"{entry.statement.seq}) is stale")
+
+    Agreement._apply = checked  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Agreement._apply = apply  # type: ignore[method-assign]
 
 
 @pytest.fixture(scope="session")

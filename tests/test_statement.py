@@ -35,6 +35,14 @@ json_values = st.recursive(
     max_leaves=16,
 )
 json_objects = st.dictionaries(st.text(), json_values, max_size=6)
+#: And what the ledger never signs but canonical() may be handed: any integer, and text with
+#: lone surrogates, which RFC 8785 refuses.
+any_text = st.text(st.characters(exclude_categories=()))
+wide_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | any_text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner, max_size=4),
+    max_leaves=16,
+)
 
 slugs = st.from_regex(r"[a-z0-9](?:[a-z0-9-]{0,20}[a-z0-9])?", fullmatch=True)
 origins = st.from_regex(r"[a-z]{1,12}\.example/[a-z0-9]{1,12}", fullmatch=True)
@@ -57,6 +65,20 @@ def statements(draw: st.DrawFn, signer: Signer = SIGNER) -> Statement:
 
 
 # --- canonical JSON ----------------------------------------------------------------------------
+
+
+@untimed
+@given(json_values | wide_values)
+def test_canonical_json_is_what_the_reference_rfc_8785_writes(value: Any) -> None:
+    # Whichever way canonical() takes (orjson, the standard library, rfc8785 itself), its
+    # bytes are the reference implementation's, or it refuses what RFC 8785 refuses.
+    try:
+        reference = rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(InvalidInput):
+            canonical(value)
+        return
+    assert canonical(value) == reference
 
 
 @untimed
