@@ -32,7 +32,7 @@ from ledger.note import (
 )
 from projections.db import insert_many, is_permission_error, reading, writing
 from projections.models import CheckpointRow, CosignatureRow, LogLeafRow, LogNodeRow
-from projections.readmodels import ReadModels
+from projections.store import Store
 
 LOG = "log"
 CHECKPOINT_TOPICS = (CheckpointRecord.Signed.TOPIC, CheckpointRecord.Cosigned.TOPIC)
@@ -114,7 +114,7 @@ class MerkleLog:
     """The ledger's log, as stored beside its read models (or, for a role that may not store
     it while it is behind, as computed from the entries: :class:`ComputedLog`)."""
 
-    def __init__(self, models: ReadModels) -> None:
+    def __init__(self, models: Store) -> None:
         self.models = models
         self.ledger: Ledger = models.ledger
         self.engine: Engine = models.engine
@@ -166,7 +166,7 @@ class MerkleLog:
             except ProgrammingError as exc:
                 if not is_permission_error(exc):
                     raise
-                self.models.read_only = True  # an auditor's role reads the log as it is
+                self.models.refused_a_write()  # an auditor's role reads the log as it is
                 return done
             done += count
             if progress is not None:
