@@ -100,8 +100,8 @@ def _terms_hash(terms: Path | None, terms_hash: str | None) -> str | None:
 
 def _details(*, name: str, role: str, lead: bool, host: bool, pool: bool,
              signatory: str, designation: str, public_key: bytes) -> PartnerDetails:
-    data = PartnerDetails(name, role, lead, host, pool, signatory, designation, public_key)
-    return bodies.parse_partner(data.to_json())
+    return PartnerDetails(name, role, lead, host, pool, signatory, designation,
+                          public_key).checked()
 
 
 def _signer_for_partner(opts: Common, reference: str, partner: str, key: str | None) -> Any:
@@ -256,10 +256,10 @@ def draft(opts: Common, reference: Ref, partner: As,
     if digest is None:
         raise InvalidInput("give the terms document with --terms FILE (or --terms-hash HEX)")
     flex = sorted(set(flexibility or []))
-    agreement_terms = bodies.parse_terms(Terms(
+    agreement_terms = Terms(
         title, basis, tuple(flex), digest, _day(agreed, "--agreed"),
         parse_date(start, "--start"), _day(end, "--end"), read_notice(notice),
-        on_withdrawal).to_json())
+        on_withdrawal).checked()
     signer = opts.signer(key or partner)
     details = _details(name=name, role=role, lead=lead, host=host, pool=pool_manager,
                        signatory=signatory, designation=designation,
@@ -320,14 +320,11 @@ def contribute(opts: Common, reference: Ref, partner: As,
     ledger = opts.open_ledger()
     if paid:
         assert money is not None
-        if money <= 0:
-            raise InvalidInput("a payment must be more than zero")
         _acted(opts, ledger.pay(reference, partner, fy, money, source, signer, _at(at),
                                 payment_reference))
         return
     status = "tba" if tba else "indicative" if indicative else "confirmed"
-    line = FundingLine(partner, fy, source or DEFAULT_SOURCE, money, status)
-    bodies.parse_line(line.to_json())
+    line = FundingLine(partner, fy, source or DEFAULT_SOURCE, money, status).checked()
     _acted(opts, ledger.declare(reference, line, signer, _at(at)))
 
 
@@ -371,9 +368,8 @@ def _fund(spec: str) -> FundingLine:
     status = fields.get("status", "confirmed")
     amount = fields.get("amount")
     money = None if status == "tba" or amount is None else read_money(amount)
-    line = FundingLine(parse_slug(fields["partner"], "partner id"), parse_year(fields["year"]),
-                       fields.get("source", DEFAULT_SOURCE), money, status)
-    return bodies.parse_line(line.to_json())
+    return FundingLine(parse_slug(fields["partner"], "partner id"), parse_year(fields["year"]),
+                       fields.get("source", DEFAULT_SOURCE), money, status).checked()
 
 
 def _partner_key(opts: Common, given: str) -> bytes:
@@ -472,7 +468,7 @@ def vary(opts: Common, reference: Ref, partner: As,
         on_withdrawal=on_withdrawal, funding=tuple(_fund(f) for f in fund or []),
         add_partners=adds, remove_partners=tuple(remove_partner or []),
         ends_agreement=end_agreement, successions=successions, recoveries=recoveries, **kwargs)
-    changes = bodies.parse_changes(changes.to_json())
+    changes = changes.checked()
     signer = _signer_for_partner(opts, reference, partner, key)
     _acted(opts, opts.open_ledger().vary(reference, partner, variation, reason, changes, signer,
                                          _at(at), _day(expires, "--expires")))

@@ -93,6 +93,10 @@ class PartnerDetails:
     designation: str
     public_key: bytes
 
+    def checked(self) -> PartnerDetails:
+        """This partner as a statement may carry it: every field checked, text as signed."""
+        return parse_partner(self.to_json())
+
     def to_json(self) -> dict[str, Any]:
         """As written in a statement."""
         return {
@@ -147,6 +151,10 @@ class Terms:
     end: date | None
     notice_months: int
     on_withdrawal: str
+
+    def checked(self) -> Terms:
+        """These terms as a statement may carry them: every field checked, text as signed."""
+        return parse_terms(self.to_json())
 
     def to_json(self) -> dict[str, Any]:
         """As written in a statement."""
@@ -230,6 +238,10 @@ class FundingLine:
     def key(self) -> tuple[str, FinancialYear, str]:
         """A line is identified by partner, year and source."""
         return (self.partner, self.year, self.source)
+
+    def checked(self) -> FundingLine:
+        """This line as a statement may carry it: every field checked, text as signed."""
+        return parse_line(self.to_json())
 
     def to_json(self, *, with_partner: bool = True) -> dict[str, Any]:
         """As written in a statement (the partner is implicit in a contribute body)."""
@@ -430,6 +442,10 @@ class Changes:
     def changes_end(self) -> bool:
         """Whether the variation touches the end date."""
         return self.end is not _UNSET
+
+    def checked(self) -> Changes:
+        """These changes as a statement may carry them: every field checked, text as signed."""
+        return parse_changes(self.to_json())
 
     def to_json(self) -> dict[str, Any]:
         """As written in a statement: only the fields that change."""

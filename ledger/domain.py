@@ -582,6 +582,14 @@ class Agreement(Aggregate):
         """Partners that have signed ``state``."""
         return sorted({r.partner for r in self.signatures if r.state == state})
 
+    def counted_signers(self) -> set[str]:
+        """Partners counted as having signed: of the state all signed (in a draft, of its
+        current state); a partner brought in by a variation signed by consenting to it."""
+        state = self.executed_state or self.state_digest()
+        added = {n.id for v in self.variations.values() if v.effective
+                 for n in (*v.changes.add_partners, *(i.successor for i in v.changes.successions))}
+        return set(self.signers_of(state)) | added
+
     def required_consents(self, variation: Variation) -> list[str]:
         """Everyone who must consent: every active partner (but one it succeeds: an abolished
         body cannot), every partner it adds, and every successor it brings in."""
@@ -1323,6 +1331,15 @@ _HINT = {
 #: lines), so a run of signatures hashes the state once; a payment is a contribution too.
 _KEEPS_DIGEST = frozenset({"sign", "notice", "appoint", "contribute", "withdraw", "reject",
                            "acknowledge"})
+
+
+def signature_standing(state: str, executed_state: str | None, current_state: str) -> str:
+    """What a signature of ``state`` stands for: ``executed`` (the state every partner signed,
+    which put the agreement in force), ``current`` (the state as it is now, still being
+    signed) or ``superseded`` (a state the agreement has since left)."""
+    if state == executed_state:
+        return "executed"
+    return "current" if state == current_state else "superseded"
 
 
 def _at(moment: datetime) -> str:

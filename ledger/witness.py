@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ledger import merkle
-from ledger.errors import KeyFileError, LedgerError, RuleViolation, VerificationFailed
+from ledger.errors import (
+    InvalidInput,
+    KeyFileError,
+    LedgerError,
+    RuleViolation,
+    VerificationFailed,
+)
 from ledger.keys import key_id
 from ledger.keystore import check_key_name
 from ledger.note import Checkpoint
@@ -116,6 +122,27 @@ def check_extends(seen_size: int, seen_root: bytes, new: Checkpoint, proof: list
         merkle.verify_consistency(seen_size, new.size, seen_root, new.root, proof)
     except LedgerError as exc:
         raise VerificationFailed(f"{message} ({exc})") from None
+
+
+def check_operator_key(partner: str, seen: Seen | None, operator_key: bytes) -> None:
+    """Refuse, loudly, a ledger whose operator key is not the one ``partner`` saw before."""
+    if seen is not None and seen.operator_key != operator_key:
+        raise VerificationFailed(
+            f"REFUSED: the ledger's operator key changed since {partner} last cosigned "
+            f"(was {key_id(seen.operator_key)[:16]}, now {key_id(operator_key)[:16]})")
+
+
+def check_may_cosign(partner: str, seen: Seen | None, operator_key: bytes, new: Checkpoint,
+                     proof: list[bytes], cosigners: tuple[str, ...]) -> None:
+    """The witness protocol: ``partner`` may cosign checkpoint ``new`` only if the operator key
+    is the one it saw before, ``new`` extends the last checkpoint it cosigned (``seen``, with
+    ``proof`` between them), and it has not cosigned ``new`` already. A forked or rewritten log,
+    or a new operator, is refused loudly."""
+    check_operator_key(partner, seen, operator_key)
+    if seen is not None:
+        check_extends(seen.size, seen.root, new, proof, partner)
+    if partner in cosigners:
+        raise InvalidInput(f"{partner} has already cosigned the checkpoint of size {new.size}")
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from ledger.errors import (
     StorageError,
     VerificationFailed,
 )
-from ledger.keys import Signer, key_id
+from ledger.keys import Signer
 from ledger.note import COSIGNATURE_KEY_TYPE, Checkpoint, SignedNote, cosign, note_key_id
 from ledger.storage import Location
 from ledger.verify import (
@@ -41,7 +41,7 @@ from ledger.verify import (
     drafted_agreements,
     verify_agreements,
 )
-from ledger.witness import WitnessState, check_extends
+from ledger.witness import WitnessState, check_may_cosign, check_operator_key
 from projections.check import ReadModelCheck
 from projections.db import default_workers
 from projections.log import MerkleLog
@@ -438,24 +438,16 @@ def cosign_latest(ledger: Ledger, partner: str, memory: WitnessState,
             raise NotFound("no checkpoint to cosign yet; the operator makes one with "
                            "'ledger checkpoint'")
         cp = latest.checkpoint
-        operator_key = seen.operator_key if seen else identity.operator_public_key
-        if operator_key != identity.operator_public_key:
-            raise VerificationFailed(
-                f"REFUSED: the ledger's operator key changed since {partner} last cosigned "
-                f"(was {key_id(operator_key)[:16]}, now "
-                f"{key_id(identity.operator_public_key)[:16]})")
+        operator_key = identity.operator_public_key
+        check_operator_key(partner, seen, operator_key)  # before the long verification
         report = verify_ledger(ledger, progress=progress, read_models=False)
         refuse_unless_verified(report, f"{partner} did not cosign")
-        if seen is not None:
-            proof = [] if seen.size in (0, cp.size) or cp.size < seen.size else (
-                log.consistency(seen.size, cp.size))
-            check_extends(seen.size, seen.root, cp, proof, partner)
+        proof = [] if seen is None or seen.size in (0, cp.size) or cp.size < seen.size else (
+            log.consistency(seen.size, cp.size))
         witnesses = report.witnesses
         signer = signer_for(witnesses.current.get(partner, set()))
         witnesses.check(partner, signer.public_key, now=True)
-        if partner in latest.cosigners:
-            raise InvalidInput(f"{partner} has already cosigned the checkpoint of size "
-                               f"{cp.size}")
+        check_may_cosign(partner, seen, operator_key, cp, proof, latest.cosigners)
         signature = cosign(cp.body(), partner, signer.private_key, int(time.time()))
         ledger.add_cosignature(cp.size, partner, signer.public_key, signature)
     finally:

@@ -23,7 +23,7 @@ from typing import Any
 
 from ledger import merkle
 from ledger.application import Ledger
-from ledger.domain import Agreement
+from ledger.domain import Agreement, signature_standing
 from ledger.errors import LedgerError
 from ledger.keys import key_id
 from ledger.note import verify_cosignature, verify_note_signature
@@ -323,16 +323,12 @@ def _signatures(status: StatusView, rows: AgreementRows, indexes: dict[int, int]
     holders = {(s["partner"], s["key_id"]): f"{s['name']}, {s['designation']}"
                for s in rows[SignatoryRow]}
     executed = rows.agreement["executed_state"]
-
-    def standing(state: str) -> str:
-        if state == executed:
-            return "executed"
-        return "current" if state == status.state_digest else "superseded"
-
     return tuple(SignatureLine(s.seq, indexes.get(s.seq), s.partner,
                                names.get(s.partner, s.partner),
                                holders.get((s.partner, s.key_id), "unknown signatory"),
-                               s.key_id, s.state, standing(s.state), s.at, s.recorded)
+                               s.key_id, s.state,
+                               signature_standing(s.state, executed, status.state_digest),
+                               s.at, s.recorded)
                  for s in status.signatures)
 
 

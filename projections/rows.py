@@ -60,15 +60,6 @@ class AgreementRows:
         return self[AgreementRow][0]
 
 
-def signers(agreement: Agreement) -> set[str]:
-    """Partners counted as having signed: of the state all signed, or of a draft's current
-    state; a partner brought in by a variation signed by consenting to it."""
-    state = agreement.executed_state or agreement.state_digest()
-    added = {n.id for v in agreement.variations.values() if v.effective
-             for n in (*v.changes.add_partners, *(i.successor for i in v.changes.successions))}
-    return set(agreement.signers_of(state)) | added
-
-
 def rows_for(agreement: Agreement) -> AgreementRows:
     """What the read models hold for ``agreement``."""
     ref = agreement.reference
@@ -87,7 +78,7 @@ def rows_for(agreement: Agreement) -> AgreementRows:
         "terminated_by": agreement.terminated_by,
         "pending_notices": len(agreement.pending_notices()),
     })
-    signed = signers(agreement)
+    signed = agreement.counted_signers()
     for position, p in enumerate(agreement.partners.values()):
         rows[PartnerRow].append({
             "reference": ref, "partner": p.id, "position": position, "name": p.name,
