@@ -85,6 +85,7 @@ def select(url: str) -> dict[str, Any]:
 
 def import_bundle(url: str, path: str) -> dict[str, Any]:
     """``ledger import``: a whole-ledger bundle into an empty ledger."""
+    from commands.common import many_objects  # noqa: PLC0415
     from ledger.bundle import read_bundle  # noqa: PLC0415
     from ledger.storage import parse_location  # noqa: PLC0415
     from projections.audit import import_bundle as load  # noqa: PLC0415
@@ -92,7 +93,8 @@ def import_bundle(url: str, path: str) -> dict[str, Any]:
 
     # What `ledger import FILE` does, from reading the file to the last entry stored.
     started = time.perf_counter()
-    bundle = read_bundle(Path(path))
+    with many_objects():
+        bundle = read_bundle(Path(path))
     report = load(parse_location(url), bundle)
     seconds = time.perf_counter() - started
     if not report.ok:

@@ -12,7 +12,7 @@ import typer
 
 from commands import render, screen
 from commands.app import app
-from commands.common import Common, command, emit_json
+from commands.common import Common, command, emit_json, many_objects
 from ledger import merkle
 from ledger.bundle import Bundle, read_bundle, verify_bundle
 from ledger.errors import InvalidInput, NotFound, ProofError, VerificationFailed
@@ -248,7 +248,8 @@ def verify_bundle_command(opts: Common,
                           operator_key: OperatorKey = None) -> None:
     """Check an audit bundle offline: signatures, chains, rules replayed, every proof and the
     checkpoint's signatures. Exit 3 on any failure."""
-    bundle = read_bundle(path)
+    with many_objects():
+        bundle = read_bundle(path)
     expected, name = _operator_key(operator_key, bundle)
     report = verify_bundle(bundle, expected, default_workers(), expected_operator_name=name)
     _report(opts, report, bundle)
@@ -278,7 +279,8 @@ def import_command(opts: Common,
                    operator_key: OperatorKey = None) -> None:
     """Load a verified bundle into an empty ledger (an auditor's own copy). A bundle that fails
     any check is refused whole and nothing is written."""
-    bundle = read_bundle(path)
+    with many_objects():
+        bundle = read_bundle(path)
     expected, name = _operator_key(operator_key, bundle)
     location = opts.location
     report = import_bundle(location, bundle, expected, expected_operator_name=name)

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gc
 import json
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing import get_context
@@ -274,9 +272,11 @@ def _entry(item: _Item) -> BundleEntry:
     try:
         proof = orjson.loads(bytes(item.proof))
         entry = orjson.loads(raw)
-        # Sorted and unspaced, the entry's canonical text whenever it is a valid entry (as
-        # export writes it); anything else in it (a float, an integer too long, a key beyond
-        # U+FFFF) fails the strict reading of each entry when its agreement is replayed.
+        # The entry in the canonical layout (sorted, unspaced), whatever layout the bundle's
+        # writer chose, and with its values as they are: for a valid entry these are its
+        # canonical bytes; anything else in it (a float, an integer too long, a key beyond
+        # U+FFFF) stays as it is, and the strict reading (parse_canonical, when its agreement
+        # is replayed) names it. canonical() would not do: it writes a float as RFC 8785 does.
         text = orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)
         statement = entry["statement"]
         agreement, seq, action = statement["agreement"], statement["seq"], statement["action"]
@@ -320,16 +320,7 @@ def _no_member_twice(data: bytes) -> None:
 
 def read_bundle(path: Path) -> Bundle:
     """Read a bundle file; one that cannot be read, or is malformed, raises InvalidInput."""
-    # A bundle is millions of small objects and no reference cycles: the cyclic collector
-    # would only walk them again and again, while they are made and while they are checked
-    # and stored. It is paused while they are made, and then told to leave them be (they are
-    # still freed, by reference counting, when the bundle is let go).
-    with _collector_paused():
-        data = _read_file(path)
-        bundle = parse_bundle(data)
-        del data
-        gc.freeze()
-        return bundle
+    return parse_bundle(_read_file(path))
 
 
 def _read_file(path: Path) -> bytes:
@@ -360,17 +351,6 @@ def _read_file(path: Path) -> bytes:
     if len(data) > MAX_BUNDLE_BYTES:
         raise InvalidInput(f"bundle {path} is larger than {MAX_BUNDLE_BYTES // 2**30} GiB")
     return data
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def verify_bundle(bundle: Bundle, expected_operator_key: bytes | None = None,

@@ -80,7 +80,15 @@ class Landed:
 def worker(url: str, number: int, acts: int, out: Path) -> None:
     """Record ``acts`` acts, reporting each as it lands."""
     rng = random.Random(number)
-    ledger = Ledger(parse_location(url))
+    ledger = None
+    for _ in range(100):
+        try:
+            ledger = Ledger(parse_location(url))
+            break
+        except StorageError:
+            # The server is restarting: opening the ledger changes nothing, so try again.
+            time.sleep(0.2)
+    assert ledger is not None, "the server never came back"
     signers = {p: fixed_key(p) for p in PARTNERS}
     with out.open("a", encoding="utf-8") as report:
         for i in range(acts):

@@ -37,10 +37,10 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
 
 
-#: The example run end to end as a user runs it (on SQLite), each ``ledger`` call its own
-#: process; the others make their calls inside the example's process (the same command line,
-#: quicker).
-AS_PROCESSES = {"southwark_ices"}
+#: Examples run end to end as a user runs them, each ``ledger`` call its own process. None:
+#: the README's walk-through (tests/test_readme.py) is that story as processes already; the
+#: examples make their calls inside their own process (the same command line, quicker).
+AS_PROCESSES: set[str] = set()
 
 
 def run_example(name: str, ledger_url: str, workdir: Path) -> str:
