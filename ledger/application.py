@@ -20,7 +20,6 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-import orjson
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import EventSourcingError
 from eventsourcing.persistence import (
@@ -35,6 +34,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment, TopicError, get_topic
 
 from ledger import bodies
+from ledger._internal import codec
 from ledger.bodies import Changes, FundingLine, NoticeBody, PartnerDetails, Payment, Terms
 from ledger.canonical import ZERO_HASH
 from ledger.checkpoints import CheckpointRecord, checkpoint_id
@@ -145,7 +145,7 @@ class Ledger(Application[UUID]):
         except (OperationalError, InterfaceError, PersistenceError) as exc:
             # The store's connection pool may already be open (its threads waiting for the
             # server): close it now, not whenever the half-made application is collected.
-            factory = self.__dict__.get("factory")
+            factory = getattr(self, "factory", None)
             if factory is not None:
                 factory.close()
             raise unreachable(location, exc) from None
@@ -268,7 +268,7 @@ class Ledger(Application[UUID]):
             else:
                 # Anything but the usual shape (or damage) is read, or refused, by the
                 # transcoder.
-                state = _entry_state(row.state) or self.mapper.transcoder.decode(row.state)
+                state = codec.read_state(row.state) or self.mapper.transcoder.decode(row.state)
         except Exception as exc:  # noqa: BLE001 - stored data is untrusted: name it
             raise VerificationFailed(
                 f"the stored event {row.originator_id} version {row.originator_version} cannot "
@@ -282,9 +282,9 @@ class Ledger(Application[UUID]):
 
     def restored(self, aggregate_id: UUID) -> Agreement:
         """An agreement rebuilt from its stored entries, for reading only (rebuilding the read
-        models): the state changes of :meth:`load` without an event object per entry, and
-        nothing cached. Entries the ledger stored were checked when stored; ``verify`` checks
-        them again."""
+        models): :meth:`Agreement.replay` straight from the stored rows, without an event
+        object per entry, and nothing cached. Entries the ledger stored were checked when
+        stored; ``verify`` checks them again."""
         try:
             rows = self.recorder.select_events(aggregate_id)
         except PersistenceError as exc:
@@ -309,8 +309,8 @@ class Ledger(Application[UUID]):
                 f"1, 2, 3...): they were deleted, moved or altered; 'ledger verify' names "
                 f"the damage")
         try:
-            return Agreement.restored(aggregate_id, acts)
-        except (InvalidInput, LookupError, TypeError, ValueError, AttributeError) as exc:
+            return Agreement.replay(acts, check=False, ident=aggregate_id)
+        except (LedgerError, LookupError, TypeError, ValueError, AttributeError) as exc:
             # Whoever can write the database can store anything: name it, never a traceback.
             raise VerificationFailed(
                 f"the stored entries of {aggregate_id} cannot be replayed "
@@ -505,14 +505,11 @@ class Ledger(Application[UUID]):
             stored: StoredEvent = self.mapper.to_stored_event(
                 self.entry_event(Entry.parse_trusted(entry.text), entry.recorded))
             return stored
-        state: dict[str, Any] = {"timestamp": {"_type_": "datetime_iso",
-                                               "_data_": entry.recorded.isoformat()}}
-        if entry.action == "draft":
-            state["originator_topic"] = _AGREEMENT_TOPIC
-        state["entry"] = entry.text
+        state = codec.write_state(entry.text, entry.recorded,
+                                  _AGREEMENT_TOPIC if entry.action == "draft" else None)
         return StoredEvent(originator_id=agreement_id(entry.agreement),
                            originator_version=entry.seq, topic=_EVENT_TOPICS[entry.action],
-                           state=orjson.dumps(state))
+                           state=state)
 
     def _act(self, reference: str, partner: str, action: str,
              body: Callable[[Agreement | None], dict[str, Any]], signer: Signer,
@@ -710,7 +707,9 @@ class Ledger(Application[UUID]):
 
     def load(self, aggregate_id: UUID, version: int | None = None, *, copy: bool = True) -> Any:
         """An aggregate from its events, up to ``version``; ``copy=False`` hands out the cached
-        object itself, for readers that do not change it."""
+        object itself, for readers that do not change it. An agreement is replayed from its
+        entries (:meth:`Agreement.replay`); the ledger's identity and checkpoints by their
+        events."""
         try:
             return self.repository.get(aggregate_id, version=version, projector_func=_project,
                                        deepcopy_from_cache=copy)
@@ -728,6 +727,8 @@ class Ledger(Application[UUID]):
 
 
 _AGREEMENT_TOPIC = get_topic(Agreement)
+_EVENT_CLASSES: dict[str, type] = {"draft": Agreement.Drafted, **Agreement.EVENTS}
+_ENTRY_EVENT_TYPES = frozenset(_EVENT_CLASSES.values())
 _EVENT_TOPICS = {"draft": get_topic(Agreement.Drafted),
                  **{action: get_topic(cls) for action, cls in Agreement.EVENTS.items()}}
 
@@ -744,28 +745,17 @@ def _normal(value: Any) -> Any:
     return value
 
 
-def _entry_state(stored: bytes) -> dict[str, Any] | None:
-    """An entry event's state as eventsourcing's JSON transcoding writes it (the entry's text,
-    and the time as ``{"_type_": "datetime_iso", "_data_": ...}``), read directly; None if it
-    is not of that shape."""
-    try:
-        state: dict[str, Any] = orjson.loads(stored)
-        moment = state["timestamp"]
-        if moment["_type_"] != "datetime_iso" or type(state["entry"]) is not str:
-            return None
-        state["timestamp"] = datetime.fromisoformat(moment["_data_"])
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-        return None
-    return state
-
-
 def _project(aggregate: Any, events: Iterable[Any]) -> Any:
-    """Apply events in turn (eventsourcing's default checks each against a runtime protocol,
-    which costs more than applying it).
+    """An aggregate from its events: an agreement replayed from its entries, anything else
+    by applying its events in turn (eventsourcing's default checks each against a runtime
+    protocol, which costs more than applying it).
 
     Stored entries were checked when stored, but whoever can write the database can put
     anything there: whatever applying one does wrong is named, never a traceback.
     """
+    events = list(events)
+    if isinstance(aggregate, Agreement) or (events and type(events[0]) in _ENTRY_EVENT_TYPES):
+        return _replay_agreement(aggregate, events)
     for event in events:
         try:
             aggregate = event.mutate(aggregate)
@@ -777,6 +767,36 @@ def _project(aggregate: Any, events: Iterable[Any]) -> Any:
                 f"{event.originator_version}: {why}); 'ledger verify' names the damage"
             ) from None
     return aggregate
+
+
+def _replay_agreement(agreement: Agreement | None, events: list[Any]) -> Agreement | None:
+    """An agreement from its stored events (after ``agreement``, if the cache holds it),
+    through :meth:`Agreement.replay`, as every reader of stored entries rebuilds one."""
+    if not events:
+        return agreement
+    first = agreement.version + 1 if agreement is not None else 1
+    ident = agreement.id if agreement is not None else events[0].originator_id
+
+    def acts() -> Iterator[tuple[Entry, datetime]]:
+        for version, event in enumerate(events, first):
+            if event.originator_id != ident or event.originator_version != version:
+                raise VerificationFailed(
+                    f"stored event {event.originator_version} is not entry {version}")
+            entry = Entry.parse_trusted(event.entry)
+            kind: type = type(event)
+            if kind is not _EVENT_CLASSES.get(entry.statement.action):
+                raise VerificationFailed(
+                    f"entry {version} is a {entry.statement.action!r} but is stored as a "
+                    f"{kind.__name__!r} event")
+            yield entry, event.timestamp
+
+    try:
+        return Agreement.replay(acts(), check=False, start=agreement, ident=ident)
+    except (LedgerError, LookupError, TypeError, ValueError, AttributeError) as exc:
+        why = exc.diagnostics() if isinstance(exc, LedgerError) else type(exc).__name__
+        raise VerificationFailed(
+            f"the stored entries of {ident} cannot be replayed ({why}); 'ledger verify' "
+            f"names the damage") from None
 
 
 def _missing_table(exc: BaseException) -> bool:

@@ -8,6 +8,7 @@ business of :mod:`ledger.domain`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date
@@ -717,14 +718,20 @@ def parse_appoint(data: object) -> AppointBody:
                        parse_public_key(d["public_key"]))
 
 
-def parse_body(action: str, body: object, partner: str) -> Any:
+#: What a statement's body is once read: the value its action's parser gives (a sign's and a
+#: terminate's are the state signed and the reason, an acknowledge's the notice's seq).
+Body = (DraftBody | PartnerDetails | ContributeBody | VaryBody | ConsentBody | WithdrawBody
+        | RejectBody | NoticeBody | AppointBody | str | int)
+
+
+def parse_body(action: str, body: object, partner: str) -> Body:
     """The body of a statement of ``action``, read by that action's parser."""
     if action == "contribute":
         return parse_contribute(body, partner)
     return _PARSERS[action](body)
 
 
-_PARSERS: dict[str, Any] = {
+_PARSERS: dict[str, Callable[[object], Body]] = {
     "draft": parse_draft, "join": parse_join, "sign": parse_sign, "vary": parse_vary,
     "consent": parse_consent, "notice": parse_notice, "terminate": parse_terminate,
     "appoint": parse_appoint, "withdraw": parse_withdraw, "reject": parse_reject,

@@ -27,10 +27,11 @@ import msgspec
 import orjson
 
 from ledger import merkle
+from ledger._internal import fastjson
+from ledger._internal.once import known, once
 from ledger.domain import Agreement, agreement_id
 from ledger.errors import InvalidInput, LedgerError
 from ledger.keys import key_id
-from ledger.lazy import once
 from ledger.note import (
     COSIGNATURE_KEY_TYPE,
     ED25519_KEY_TYPE,
@@ -72,8 +73,8 @@ class BundleEntry:
         s = entry.statement
         item = cls(log_index, recorded, entry.text, s.agreement, s.seq, s.action,
                    tuple(base64.b64encode(p).decode() for p in proof))
-        item.__dict__["entry"] = entry
-        item.__dict__["proof"] = proof
+        # The entry and proof at hand are what reading them back from the text would give.
+        known(item, entry=entry, proof=proof)
         return item
 
     @once
@@ -272,12 +273,9 @@ def _entry(item: _Item) -> BundleEntry:
     try:
         proof = orjson.loads(bytes(item.proof))
         entry = orjson.loads(raw)
-        # The entry in the canonical layout (sorted, unspaced), whatever layout the bundle's
-        # writer chose, and with its values as they are: for a valid entry these are its
-        # canonical bytes; anything else in it (a float, an integer too long, a key beyond
-        # U+FFFF) stays as it is, and the strict reading (parse_canonical, when its agreement
-        # is replayed) names it. canonical() would not do: it writes a float as RFC 8785 does.
-        text = orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)
+        # Whatever layout the bundle's writer chose, the entry's canonical bytes if it is
+        # valid; read strictly (parse_canonical) when its agreement is replayed.
+        text = fastjson.relaid(entry)
         statement = entry["statement"]
         agreement, seq, action = statement["agreement"], statement["seq"], statement["action"]
     except (orjson.JSONDecodeError, KeyError, TypeError, RecursionError) as exc:

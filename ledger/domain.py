@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from eventsourcing.domain import Aggregate
 
@@ -38,7 +38,7 @@ from ledger.bodies import (
 from ledger.canonical import ZERO_HASH, canonical, sha256_hex
 from ledger.errors import AlreadyRecorded, NotFound, RuleViolation, SignatureInvalid
 from ledger.keys import key_id
-from ledger.statement import FORMAT_VERSION, Entry
+from ledger.statement import FORMAT_VERSION, Entry, Statement
 from ledger.values import FinancialYear, add_months, money_text
 
 #: UUIDs of aggregates are derived from their reference, so that "the agreement called X" is
@@ -262,9 +262,9 @@ class PaymentRecord:
     reversed_seq: int | None = None
 
 
-@dataclass(frozen=True)
-class Acted:
-    """One entry of the agreement with the time the ledger recorded it."""
+class Acted(NamedTuple):
+    """One entry of the agreement with the time the ledger recorded it: what
+    :meth:`Agreement.replay` takes, so an agreement's history replays as it is."""
 
     entry: Entry
     recorded: datetime
@@ -400,80 +400,37 @@ class Agreement(Aggregate):
     # --- commands ------------------------------------------------------------------------------
 
     @classmethod
-    def draft(cls, entry: Entry, origin: str, now: datetime, *, event: bool = True) -> Agreement:
-        """Start an agreement from its signed draft entry.
+    def draft(cls, entry: Entry, origin: str, now: datetime) -> Agreement:
+        """Start an agreement from a new act: its signed draft entry, checked by every rule."""
+        _check_new_act(entry)
+        cls.check_draft(entry, origin, now)
+        return cls._create(cls.Drafted, id=agreement_id(entry.statement.agreement),
+                           entry=entry.text, timestamp=now)
 
-        ``event=False`` replays an entry already stored (verification): the same checks and the
-        same state change, without the event object that only saving needs.
-        """
+    @staticmethod
+    def check_draft(entry: Entry, origin: str, now: datetime) -> None:
+        """Raise the first rule a draft entry breaks; return if it may begin an agreement."""
         s = entry.statement
         if s.action != "draft":
             raise RuleViolation(f"agreement {s.agreement!r} does not exist; draft it first")
         _check_origin(s.origin, origin)
         if s.seq != 1 or s.prev != ZERO_HASH:
             raise RuleViolation("a draft is the first entry of its agreement: seq 1, prev zeros")
-        if event and s.version < FORMAT_VERSION:
-            raise RuleViolation(f"a new act is a version {FORMAT_VERSION} statement; version "
-                                f"{s.version} is read only in history recorded before")
-        body = s.parsed
+        body = s.body_of(DraftBody)
         _check_own_key(entry, body.partner.public_key)
         _check_not_future(s.at, now)
         if s.version >= 2:
             _check_flexibilities(body.terms.flexibilities)
-        if not event:
-            return cls._begin(agreement_id(s.agreement), entry, now)
-        return cls._create(cls.Drafted, id=agreement_id(s.agreement), entry=entry.text,
-                           timestamp=now)
 
-    @classmethod
-    def restored(cls, ident: uuid.UUID, acts: Iterable[tuple[Entry, datetime]]) -> Agreement:
-        """The agreement its stored entries make, applied in turn as loading them would.
+    def record(self, entry: Entry, now: datetime) -> None:
+        """Check every rule for a new act's ``entry`` and, if all hold, append it.
 
-        For entries the ledger itself stored after checking them (rebuilding the read models):
-        the event methods' state changes without an event object per entry. Verification
-        checks every rule instead (:meth:`draft` and :meth:`record` with ``event=False``).
+        ``now`` is the ledger's clock: the time the entry is recorded. A new act is a statement
+        of the version the ledger writes: the rules of version 2 cannot be stepped round by
+        signing the old form.
         """
-        agreement: Agreement | None = None
-        for entry, recorded in acts:
-            if agreement is None:
-                agreement = cls._begin(ident, entry, recorded)
-            else:
-                agreement._advance(entry, recorded)
-        if agreement is None:
-            raise NotFound(f"nothing stored under {ident}")
-        return agreement
-
-    @classmethod
-    def _begin(cls, ident: uuid.UUID, entry: Entry, recorded: datetime) -> Agreement:
-        # What Drafted.mutate(None) does, for an entry already checked.
-        agreement = cls.__new__(cls)
-        agreement.__base_init__(ident, 1, recorded)
-        agreement.__init__(entry.text)  # type: ignore[misc]
-        agreement._apply(entry, recorded)
-        return agreement
-
-    def _advance(self, entry: Entry, recorded: datetime) -> None:
-        # What Acted.mutate does, for an entry already checked.
-        self._apply(entry, recorded)
-        self._version += 1
-        self._modified_on = recorded
-
-    def record(self, entry: Entry, now: datetime, *, event: bool = True) -> None:
-        """Check every rule for ``entry`` and, if all hold, append it to the agreement.
-
-        ``now`` is the ledger's clock: the time the entry is recorded. ``event=False`` replays
-        an entry already stored (verification): the same checks and state change, no event.
-        A new act (``event``) is a statement of the version the ledger writes: the rules of
-        version 2 cannot be stepped round by signing the old form.
-        """
-        if event and entry.statement.version < FORMAT_VERSION:
-            raise RuleViolation(f"a new act is a version {FORMAT_VERSION} statement; version "
-                                f"{entry.statement.version} is read only in history recorded "
-                                f"before")
+        _check_new_act(entry)
         self.check(entry, now)
-        if not event:
-            self._advance(entry, now)
-            return
         # The event stores the entry's text; its apply() takes the entry just checked rather
         # than parsing the text again.
         self._checked = entry
@@ -482,6 +439,54 @@ class Agreement(Aggregate):
                                timestamp=now)
         finally:
             self._checked = None
+
+    # --- replay: the one way an agreement is rebuilt from entries already stored ---------------
+
+    @classmethod
+    def replay(cls, acts: Iterable[tuple[Entry, datetime]], origin: str = "", *,
+               check: bool = True, start: Agreement | None = None,
+               ident: uuid.UUID | None = None) -> Agreement:
+        """The agreement its entries make, each with the time the ledger recorded it.
+
+        Loading, verifying, rebuilding the read models and importing a bundle all rebuild an
+        agreement here (:meth:`replaying`). ``check`` checks every rule as when the entry was
+        first recorded (verification, import); without it, entries the ledger itself stored
+        after checking them are only checked to follow one another (loading, rebuilding).
+        ``start`` is an agreement already rebuilt from the entries before these; ``ident`` the
+        id the entries are stored under (by default, the one the draft's reference gives).
+        """
+        agreement = start
+        for agreement in cls.replaying(acts, origin, check=check, start=start,  # noqa: B007
+                                       ident=ident):
+            pass
+        if agreement is None:
+            raise NotFound("no entries to replay")
+        return agreement
+
+    @classmethod
+    def replaying(cls, acts: Iterable[tuple[Entry, datetime]], origin: str = "", *,
+                  check: bool = True, start: Agreement | None = None,
+                  ident: uuid.UUID | None = None) -> Iterator[Agreement]:
+        """:meth:`replay`, giving the agreement after each entry: the first rule an entry
+        breaks is raised, and the agreement given last is what the entries before it make."""
+        agreement = start
+        for entry, recorded in acts:
+            if agreement is None:
+                if check:
+                    cls.check_draft(entry, origin, recorded)
+                # What Drafted.mutate(None) does when an agreement is first drafted.
+                agreement = cls.__new__(cls)
+                agreement.__base_init__(ident or agreement_id(entry.statement.agreement), 1,
+                                        recorded)
+                agreement.__init__(entry.text)  # type: ignore[misc]
+            else:
+                if check:
+                    agreement.check(entry, recorded)
+                # What Acted.mutate does when an act is recorded.
+                agreement._version += 1
+                agreement._modified_on = recorded
+            agreement._apply(entry, recorded)
+            yield agreement
 
     def check(self, entry: Entry, now: datetime) -> None:
         """Raise the first rule ``entry`` breaks; return if it may be appended."""
@@ -638,11 +643,11 @@ class Agreement(Aggregate):
         if s.action == "join":
             if s.partner in self.partners:
                 raise RuleViolation(f"{s.partner!r} is already a partner of {self.reference!r}")
-            joining: PartnerDetails = s.parsed
+            joining = s.body_of(PartnerDetails)
             return joining.public_key
         partner = self.partners.get(s.partner)
         if s.action == "consent":
-            found = self.consent_key(s.partner, s.parsed.variation)
+            found = self.consent_key(s.partner, s.body_of(bodies.ConsentBody).variation)
             if found is not None:
                 return found
         if partner is not None and partner.active:
@@ -665,7 +670,7 @@ class Agreement(Aggregate):
 
     def _check_join(self, entry: Entry) -> None:
         self._phase(entry, (DRAFT,), "join")
-        self._check_key_is_own(entry.statement.parsed.public_key)
+        self._check_key_is_own(entry.statement.body_of(PartnerDetails).public_key)
 
     def _check_key_is_own(self, public_key: bytes, partner: str | None = None) -> None:
         """One key acts for one partner: it may not be another partner's current key."""
@@ -676,7 +681,7 @@ class Agreement(Aggregate):
 
     def _check_contribute(self, entry: Entry) -> None:
         s = entry.statement
-        body = s.parsed
+        body = s.body_of(ContributeBody)
         if body.line is not None:
             self._phase(entry, (DRAFT,), "declare funding")
             if s.version >= 2:
@@ -723,7 +728,7 @@ class Agreement(Aggregate):
     def _check_sign(self, entry: Entry) -> None:
         s = entry.statement
         self._phase(entry, (DRAFT,), "sign")
-        state = s.parsed
+        state = s.body_of(str)
         current = self.state_digest()
         if state != current:
             raise RuleViolation(
@@ -735,7 +740,7 @@ class Agreement(Aggregate):
     def _check_vary(self, entry: Entry) -> None:
         s = entry.statement
         self._phase(entry, (SIGNED, IN_FORCE, NOTICE_GIVEN), "propose a variation")
-        body = s.parsed
+        body = s.body_of(VaryBody)
         if body.id in self.variations:
             raise RuleViolation(f"variation {body.id!r} already exists; choose another id")
         changes = body.changes
@@ -768,7 +773,7 @@ class Agreement(Aggregate):
         if s.version >= 2:
             self._check_variation_v2(s, body, start, end)
 
-    def _check_variation_v2(self, s: Any, body: VaryBody, start: date,
+    def _check_variation_v2(self, s: Statement, body: VaryBody, start: date,
                             end: date | None) -> None:
         """Rules of variations proposed in version 2 statements."""
         changes = body.changes
@@ -880,7 +885,7 @@ class Agreement(Aggregate):
     def _check_consent(self, entry: Entry) -> None:
         s = entry.statement
         self._phase(entry, (SIGNED, IN_FORCE, NOTICE_GIVEN, EXPIRED), "consent")
-        body: bodies.ConsentBody = s.parsed
+        body = s.body_of(bodies.ConsentBody)
         vid = body.variation
         variation = self._open_variation(vid, self._judged_on(entry), "consented to")
         if s.version >= 2 and body.proposal != variation.proposal:
@@ -923,7 +928,7 @@ class Agreement(Aggregate):
     def _check_notice(self, entry: Entry) -> None:
         s = entry.statement
         self._phase(entry, (SIGNED, IN_FORCE, NOTICE_GIVEN), "give notice")
-        _ = s.parsed  # the body is read, and so checked, before anything is written
+        _ = s.body_of(NoticeBody)  # the body is read, and so checked, before anything is written
         if any(n.partner == s.partner for n in self.pending_notices()):
             raise RuleViolation(f"{s.partner!r} has already given notice")
 
@@ -935,7 +940,7 @@ class Agreement(Aggregate):
 
     def _check_withdraw(self, entry: Entry) -> None:
         s = entry.statement
-        body: bodies.WithdrawBody = s.parsed
+        body = s.body_of(bodies.WithdrawBody)
         day = self._judged_on(entry)
         if body.variation is not None:
             variation = self._open_variation(body.variation, day, "withdrawn")
@@ -960,7 +965,7 @@ class Agreement(Aggregate):
 
     def _check_reject(self, entry: Entry) -> None:
         s = entry.statement
-        body: bodies.RejectBody = s.parsed
+        body = s.body_of(bodies.RejectBody)
         variation = self._open_variation(body.variation, self._judged_on(entry), "rejected")
         predecessors = {item.predecessor for item in variation.changes.successions}
         if s.partner not in self.required_consents(variation) and s.partner not in predecessors:
@@ -972,7 +977,7 @@ class Agreement(Aggregate):
 
     def _check_acknowledge(self, entry: Entry) -> None:
         s = entry.statement
-        notice = self._notice(s.parsed)
+        notice = self._notice(s.body_of(int))
         if not notice.backdated or notice.done:
             raise RuleViolation(f"the notice of entry {notice.seq} is not a backdated notice "
                                 f"waiting for acknowledgement")
@@ -986,7 +991,7 @@ class Agreement(Aggregate):
     def _check_terminate(self, entry: Entry) -> None:
         s = entry.statement
         self._phase(entry, (SIGNED, IN_FORCE, NOTICE_GIVEN, EXPIRED), "terminate")
-        _ = s.parsed  # the body is read, and so checked, before anything is written
+        _ = s.body_of(str)  # the body is read, and so checked, before anything is written
         if self._termination_ground(entry) is None:
             day = s.at.date()
             own = [n for n in self.pending_notices() if n.partner == s.partner]
@@ -1028,7 +1033,7 @@ class Agreement(Aggregate):
 
     def _check_appoint(self, entry: Entry) -> None:
         s = entry.statement
-        body = s.parsed
+        body = s.body_of(AppointBody)
         if body.public_key == self.partners[s.partner].current.public_key:
             raise RuleViolation("the new signatory's key is the current key; "
                                 "give a new key (ledger keys new)")
@@ -1052,7 +1057,7 @@ class Agreement(Aggregate):
 
     def _entry_for(self, text: str) -> Entry:
         """The entry an event holds: the one just checked, or read from the stored text."""
-        checked = self.__dict__.get("_checked")
+        checked = getattr(self, "_checked", None)
         if checked is not None and checked.text == text:
             return checked  # type: ignore[no-any-return]
         return Entry.parse_trusted(text)
@@ -1071,7 +1076,7 @@ class Agreement(Aggregate):
 
     def _apply_draft(self, entry: Entry, _recorded: datetime) -> None:
         s = entry.statement
-        body: DraftBody = s.parsed
+        body = s.body_of(DraftBody)
         self.reference = s.agreement
         self.origin = s.origin
         self.terms = body.terms
@@ -1084,11 +1089,11 @@ class Agreement(Aggregate):
 
     def _apply_join(self, entry: Entry, _recorded: datetime) -> None:
         s = entry.statement
-        self._add_partner(s.partner, s.parsed, s.seq, s.at)
+        self._add_partner(s.partner, s.body_of(PartnerDetails), s.seq, s.at)
 
     def _apply_contribute(self, entry: Entry, _recorded: datetime) -> None:
         s = entry.statement
-        body: ContributeBody = s.parsed
+        body = s.body_of(ContributeBody)
         if body.line is not None:
             self.funding[body.line.key] = body.line
             return
@@ -1110,7 +1115,7 @@ class Agreement(Aggregate):
 
     def _apply_sign(self, entry: Entry, recorded: datetime) -> None:
         s = entry.statement
-        state = s.parsed
+        state = s.body_of(str)
         self.signatures.append(SignatureRecord(s.partner, state, s.key, s.at, recorded, s.seq))
         self._execute_if_complete(s.seq, s.at)
 
@@ -1125,7 +1130,7 @@ class Agreement(Aggregate):
 
     def _apply_vary(self, entry: Entry, recorded: datetime) -> None:
         s = entry.statement
-        body: VaryBody = s.parsed
+        body = s.body_of(VaryBody)
         self.variations[body.id] = Variation(body.id, s.partner, body.reason, body.changes,
                                              s.seq, s.at, ((s.partner, s.seq),),
                                              proposal=entry.hash, expires=body.expires,
@@ -1134,7 +1139,7 @@ class Agreement(Aggregate):
 
     def _apply_consent(self, entry: Entry, _recorded: datetime) -> None:
         s = entry.statement
-        vid = s.parsed.variation
+        vid = s.body_of(bodies.ConsentBody).variation
         v = self.variations[vid]
         self.variations[vid] = replace(v, consents=(*v.consents, (s.partner, s.seq)))
         self._take_effect_if_complete(vid, s.seq, s.at)
@@ -1211,7 +1216,7 @@ class Agreement(Aggregate):
 
     def _apply_notice(self, entry: Entry, recorded: datetime) -> None:
         s = entry.statement
-        body: NoticeBody = s.parsed
+        body = s.body_of(NoticeBody)
         runs_from = s.at.date()
         if s.version >= 2 and recorded - s.at > BACKDATING_GRACE:
             # Backdated beyond the grace period: it cannot shorten the others' notice. It runs
@@ -1242,7 +1247,7 @@ class Agreement(Aggregate):
 
     def _apply_appoint(self, entry: Entry, _recorded: datetime) -> None:
         s = entry.statement
-        body: AppointBody = s.parsed
+        body = s.body_of(AppointBody)
         p = self.partners[s.partner]
         new = Signatory(body.signatory, body.designation, key_id(body.public_key),
                         body.public_key, s.seq, s.at)
@@ -1250,7 +1255,7 @@ class Agreement(Aggregate):
 
     def _apply_withdraw(self, entry: Entry, _recorded: datetime) -> None:
         s = entry.statement
-        body: bodies.WithdrawBody = s.parsed
+        body = s.body_of(bodies.WithdrawBody)
         if body.variation is not None:
             v = self.variations[body.variation]
             self.variations[v.id] = replace(v, ended="withdrawn", ended_seq=s.seq,
@@ -1261,13 +1266,13 @@ class Agreement(Aggregate):
 
     def _apply_reject(self, entry: Entry, _recorded: datetime) -> None:
         s = entry.statement
-        v = self.variations[s.parsed.variation]
+        v = self.variations[s.body_of(bodies.RejectBody).variation]
         self.variations[v.id] = replace(v, ended="rejected", ended_seq=s.seq, ended_at=s.at,
                                         ended_by=s.partner)
 
     def _apply_acknowledge(self, entry: Entry, _recorded: datetime) -> None:
         s = entry.statement
-        self.notices = [self._acknowledged(n, s.partner) if n.seq == s.parsed else n
+        self.notices = [self._acknowledged(n, s.partner) if n.seq == s.body_of(int) else n
                         for n in self.notices]
 
     def _acknowledged(self, notice: Notice, partner: str) -> Notice:
@@ -1392,20 +1397,11 @@ def _check_not_future(at: datetime, now: datetime) -> None:
                             f"{_at(now)}); give a time that has passed")
 
 
-def replay(acts: Iterable[Acted], origin: str) -> Agreement:
-    """Rebuild an agreement from its entries alone, checking every rule on the way.
-
-    Each entry is checked against the time the ledger recorded it, as it was when first written.
-    """
-    agreement: Agreement | None = None
-    for act in acts:
-        if agreement is None:
-            agreement = Agreement.draft(act.entry, origin, act.recorded, event=False)
-        else:
-            agreement.record(act.entry, act.recorded, event=False)
-    if agreement is None:
-        raise NotFound("no entries to replay")
-    return agreement
+def _check_new_act(entry: Entry) -> None:
+    if entry.statement.version < FORMAT_VERSION:
+        raise RuleViolation(f"a new act is a version {FORMAT_VERSION} statement; version "
+                            f"{entry.statement.version} is read only in history recorded "
+                            f"before")
 
 
 __all__ = [
@@ -1418,5 +1414,4 @@ __all__ = [
     "SignatureRecord",
     "Variation",
     "agreement_id",
-    "replay",
 ]

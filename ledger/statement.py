@@ -21,16 +21,18 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
-from ledger.bodies import parse_body
+from ledger._internal.once import known, once, recalled
+from ledger.bodies import Body, parse_body
 from ledger.canonical import SIGNING_CONTEXT, canonical, parse_canonical, sha256_hex
 from ledger.errors import InvalidInput
 from ledger.keys import Signer, verify_signature
-from ledger.lazy import once
 from ledger.values import at_text, parse_at, parse_slug, text_problem
+
+B = TypeVar("B")
 
 #: The version of the statements the ledger writes. Version 2 added ``act``, the act's own
 #: random identity; version 1 statements (ledgers written by 0.1) are still read and verified.
@@ -217,8 +219,17 @@ class Statement:
         """The exact bytes the signature covers."""
         return SIGNING_CONTEXT + self.canonical
 
+    def body_of(self, kind: type[B]) -> B:
+        """The parsed body, as the kind of value its action's parser gives (the rules ask
+        for the one they need, and mypy checks they use it as that)."""
+        body = self.parsed
+        if type(body) is not kind:
+            raise InvalidInput(f"the body of a {self.action!r} statement is not a "
+                               f"{kind.__name__}")
+        return body
+
     @once
-    def parsed(self) -> Any:
+    def parsed(self) -> Body:
         """The body, read once by its action's parser (the rules and the state both use it).
 
         From version 2, every text in the body must also show what it says (see
@@ -263,7 +274,7 @@ class Entry:
         entry = cls.of(statement, signature)
         # Made here, by the private key of exactly this public key: checking the signature
         # again would only repeat the mathematics of Ed25519 (see verify_signature).
-        entry.__dict__["_signed_here_by"] = signer.public_key
+        known(entry, _signed_here_by=signer.public_key)
         return entry
 
     @classmethod
@@ -327,7 +338,7 @@ class Entry:
             # The text is canonical, so the statement's canonical form is the part of it after
             # the signature: no need to encode it again to check the signature.
             start = len('{"signature":"') + len(sig_text) + len('","statement":')
-            statement.__dict__["canonical"] = raw[start:-1].encode()
+            known(statement, canonical=raw[start:-1].encode())
         return cls(statement, signature, raw)
 
     def verify_signature(self, public_key: bytes) -> None:
@@ -337,6 +348,6 @@ class Entry:
         this process has just signed with the private half of ``public_key`` is valid by
         construction, so the check is not made twice.
         """
-        if self.__dict__.get("_signed_here_by") == public_key:
+        if recalled(self, "_signed_here_by") == public_key:
             return
         verify_signature(public_key, self.signature, self.statement.signing_input())

@@ -12,13 +12,13 @@ whole ledger is checked by :func:`projections.audit.verify_ledger` and a bundle 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
-from eventsourcing.persistence import PersistenceError, StoredEvent
+from eventsourcing.persistence import ApplicationRecorder, PersistenceError, StoredEvent
 
 from ledger.domain import Agreement, agreement_id
 from ledger.errors import LedgerError, VerificationFailed
@@ -26,6 +26,16 @@ from ledger.statement import Entry
 from ledger.witness import Witnesses
 
 Progress = Callable[[int], None]
+
+
+class StoredLedger(Protocol):
+    """What verification reads a ledger through (:class:`ledger.application.Ledger`)."""
+
+    @property
+    def origin(self) -> str: ...
+    @property
+    def recorder(self) -> ApplicationRecorder: ...
+    def decode_state(self, row: StoredEvent) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -110,41 +120,43 @@ def check_agreement(records: Iterable[RecordedEntry], origin: str, uuid: UUID,
                     reference: str | None = None) -> tuple[int, Failure | None, Agreement | None]:
     """Replay one agreement's stored entries, checking everything; stop at the first failure.
 
-    Returns the number of entries that checked out, the failure (if any) and the agreement as
-    rebuilt from the entries that checked out.
+    Each entry is read strictly and checked against where it is stored (agreement, position,
+    event type); :meth:`Agreement.replay` checks every rule. Returns the number of entries
+    that checked out, the failure (if any) and the agreement as rebuilt from the entries that
+    checked out.
     """
-    agreement: Agreement | None = None
-    checked = 0
-    name = reference
-    for record in records:
-        seq = record.version
-        try:
+    at: dict[str, Any] = {"seq": None, "name": reference}
+
+    def entries() -> Iterator[tuple[Entry, datetime]]:
+        for record in records:
+            at["seq"] = seq = record.version
             entry = record.parsed or Entry.parse(record.text)
             s = entry.statement
-            name = name or s.agreement
+            at["name"] = at["name"] or s.agreement
             if agreement_id(s.agreement) != uuid:
-                return checked, Failure(
-                    f"entry names agreement {s.agreement!r} but is stored under another",
-                    name, seq), agreement
-            if s.seq != record.version:
-                return checked, Failure(
-                    f"entry says seq {s.seq} but is stored as entry {record.version} "
-                    f"(entries moved, deleted or inserted)", name, seq), agreement
+                raise VerificationFailed(
+                    f"entry names agreement {s.agreement!r} but is stored under another")
+            if s.seq != seq:
+                raise VerificationFailed(
+                    f"entry says seq {s.seq} but is stored as entry {seq} (entries moved, "
+                    f"deleted or inserted)")
             if record.topic and record.topic != topic_of(s.action):
-                return checked, Failure(
+                raise VerificationFailed(
                     f"entry is a {s.action!r} but is stored as a {record.topic!r} event: the "
-                    f"store was altered", name, seq), agreement
-            if agreement is None:
-                agreement = Agreement.draft(entry, origin, record.recorded, event=False)
-            else:
-                agreement.record(entry, record.recorded, event=False)
-        except LedgerError as exc:
-            return checked, Failure(exc.diagnostics(), name, seq), agreement
-        checked += 1
+                    f"store was altered")
+            yield entry, record.recorded
+
+    agreement: Agreement | None = None
+    checked = 0
+    try:
+        for agreement in Agreement.replaying(entries(), origin):  # noqa: B007
+            checked += 1
+    except LedgerError as exc:
+        return checked, Failure(exc.diagnostics(), at["name"], at["seq"]), agreement
     return checked, None, agreement
 
 
-def stored_records(app: Any, uuid: UUID) -> tuple[list[RecordedEntry], Failure | None]:
+def stored_records(app: StoredLedger, uuid: UUID) -> tuple[list[RecordedEntry], Failure | None]:
     """Read one agreement's events back as entries; undecodable rows are a failure."""
     try:
         rows: list[StoredEvent] = list(app.recorder.select_events(uuid))
@@ -153,7 +165,7 @@ def stored_records(app: Any, uuid: UUID) -> tuple[list[RecordedEntry], Failure |
     records = []
     for row in rows:
         try:
-            state: Any = app.decode_state(row)
+            state = app.decode_state(row)
             records.append(RecordedEntry(row.originator_version, row.topic, state["entry"],
                                          state["timestamp"]))
         except Exception as exc:  # noqa: BLE001 - any decoding error is damage to report
@@ -162,7 +174,7 @@ def stored_records(app: Any, uuid: UUID) -> tuple[list[RecordedEntry], Failure |
     return records, None
 
 
-def drafted_agreements(app: Any, stop: int | None = None) -> dict[UUID, str | None]:
+def drafted_agreements(app: StoredLedger, stop: int | None = None) -> dict[UUID, str | None]:
     """Every agreement drafted up to notification ``stop`` (all, without it), by id."""
     drafted: dict[UUID, str | None] = {}
     position = 1
@@ -170,13 +182,14 @@ def drafted_agreements(app: Any, stop: int | None = None) -> dict[UUID, str | No
         rows = app.recorder.select_notifications(position, 5000, stop=stop,
                                                  topics=(Agreement.Drafted.TOPIC,))
         for row in rows:
-            drafted[row.originator_id] = None
+            ident = row.originator_id
+            drafted[ident if isinstance(ident, UUID) else UUID(ident)] = None
         if len(rows) < 5000:
             return drafted
         position = rows[-1].id + 1
 
 
-def verify_agreements(app: Any, agreements: Iterable[tuple[UUID, str | None]],
+def verify_agreements(app: StoredLedger, agreements: Iterable[tuple[UUID, str | None]],
                       progress: Progress | None = None,
                       visit: Callable[[Agreement, bool], None] | None = None) -> Report:
     """Check the given agreements entry by entry, each on its own: canonical form, chain,
@@ -189,7 +202,7 @@ def verify_agreements(app: Any, agreements: Iterable[tuple[UUID, str | None]],
     from ledger.application import ENTRY_TOPICS  # noqa: PLC0415 - application imports us
 
     report = Report()
-    origin: str = app.origin
+    origin = app.origin
     for uuid, ref in agreements:
         records, broken = stored_records(app, uuid)
         if broken is not None:
@@ -221,7 +234,7 @@ def learn_witnesses(witnesses: Witnesses, agreement: Agreement) -> None:
                         partner.current.public_key)
 
 
-def agreement_at(app: Any, reference: str, version: int) -> Agreement | None:
+def agreement_at(app: StoredLedger, reference: str, version: int) -> Agreement | None:
     """The agreement after its first ``version`` entries, read afresh and checked; None if the
     store does not hold that many that check out."""
     uuid = agreement_id(reference)

@@ -37,7 +37,6 @@ from ledger.domain import (
     NOTICE_GIVEN,
     SIGNED,
     Agreement,
-    replay,
 )
 from ledger.keys import Signer
 from ledger.statement import Entry
@@ -89,7 +88,7 @@ def expected(ledger: Ledger, models: ReadModels) -> Dump:
     """The rows every agreement's own entries give, replayed with every rule checked again."""
     dump: dict[str, list[Row]] = {table.__tablename__: [] for table in AGREEMENT_TABLES}
     for agreement in models.agreements():
-        again = replay(ledger.entries(agreement.reference), ledger.origin)
+        again = Agreement.replay(ledger.entries(agreement.reference), ledger.origin)
         rows = rows_for(again)
         for table in AGREEMENT_TABLES:
             dump[table.__tablename__].extend(rows[table])

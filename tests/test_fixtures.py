@@ -203,16 +203,12 @@ def _keys(value: Any) -> set[str]:
 
 def test_entries_written_before_acts_had_an_identity_still_replay_through_every_rule() -> None:
     # The five entries as version 1 statements, as ledgers written by 0.1 hold them.
-    agreement = None
+    acts = []
     for path in sorted(SIGNED_V1.glob("*.json")):
         entry = Entry.parse(json.loads(path.read_bytes())["entry"])
         assert (entry.statement.version, entry.statement.act) == (1, None)
-        recorded = entry.statement.at + timedelta(minutes=1)
-        if agreement is None:
-            agreement = Agreement.draft(entry, entry.statement.origin, recorded, event=False)
-        else:
-            agreement.record(entry, recorded, event=False)
-    assert agreement is not None
+        acts.append((entry, entry.statement.at + timedelta(minutes=1)))
+    agreement = Agreement.replay(acts, acts[0][0].statement.origin)
     assert agreement.executed_seq == 5
     # After them, the agreement takes version 2 statements, and never goes back.
     assert agreement.format_version == 1

@@ -13,6 +13,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger._internal import fastjson
 from ledger.canonical import SIGNING_CONTEXT, canonical, parse_canonical, signing_input
 from ledger.errors import InvalidInput, SignatureInvalid
 from ledger.keys import Signer, key_id, parse_public_key
@@ -43,6 +44,12 @@ wide_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner, max_size=4),
     max_leaves=16,
 )
+#: And floats, which RFC 8785 writes in its own form and the ledger never signs.
+float_values = st.recursive(
+    st.floats() | scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=16,
+)
 
 slugs = st.from_regex(r"[a-z0-9](?:[a-z0-9-]{0,20}[a-z0-9])?", fullmatch=True)
 origins = st.from_regex(r"[a-z]{1,12}\.example/[a-z0-9]{1,12}", fullmatch=True)
@@ -67,18 +74,51 @@ def statements(draw: st.DrawFn, signer: Signer = SIGNER) -> Statement:
 # --- canonical JSON ----------------------------------------------------------------------------
 
 
+def _reference(value: Any) -> bytes | None:
+    """What the reference implementation writes for ``value``; None where it refuses it."""
+    try:
+        return rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError):
+        return None  # UnicodeEncodeError: rfc8785's answer to a lone surrogate in a key
+
+
 @untimed
-@given(json_values | wide_values)
+@given(json_values | wide_values | float_values)
 def test_canonical_json_is_what_the_reference_rfc_8785_writes(value: Any) -> None:
     # Whichever way canonical() takes (orjson, the standard library, rfc8785 itself), its
     # bytes are the reference implementation's, or it refuses what RFC 8785 refuses.
-    try:
-        reference = rfc8785.dumps(value)
-    except rfc8785.CanonicalizationError:
+    reference = _reference(value)
+    if reference is None:
         with pytest.raises(InvalidInput):
             canonical(value)
         return
     assert canonical(value) == reference
+
+
+@untimed
+@given(json_values | wide_values | float_values)
+def test_the_fast_writer_answers_only_what_the_reference_writes(value: Any) -> None:
+    # The fast path behind canonical() may decline, never differ.
+    quick = fastjson.write(value)
+    if quick is not None:
+        assert quick == _reference(value)
+
+
+@untimed
+@given(json_values | float_values, st.sampled_from([
+    {}, {"ensure_ascii": True}, {"sort_keys": False}, {"indent": 1},
+]))
+def test_the_fast_reader_accepts_only_what_the_reference_writes(
+        value: Any, style: dict[str, Any]) -> None:
+    options = {"ensure_ascii": False, "separators": (",", ":"), "sort_keys": True, **style}
+    try:
+        spelt = json.dumps(value, **options).encode()
+    except (UnicodeEncodeError, ValueError):
+        return  # a lone surrogate has no UTF-8 spelling; NaN none in JSON
+    quick = fastjson.read(spelt)
+    if quick is not fastjson.NOT_SURE:
+        assert spelt == _reference(value)
+        assert quick == value
 
 
 @untimed
@@ -132,6 +172,13 @@ def test_text_is_read_as_canonical_exactly_when_rfc_8785_writes_it_so(
     else:
         with pytest.raises(InvalidInput):
             parse_canonical(spelt)
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), [float("nan")],
+                                   {"a": float("inf")}, {"a": None, "b": [1, float("-inf")]}])
+def test_numbers_json_cannot_hold_are_refused_not_written_as_null(value: Any) -> None:
+    with pytest.raises(InvalidInput):
+        canonical(value)
 
 
 @pytest.mark.parametrize("text", [b"1.5", b"1e3", b'{"a":1.0}', b'{"a":[2,-3.25]}',

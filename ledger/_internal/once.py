@@ -36,3 +36,18 @@ class once(Generic[T]):  # noqa: N801 - used as a decorator, like cached_propert
         # A non-data descriptor: from now on the instance's own attribute is found first.
         instance.__dict__[self.name] = value
         return value
+
+
+def known(instance: object, **values: Any) -> None:
+    """Give ``instance`` values it would otherwise compute (its :class:`once` attributes) or
+    marks only this process knows, where the value is already at hand.
+
+    The instances are frozen dataclasses; what is kept this way is never compared, hashed or
+    written out, and each use says beside it why the value is the one computing would give.
+    """
+    vars(instance).update(values)
+
+
+def recalled(instance: object, name: str) -> Any:
+    """A value :func:`known` gave ``instance``, or None."""
+    return vars(instance).get(name)
