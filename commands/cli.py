@@ -19,7 +19,7 @@ from commands import render, screen
 from commands.app import app, keys_app
 from commands.common import Common, command, emit_json, open_regular
 from ledger import bodies
-from ledger.application import Recorded
+from ledger.acts import Recorded
 from ledger.bodies import Changes, FundingLine, NewPartner, PartnerDetails, Terms
 from ledger.domain import STATES, lifecycle_state
 from ledger.errors import InvalidInput, NotFound
@@ -35,6 +35,7 @@ from ledger.values import (
     read_money,
     read_notice,
 )
+from ledger.verify import Report
 from ledger.witness import WitnessState
 from projections.asof import agreement_as_of
 from projections.audit import remembered, verify_ledger
@@ -105,7 +106,7 @@ def _details(*, name: str, role: str, lead: bool, host: bool, pool: bool,
 
 
 def _signer_for_partner(opts: Common, reference: str, partner: str, key: str | None) -> Any:
-    agreement = opts.open_ledger().agreement(reference)
+    agreement = opts.open_acting().agreement(reference)
     current = agreement.partners.get(partner)
     if current is None:
         raise NotFound(f"{partner!r} is not a partner of agreement {reference!r}")
@@ -264,7 +265,7 @@ def draft(opts: Common, reference: Ref, partner: As,
     details = _details(name=name, role=role, lead=lead, host=host, pool=pool_manager,
                        signatory=signatory, designation=designation,
                        public_key=signer.public_key)
-    _acted(opts, opts.open_ledger().draft(reference, partner, agreement_terms, details, signer,
+    _acted(opts, opts.open_acting().draft(reference, partner, agreement_terms, details, signer,
                                           _at(at)))
 
 
@@ -284,7 +285,7 @@ def join(opts: Common, reference: Ref, partner: As,
     details = _details(name=name, role=role, lead=lead, host=host, pool=pool_manager,
                        signatory=signatory, designation=designation,
                        public_key=signer.public_key)
-    _acted(opts, opts.open_ledger().join(reference, partner, details, signer, _at(at)))
+    _acted(opts, opts.open_acting().join(reference, partner, details, signer, _at(at)))
 
 
 @command(app, "contribute")
@@ -317,7 +318,7 @@ def contribute(opts: Common, reference: Ref, partner: As,
         raise InvalidInput("give --amount (or --tba when the amount is not yet known)")
     money = None if amount is None else read_money(amount)
     signer = _signer_for_partner(opts, reference, partner, key)
-    ledger = opts.open_ledger()
+    ledger = opts.open_acting()
     if paid:
         assert money is not None
         _acted(opts, ledger.pay(reference, partner, fy, money, source, signer, _at(at),
@@ -338,7 +339,7 @@ def reverse(opts: Common, reference: Ref,
     """Reverse a payment the partner recorded in error: the entry stays in the record and no
     longer counts. Record the right payment afterwards with 'contribute --paid'."""
     signer = _signer_for_partner(opts, reference, partner, key)
-    _acted(opts, opts.open_ledger().reverse(reference, partner, payment, reason, signer,
+    _acted(opts, opts.open_acting().reverse(reference, partner, payment, reason, signer,
                                             _at(at)))
 
 
@@ -350,7 +351,7 @@ def sign(opts: Common, reference: Ref, partner: As,
          key: KeyName = None, at: At = None) -> None:
     """Sign the agreement's current terms, partners and funding."""
     signer = _signer_for_partner(opts, reference, partner, key)
-    _acted(opts, opts.open_ledger().sign(reference, partner, signer, _at(at), state))
+    _acted(opts, opts.open_acting().sign(reference, partner, signer, _at(at), state))
 
 
 def _fund(spec: str) -> FundingLine:
@@ -470,7 +471,7 @@ def vary(opts: Common, reference: Ref, partner: As,
         ends_agreement=end_agreement, successions=successions, recoveries=recoveries, **kwargs)
     changes = changes.checked()
     signer = _signer_for_partner(opts, reference, partner, key)
-    _acted(opts, opts.open_ledger().vary(reference, partner, variation, reason, changes, signer,
+    _acted(opts, opts.open_acting().vary(reference, partner, variation, reason, changes, signer,
                                          _at(at), _day(expires, "--expires")))
 
 
@@ -483,7 +484,7 @@ def consent(opts: Common, reference: Ref,
                      "the variation is another.")] = None,
             key: KeyName = None, at: At = None) -> None:
     """Consent to a pending variation; the last consent puts it into effect."""
-    ledger = opts.open_ledger()
+    ledger = opts.open_acting()
     # The core says which key signs: the partner's own, a key recovered for it, or the key a
     # partner the variation brings in proves by consenting.
     wanted = ledger.agreement(reference).consent_key(partner, variation)
@@ -507,7 +508,7 @@ def withdraw(opts: Common, reference: Ref, partner: As,
     if (variation is None) == (notice_entry is None):
         raise InvalidInput("give --variation ID or --notice SEQ, one of them")
     signer = _signer_for_partner(opts, reference, partner, key)
-    _acted(opts, opts.open_ledger().withdraw(reference, partner, signer, variation=variation,
+    _acted(opts, opts.open_acting().withdraw(reference, partner, signer, variation=variation,
                                              notice=notice_entry, reason=reason, at=_at(at)))
 
 
@@ -520,7 +521,7 @@ def reject(opts: Common, reference: Ref,
     """Reject a pending variation the partner is asked to consent to: it can no longer take
     effect."""
     signer = _signer_for_partner(opts, reference, partner, key)
-    _acted(opts, opts.open_ledger().reject(reference, partner, variation, reason, signer,
+    _acted(opts, opts.open_acting().reject(reference, partner, variation, reason, signer,
                                            _at(at)))
 
 
@@ -532,7 +533,7 @@ def acknowledge(opts: Common, reference: Ref,
     """Accept the date a notice recorded late gives itself: once every other partner has,
     its notice period runs from that date rather than from when it was recorded."""
     signer = _signer_for_partner(opts, reference, partner, key)
-    _acted(opts, opts.open_ledger().acknowledge(reference, partner, notice_entry, signer,
+    _acted(opts, opts.open_acting().acknowledge(reference, partner, notice_entry, signer,
                                                 _at(at)))
 
 
@@ -546,7 +547,7 @@ def notice(opts: Common, reference: Ref, partner: As,
     """Give notice of withdrawal (or of termination)."""
     signer = _signer_for_partner(opts, reference, partner, key)
     kind = "termination" if termination else "withdrawal"
-    _acted(opts, opts.open_ledger().notice(reference, partner, kind, reason, signer, _at(at)))
+    _acted(opts, opts.open_acting().notice(reference, partner, kind, reason, signer, _at(at)))
 
 
 @command(app, "terminate")
@@ -555,7 +556,7 @@ def terminate(opts: Common, reference: Ref, partner: As,
               key: KeyName = None, at: At = None) -> None:
     """Record the end of the agreement once notice has run out or its end date has come."""
     signer = _signer_for_partner(opts, reference, partner, key)
-    _acted(opts, opts.open_ledger().terminate(reference, partner, reason, signer, _at(at)))
+    _acted(opts, opts.open_acting().terminate(reference, partner, reason, signer, _at(at)))
 
 
 @command(app, "appoint")
@@ -571,7 +572,7 @@ def appoint(opts: Common, reference: Ref, partner: As,
     # The new key is opened: its public half comes from the private key, not from a .pub.
     public = opts.signer(new_key).public_key
     signer = _signer_for_partner(opts, reference, partner, current_key)
-    _acted(opts, opts.open_ledger().appoint(reference, partner, signatory, designation, public,
+    _acted(opts, opts.open_acting().appoint(reference, partner, signatory, designation, public,
                                             signer, _at(at)))
 
 
@@ -588,6 +589,12 @@ def _rows_at(opts: Common, reference: str, as_of: str | None,
     """The agreement's rows now (from the read models) or as it stood at a date or entry
     (replayed from that agreement's own entries)."""
     day = _day(as_of, "--as-of")
+    remote = opts.remote
+    if remote is not None:
+        # Over a service: the agreement its entries make, every signature and rule checked.
+        agreement = agreement_as_of(remote, reference, day, as_of_entry)
+        return rows_for(agreement), day or (
+            agreement.last_at.date() if as_of_entry is not None else _today())
     ledger = opts.open_ledger()
     if day is None and as_of_entry is None:
         models = ReadModels(ledger)
@@ -614,6 +621,15 @@ def list_agreements(opts: Common,
     if state is not None and state not in STATES:
         raise InvalidInput(f"--state {state!r}: give one of {', '.join(STATES)}")
     before = _day(ending_before, "--ending-before")
+    remote = opts.remote
+    if remote is not None:
+        everything = [rows_for(remote.agreement(r)) for r in remote.references()]
+        if partner is not None:
+            parse_slug(partner, "partner id")
+            everything = [r for r in everything
+                          if any(p["partner"] == partner for p in r[PartnerRow])]
+        _list(opts, [r.agreement for r in everything], state, before)
+        return
     models = ReadModels(opts.open_ledger())
     try:
         if partner is not None:
@@ -626,6 +642,11 @@ def list_agreements(opts: Common,
             rows = models.list()
     finally:
         models.close()
+    _list(opts, rows, state, before)
+
+
+def _list(opts: Common, rows: list[dict[str, Any]], state: str | None,
+          before: date | None) -> None:
     today = _today()
     listed = [{"reference": r["reference"], "title": r["title"],
                "state": lifecycle_state(
@@ -777,26 +798,35 @@ def verify(opts: Common, reference: Annotated[str | None, typer.Argument(
     """Check the whole record: every entry (signatures, seq/prev chains, keys when used, the
     rules replayed), the stored Merkle tree against the entries, every checkpoint and
     cosignature, and that the read models equal a fresh rebuild. Exit 3 on any failure,
-    naming each by log index, agreement and seq."""
-    ledger = opts.open_ledger()
+    naming each by log index, agreement and seq. Over a service (``--ledger https://``),
+    every entry it serves is checked here."""
     if reference is not None:
         parse_slug(reference, "agreement reference")
+    remote = opts.remote
+    if remote is not None:
+        _verdict(opts, remote.verify(reference))
+        return
+    ledger = opts.open_ledger()
     # What this key folder remembers of the ledger (the last checkpoint each partner cosigned,
     # the last the operator signed) must still be what the entries give.
     memories = [seen for name, memory in WitnessState.all_in(opts.keystore.folder).items()
                 for seen in remembered(memory, name)]
     with render.progress("verifying", quiet=opts.json) as advance:
         report = verify_ledger(ledger, reference, advance, remembered=memories)
+    _verdict(opts, report)
+
+
+def _verdict(opts: Common, checked: Report) -> None:
     if opts.json:
-        emit_json(report.to_json())
+        emit_json(checked.to_json())
     else:
-        for failure in report.failures:
+        for failure in checked.failures:
             screen.echo(f"FAILED {failure.line()}", err=True)
-        for check in report.checks:
+        for check in checked.checks:
             screen.echo(f"checked: {check}")
-        verdict = "verified" if report.ok else "verification FAILED"
-        screen.echo(f"{verdict}: {report.entries} entries in {report.agreements} agreements")
-    report.raise_for_failures()
+        verdict = "verified" if checked.ok else "verification FAILED"
+        screen.echo(f"{verdict}: {checked.entries} entries in {checked.agreements} agreements")
+    checked.raise_for_failures()
 
 
 def main() -> None:
@@ -805,4 +835,4 @@ def main() -> None:
 
 
 # The audit commands register themselves on the same app.
-from commands import audit, demo, report  # noqa: E402, F401
+from commands import audit, demo, report, serve  # noqa: E402, F401

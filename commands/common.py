@@ -28,6 +28,8 @@ import platformdirs
 import typer
 
 from commands import screen
+from commands.remote import RemoteLedger, is_remote
+from ledger.acts import Acts
 from ledger.application import Ledger
 from ledger.errors import InvalidInput, LedgerError, NotFound, StorageError
 from ledger.keys import Signer
@@ -48,6 +50,7 @@ class Common:
     passphrase_file: str | None = None
     _ledger: Ledger | None = field(default=None, repr=False)
     _from_file: bytes | None = field(default=None, repr=False)
+    _remote: RemoteLedger | None = field(default=None, repr=False)
 
     @property
     def location(self) -> Location:
@@ -56,6 +59,9 @@ class Common:
 
     def open_ledger(self, *, must_exist: bool = True) -> Ledger:
         """The ledger named by ``--ledger``; a missing ledger is one clear error."""
+        if is_remote(self.ledger_url):
+            raise InvalidInput("this command works on the ledger's database, not over a "
+                               "ledger service: run it where the service runs")
         if self._ledger is None:
             location = self.location
             if location.is_sqlite:
@@ -78,6 +84,23 @@ class Common:
                                    f"create one with 'ledger init'")
             self._ledger = app
         return self._ledger
+
+    def open_acting(self) -> Acts:
+        """Where a partner acts: the ledger named by ``--ledger``, or the ledger service it
+        names (``https://...``), where the act is signed here and posted."""
+        if is_remote(self.ledger_url):
+            if self._remote is None:
+                assert self.ledger_url is not None
+                self._remote = RemoteLedger(self.ledger_url,
+                                            read_token=os.environ.get("LEDGER_READ_TOKEN"))
+            return self._remote
+        return self.open_ledger()
+
+    @property
+    def remote(self) -> RemoteLedger | None:
+        """The ledger service named by ``--ledger``, if it names one."""
+        acting = self.open_acting() if is_remote(self.ledger_url) else None
+        return acting if isinstance(acting, RemoteLedger) else None
 
     @property
     def keystore(self) -> KeyStore:
@@ -146,6 +169,7 @@ class Common:
 
     def close(self) -> None:
         """Release the database."""
+        self._remote = None
         if self._ledger is not None:
             self._ledger.close()
             self._ledger = None

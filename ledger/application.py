@@ -33,14 +33,14 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment, TopicError, get_topic
 
-from ledger import bodies
 from ledger._internal import codec
-from ledger.bodies import Changes, FundingLine, NoticeBody, PartnerDetails, Payment, Terms
+from ledger.acts import Acts, BodyOf, Recorded, signed_entry
 from ledger.canonical import ZERO_HASH
 from ledger.checkpoints import CheckpointRecord, checkpoint_id
 from ledger.domain import Acted, Agreement, agreement_id
 from ledger.errors import (
     AgreementBusy,
+    AlreadyRecorded,
     InvalidInput,
     LedgerError,
     NotFound,
@@ -51,9 +51,9 @@ from ledger.identity import IDENTITY_ID, LedgerIdentity
 from ledger.keys import Signer
 from ledger.note import NoteSignature, SignedNote
 from ledger.protect import make_append_only
-from ledger.statement import Entry, Statement, new_act_id, parse_origin
+from ledger.statement import Entry, new_act_id, parse_origin
 from ledger.storage import Location
-from ledger.values import FinancialYear, normal_text, parse_slug
+from ledger.values import parse_slug
 
 #: How many times an act is re-read, re-checked and re-signed when others keep landing first.
 MAX_ATTEMPTS = 12
@@ -74,15 +74,6 @@ ENTRY_TOPICS: tuple[str, ...] = (
 def utc_now() -> datetime:
     """The ledger's clock."""
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """An act that landed: the entry as stored and the agreement after it."""
-
-    entry: Entry
-    agreement: Agreement
-    attempts: int
 
 
 class VerifiedEntry(Protocol):
@@ -112,7 +103,7 @@ class StoredEntry:
     recorded: datetime
 
 
-class Ledger(Application[UUID]):
+class Ledger(Acts, Application[UUID]):
     """One ledger: its identity and its agreements, in one database."""
 
     name = "ledger"
@@ -325,114 +316,13 @@ class Ledger(Application[UUID]):
 
     # --- acting --------------------------------------------------------------------------------
 
-    def draft(self, reference: str, partner: str, terms: Terms, details: PartnerDetails,
-              signer: Signer, at: datetime | None = None) -> Recorded:
-        """The convening partner drafts a new agreement, as its first partner."""
-        body = bodies.DraftBody(terms, details).to_json()
-        return self._act(reference, partner, "draft", lambda _: body, signer, at)
-
-    def join(self, reference: str, partner: str, details: PartnerDetails, signer: Signer,
-             at: datetime | None = None) -> Recorded:
-        """A partner joins a draft, signing with the key it brings."""
-        body = details.to_json()
-        return self._act(reference, partner, "join", lambda _: body, signer, at)
-
-    def declare(self, reference: str, line: FundingLine, signer: Signer,
-                at: datetime | None = None) -> Recorded:
-        """A partner declares (or amends) one of its own funding lines in a draft."""
-        body = {"line": line.to_json(with_partner=False)}
-        return self._act(reference, line.partner, "contribute", lambda _: body, signer, at)
-
-    def pay(self, reference: str, partner: str, year: FinancialYear, amount: Any,
-            source: str | None, signer: Signer, at: datetime | None = None,
-            payment_reference: str | None = None) -> Recorded:
-        """A partner records a payment into the pool against one of its funding lines, with
-        its own reference for it (an invoice or remittance number) if given.
-
-        Without a source, the partner's only funding line for that year is meant.
-        """
-        def body(agreement: Agreement | None) -> dict[str, Any]:
-            assert agreement is not None
-            chosen = source if source is not None else _only_source(agreement, partner, year)
-            return {"payment": Payment(year, chosen, amount, payment_reference).to_json()}
-        return self._act(reference, partner, "contribute", body, signer, at)
-
-    def sign(self, reference: str, partner: str, signer: Signer, at: datetime | None = None,
-             state: str | None = None) -> Recorded:
-        """A partner signs the agreement's current state (or refuses if ``state`` is stale)."""
-        def body(agreement: Agreement | None) -> dict[str, Any]:
-            assert agreement is not None
-            return {"state": state or agreement.state_digest()}
-        return self._act(reference, partner, "sign", body, signer, at)
-
-    def vary(self, reference: str, partner: str, variation: str, reason: str, changes: Changes,
-             signer: Signer, at: datetime | None = None, expires: date | None = None
-             ) -> Recorded:
-        """A partner proposes a variation (its own consent included), which may gather
-        consents until ``expires`` (if given)."""
-        body = bodies.VaryBody(variation, reason, changes, expires).to_json()
-        return self._act(reference, partner, "vary", lambda _: body, signer, at)
-
-    def consent(self, reference: str, partner: str, variation: str, signer: Signer,
-                at: datetime | None = None, proposal: str | None = None) -> Recorded:
-        """A partner consents to a pending variation: to what was proposed, named by the hash
-        of the entry that proposed it (``proposal``, the one the partner reviewed; by default
-        the one the agreement holds)."""
-        def body(agreement: Agreement | None) -> dict[str, Any]:
-            assert agreement is not None
-            found = agreement.variations.get(variation)
-            named = proposal or (found.proposal if found is not None else None)
-            return bodies.ConsentBody(variation, named).to_json()
-        return self._act(reference, partner, "consent", body, signer, at)
-
-    def withdraw(self, reference: str, partner: str, signer: Signer, *,
-                 variation: str | None = None, notice: int | None = None, reason: str = "",
-                 at: datetime | None = None) -> Recorded:
-        """A partner takes back its own pending variation, or its notice before it takes
-        effect."""
-        body = bodies.WithdrawBody(variation, notice, reason).to_json()
-        return self._act(reference, partner, "withdraw", lambda _: body, signer, at)
-
-    def reject(self, reference: str, partner: str, variation: str, reason: str, signer: Signer,
-               at: datetime | None = None) -> Recorded:
-        """A partner whose consent a variation needs rejects it: it can no longer take effect."""
-        body = bodies.RejectBody(variation, reason).to_json()
-        return self._act(reference, partner, "reject", lambda _: body, signer, at)
-
-    def acknowledge(self, reference: str, partner: str, notice: int, signer: Signer,
-                    at: datetime | None = None) -> Recorded:
-        """A partner accepts the date a backdated notice gives itself."""
-        body = {"notice": notice}
-        return self._act(reference, partner, "acknowledge", lambda _: body, signer, at)
-
-    def reverse(self, reference: str, partner: str, payment: int, reason: str, signer: Signer,
-                at: datetime | None = None) -> Recorded:
-        """A partner reverses a payment it recorded in error (entry ``payment``)."""
-        body = {"reversal": bodies.Reversal(payment, reason).to_json()}
-        return self._act(reference, partner, "contribute", lambda _: body, signer, at)
-
-    def notice(self, reference: str, partner: str, kind: str, reason: str, signer: Signer,
-               at: datetime | None = None) -> Recorded:
-        """A partner gives notice of withdrawal or of termination."""
-        body = NoticeBody(kind, reason).to_json()
-        return self._act(reference, partner, "notice", lambda _: body, signer, at)
-
-    def terminate(self, reference: str, partner: str, reason: str, signer: Signer,
-                  at: datetime | None = None) -> Recorded:
-        """A partner records the end of the agreement (or of its own part)."""
-        body = {"reason": reason}
-        return self._act(reference, partner, "terminate", lambda _: body, signer, at)
-
-    def appoint(self, reference: str, partner: str, signatory: str, designation: str,
-                public_key: bytes, signer: Signer, at: datetime | None = None) -> Recorded:
-        """A partner changes its signatory and key, signed by its current key."""
-        body = bodies.AppointBody(signatory, designation, public_key).to_json()
-        return self._act(reference, partner, "appoint", lambda _: body, signer, at)
-
     def submit(self, entry: Entry, recorded: datetime | None = None) -> Agreement:
         """Check and store an entry a partner signed elsewhere, with every rule the core
         applies to its own acts: the door for an entry that arrives already signed (a
-        partner's posted act; the forgery tests use it to offer what an attacker would)."""
+        partner's act posted to ``ledger serve``; the forgery tests offer what an attacker
+        would). An act already recorded (the same partner and act identity) raises
+        :class:`AlreadyRecorded` naming the entry that recorded it; one that no longer
+        follows the agreement's last entry is refused, to be signed again."""
         now = recorded or self.clock()
         # What is stored is the entry's text: check the statement read from it, not one that
         # merely came along with it.
@@ -440,6 +330,12 @@ class Ledger(Application[UUID]):
         s = entry.statement
         if s.action == "draft":
             if self.exists(s.agreement):
+                landed = (self.agreement(s.agreement).entry_of_act(s.partner, s.act)
+                          if s.act is not None else None)
+                if landed is not None:
+                    raise AlreadyRecorded(
+                        f"act {s.act} of {s.partner!r} is already recorded as entry 1 of "
+                        f"{s.agreement!r}; it is not recorded twice", 1)
                 raise InvalidInput(f"agreement {s.agreement!r} already exists in this ledger")
             agreement = Agreement.draft(entry, self.origin, now)
         else:
@@ -511,8 +407,7 @@ class Ledger(Application[UUID]):
                            originator_version=entry.seq, topic=_EVENT_TOPICS[entry.action],
                            state=state)
 
-    def _act(self, reference: str, partner: str, action: str,
-             body: Callable[[Agreement | None], dict[str, Any]], signer: Signer,
+    def _act(self, reference: str, partner: str, action: str, body: BodyOf, signer: Signer,
              at: datetime | None) -> Recorded:
         parse_slug(reference, "agreement reference")
         parse_slug(partner, "partner id")
@@ -544,9 +439,8 @@ class Ledger(Application[UUID]):
                 seq, prev = agreement.version + 1, agreement.head
                 if stated is None:
                     moment = max(moment, agreement.last_at)
-            statement = Statement(origin, reference, seq, prev, action, partner,
-                                  signer.key_id, moment, _normal(body(agreement)), act)
-            entry = Entry.sign(statement, signer)
+            entry = signed_entry(origin, reference, seq, prev, action, partner, signer, moment,
+                                 body(agreement), act)
             now = self.clock()
             if agreement is None:
                 agreement = Agreement.draft(entry, origin, now)
@@ -733,18 +627,6 @@ _EVENT_TOPICS = {"draft": get_topic(Agreement.Drafted),
                  **{action: get_topic(cls) for action, cls in Agreement.EVENTS.items()}}
 
 
-def _normal(value: Any) -> Any:
-    """A body with every text as it is signed: Unicode normal form C, no spaces at either end
-    (so that "Social Services " and "Social Services" are one source, as they show)."""
-    if isinstance(value, str):
-        return normal_text(value)
-    if isinstance(value, dict):
-        return {key: _normal(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_normal(item) for item in value]
-    return value
-
-
 def _project(aggregate: Any, events: Iterable[Any]) -> Any:
     """An aggregate from its events: an agreement replayed from its entries, anything else
     by applying its events in turn (eventsourcing's default checks each against a runtime
@@ -802,17 +684,6 @@ def _replay_agreement(agreement: Agreement | None, events: list[Any]) -> Agreeme
 def _missing_table(exc: BaseException) -> bool:
     text = str(exc).lower()
     return "no such table" in text or ("relation" in text and "does not exist" in text)
-
-
-def _only_source(agreement: Agreement, partner: str, year: FinancialYear) -> str:
-    sources = sorted(src for (p, y, src) in agreement.funding if p == partner and y == year)
-    if len(sources) == 1:
-        return sources[0]
-    if not sources:
-        raise NotFound(f"{partner!r} has no funding line for {year}; funding is declared in a "
-                       f"draft or added by a variation")
-    raise InvalidInput(f"{partner!r} has {len(sources)} funding lines for {year}; "
-                       f"name one with --source ({', '.join(sources)})")
 
 
 def unreachable(location: Location, exc: BaseException) -> StorageError:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from ledger.application import Ledger, as_of_version
+from ledger.acts import Acts
+from ledger.application import as_of_version
 from ledger.domain import Agreement
 from ledger.errors import InvalidInput, NotFound
 
 
-def agreement_as_of(ledger: Ledger, reference: str, day: date | None = None,
+def agreement_as_of(ledger: Acts, reference: str, day: date | None = None,
                     entry: int | None = None) -> Agreement:
     """The agreement now, at the end of ``day``, or just after its entry number ``entry``."""
     if day is not None and entry is not None:

@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from ledger.application import Ledger, Recorded
+from ledger.acts import Recorded
+from ledger.application import Ledger
 from ledger.bodies import Changes, FundingLine, PartnerDetails, Terms
 from ledger.domain import Agreement
 from ledger.errors import LedgerError

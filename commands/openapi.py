@@ -1,0 +1,373 @@
+"""The service's OpenAPI document: served at ``/openapi.json`` and committed as
+``docs/openapi.json`` (``python -m commands.openapi`` writes it; a test checks the two agree
+and that every route the service has is in it)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Agreement ledger service",
+        "version": "1",
+        "description": (
+            "The service of `ledger serve`. Writes are signed entries, checked with every "
+            "rule of the core; reads give the entries themselves, which clients check before "
+            "believing. See docs/OPERATIONS.md."
+        ),
+    },
+    "paths": {
+        "/healthz": {
+            "get": {
+                "summary": "Whether the ledger can be read",
+                "responses": {
+                    "200": {
+                        "description": "ready",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["ok", "origin"],
+                                    "properties": {
+                                        "ok": {"const": True},
+                                        "origin": {"type": "string"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "503": {
+                        "description": "the database cannot be reached",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "ok": {"const": False},
+                                        "error": {"type": "string"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "responses": {
+                    "200": {
+                        "description": "the OpenAPI document",
+                        "content": {"application/json": {}},
+                    }
+                },
+            }
+        },
+        "/v1/ledger": {
+            "get": {
+                "summary": "The ledger's origin and operator",
+                "security": [{}, {"readToken": []}],
+                "responses": {
+                    "200": {
+                        "description": "identity",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["origin", "operator", "operator_public_key"],
+                                    "properties": {
+                                        "origin": {"type": "string"},
+                                        "operator": {"type": "string"},
+                                        "operator_public_key": {
+                                            "type": "string",
+                                            "pattern": "^[0-9a-f]{64}$",
+                                        },
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "401": {
+                        "description": "reads need the read token",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    },
+                    "503": {
+                        "description": "the ledger's database cannot be reached",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    },
+                },
+            }
+        },
+        "/v1/agreements": {
+            "get": {
+                "summary": "Every agreement's reference",
+                "security": [{}, {"readToken": []}],
+                "responses": {
+                    "200": {
+                        "description": "references",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["agreements"],
+                                    "properties": {
+                                        "agreements": {"type": "array", "items": {"type": "string"}}
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "401": {
+                        "description": "reads need the read token",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    },
+                    "503": {
+                        "description": "the ledger's database cannot be reached",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    },
+                },
+            }
+        },
+        "/v1/agreements/{reference}/entries": {
+            "get": {
+                "summary": "An agreement's entries as stored, with the time each was recorded",
+                "security": [{}, {"readToken": []}],
+                "parameters": [
+                    {
+                        "name": "reference",
+                        "in": "path",
+                        "required": True,
+                        "schema": {
+                            "type": "string",
+                            "pattern": "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$",
+                        },
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the entries, in order",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["reference", "entries"],
+                                    "properties": {
+                                        "reference": {"type": "string"},
+                                        "entries": {
+                                            "type": "array",
+                                            "items": {
+                                                "type": "object",
+                                                "required": ["seq", "entry", "recorded"],
+                                                "properties": {
+                                                    "seq": {"type": "integer", "minimum": 1},
+                                                    "entry": {"type": "string"},
+                                                    "recorded": {
+                                                        "type": "string",
+                                                        "format": "date-time",
+                                                    },
+                                                },
+                                            },
+                                        },
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "400": {
+                        "description": "malformed: the body is not a canonical entry",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    },
+                    "401": {
+                        "description": "reads need the read token",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    },
+                    "404": {
+                        "description": "no such agreement",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    },
+                    "503": {
+                        "description": "the ledger's database cannot be reached",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    },
+                },
+            }
+        },
+        "/v1/entries": {
+            "post": {
+                "summary": "Store a partner's signed entry",
+                "description": (
+                    "The body is the entry's canonical JSON (docs/FORMAT.md section 3). "
+                    "Posting the same act again (the same partner and act identity) answers "
+                    "with the first result, never a second entry."
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["signature", "statement"],
+                                "properties": {
+                                    "signature": {"type": "string"},
+                                    "statement": {"type": "object"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": {
+                        "description": "recorded",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Landed"}}
+                        },
+                    },
+                    "200": {
+                        "description": "this act was already recorded: the first result",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Landed"}}
+                        },
+                    },
+                    "400": {
+                        "description": "malformed: the body is not a canonical entry",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    },
+                    "403": {
+                        "description": "the operator's policy does not allow this key to draft",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    },
+                    "404": {
+                        "description": "no such agreement",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    },
+                    "409": {
+                        "description": (
+                            "conflict: the agreement moved on; read it again and sign the "
+                            "same act again"
+                        ),
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    },
+                    "413": {
+                        "description": "the body is larger than an entry can be",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    },
+                    "422": {
+                        "description": "refused by a rule or a signature check",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    },
+                    "503": {
+                        "description": "the ledger's database cannot be reached",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    },
+                },
+            }
+        },
+    },
+    "components": {
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error", "kind"],
+                "properties": {
+                    "error": {
+                        "type": "string",
+                        "description": "one line, as the command line prints it",
+                    },
+                    "kind": {
+                        "type": "string",
+                        "enum": [
+                            "malformed",
+                            "refused",
+                            "conflict",
+                            "not-found",
+                            "not-permitted",
+                            "too-large",
+                            "unauthorised",
+                            "damaged",
+                            "unavailable",
+                        ],
+                    },
+                },
+            },
+            "Landed": {
+                "type": "object",
+                "required": [
+                    "agreement",
+                    "seq",
+                    "entry_hash",
+                    "entry",
+                    "recorded",
+                    "at",
+                    "already",
+                ],
+                "properties": {
+                    "agreement": {"type": "string"},
+                    "seq": {"type": "integer", "minimum": 1},
+                    "entry_hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                    "entry": {
+                        "type": "string",
+                        "description": "the entry's canonical text, as stored",
+                    },
+                    "recorded": {"type": "string", "format": "date-time"},
+                    "at": {"type": "string", "format": "date-time"},
+                    "already": {
+                        "type": "boolean",
+                        "description": "true when this act was recorded before: the first result",
+                    },
+                },
+            },
+        },
+        "securitySchemes": {
+            "readToken": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "only when the service runs with --read-token-file",
+            }
+        },
+    },
+}
+
+
+def text() -> str:
+    """The document as committed."""
+    return json.dumps(DOCUMENT, indent=2) + "\n"
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs/openapi.json")
+    target.write_text(text(), encoding="utf-8")

@@ -1,0 +1,248 @@
+"""A ledger service, as a partner's ``ledger`` sees it: acts signed here, entries checked here.
+
+``--ledger https://ledger.example/salford`` (or ``http://`` on loopback) makes the command line
+work against ``ledger serve``. Nothing the service says is believed until it is checked: an
+agreement is the replay, with every signature and rule, of the entries the service hands over
+(:meth:`Agreement.replay`); an act is built and signed here, with the partner's own key, and
+posted. If the answer is lost, the same entry is posted again: the service recognises the act
+by its identity and answers with the first result, never a second entry.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from ledger.acts import Acts, BodyOf, Recorded, signed_entry
+from ledger.canonical import ZERO_HASH
+from ledger.domain import Acted, Agreement, agreement_id
+from ledger.errors import (
+    AgreementBusy,
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+    RuleViolation,
+    StorageError,
+    VerificationFailed,
+)
+from ledger.keys import Signer
+from ledger.statement import Entry, new_act_id
+from ledger.values import parse_slug
+from ledger.verify import RecordedEntry, Report, check_agreement
+
+#: How many times an act is read, signed and posted again when others keep landing first.
+MAX_ATTEMPTS = 12
+#: How long an act keeps posting the same entry to a service that does not answer.
+RECONNECT_WAIT = 60.0
+TIMEOUT = 30.0
+
+_ERRORS: dict[str, Callable[[str], Exception]] = {
+    "malformed": InvalidInput, "refused": RuleViolation, "not-found": NotFound,
+    "conflict": AgreementBusy, "not-permitted": NotPermitted, "damaged": VerificationFailed,
+    "unavailable": StorageError, "too-large": InvalidInput,
+}
+
+
+def is_remote(url: str | None) -> bool:
+    """Whether ``--ledger`` names a ledger service rather than a database."""
+    return url is not None and url.split(":", 1)[0].lower() in ("http", "https")
+
+
+class _Unreachable(Exception):
+    """The service did not answer (its answer may have been lost after it acted)."""
+
+
+class RemoteLedger(Acts):
+    """The ledger behind a ``ledger serve`` service."""
+
+    def __init__(self, url: str, *, read_token: str | None = None,
+                 new_act: Callable[[], str] = new_act_id) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidInput(f"--ledger {url!r}: a service is named by an https:// URL")
+        if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise InvalidInput("a service is reached over https; plain http only on this "
+                               "machine (127.0.0.1 or localhost)")
+        self.url = url.rstrip("/")
+        self.read_token = read_token
+        self.new_act = new_act
+        self._origin: str | None = None
+
+    def describe(self) -> str:
+        """The service, for messages."""
+        return f"the ledger service at {self.url}"
+
+    def close(self) -> None:
+        """Nothing is held open between requests."""
+
+    # --- HTTP -------------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, body: bytes | None = None
+                 ) -> tuple[int, dict[str, Any]]:
+        # The scheme is http or https: checked when the service was named.
+        request = urllib.request.Request(self.url + path, data=body, method=method)  # noqa: S310
+        request.add_header("Accept", "application/json")
+        if body is not None:
+            request.add_header("Content-Type", "application/json")
+        if self.read_token is not None:
+            request.add_header("Authorization", f"Bearer {self.read_token}")
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
+                return response.status, _json(response.read())
+        except urllib.error.HTTPError as exc:
+            answer = _json(exc.read())
+            if exc.code >= 500 and answer.get("kind") not in ("damaged",):
+                raise _Unreachable(answer.get("error") or f"HTTP {exc.code}") from None
+            kind = str(answer.get("kind", ""))
+            message = str(answer.get("error") or f"{self.describe()} answered HTTP {exc.code}")
+            raise _ERRORS.get(kind, StorageError)(message) from None
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            raise _Unreachable(str(getattr(exc, "reason", exc))) from None
+
+    def _get(self, path: str) -> dict[str, Any]:
+        try:
+            return self._request("GET", path)[1]
+        except _Unreachable as exc:
+            raise StorageError(f"cannot reach {self.describe()}: {exc}") from None
+
+    # --- reading ----------------------------------------------------------------------------
+
+    @property
+    def origin(self) -> str:
+        """The ledger's origin, as the service gives it (every entry is checked against it)."""
+        if self._origin is None:
+            self._origin = str(self._get("/v1/ledger")["origin"])
+        return self._origin
+
+    def references(self) -> list[str]:
+        """Every agreement's reference."""
+        return [str(r) for r in self._get("/v1/agreements")["agreements"]]
+
+    def agreement(self, reference: str, version: int | None = None) -> Agreement:
+        """The agreement its entries make, every signature and rule checked here."""
+        parse_slug(reference, "agreement reference")
+        answer = self._get(f"/v1/agreements/{quote(reference)}/entries")
+        acts = []
+        for item in answer["entries"]:
+            entry = Entry.parse(item["entry"])
+            if entry.statement.agreement != reference:
+                raise VerificationFailed(f"{self.describe()} gave an entry of agreement "
+                                         f"{entry.statement.agreement!r} for {reference!r}")
+            acts.append(Acted(entry, datetime.fromisoformat(item["recorded"])))
+        if version is not None:
+            acts = acts[:version]
+        try:
+            return Agreement.replay(acts, self.origin)
+        except NotFound:
+            raise NotFound(f"there is no agreement {reference!r} in this ledger") from None
+        except (RuleViolation, InvalidInput) as exc:
+            raise VerificationFailed(f"{self.describe()} gave entries of {reference!r} that "
+                                     f"do not check out: {exc.diagnostics()}") from None
+
+    def entries(self, reference: str) -> list[Acted]:
+        """Every entry of one agreement, checked, with its recorded time."""
+        return list(self.agreement(reference).history)
+
+    def exists(self, reference: str) -> bool:
+        """Whether the agreement has been drafted."""
+        try:
+            self._get(f"/v1/agreements/{quote(reference)}/entries")
+        except NotFound:
+            return False
+        return True
+
+    def verify(self, reference: str | None = None) -> Report:
+        """Every entry the service holds (or one agreement's), checked here as ``verify``
+        checks a ledger's: read strictly, its place in the chain, its signature by the key
+        the partner held, every rule replayed (:func:`ledger.verify.check_agreement`)."""
+        report = Report()
+        references = [reference] if reference is not None else self.references()
+        for ref in references:
+            parse_slug(ref, "agreement reference")
+            answer = self._get(f"/v1/agreements/{quote(ref)}/entries")
+            records = [RecordedEntry(int(item["seq"]), "", str(item["entry"]),
+                                     datetime.fromisoformat(item["recorded"]))
+                       for item in answer["entries"]]
+            checked, failure, _ = check_agreement(records, self.origin, agreement_id(ref), ref)
+            report.agreements += 1
+            report.entries += checked
+            if failure is not None:
+                report.failures.append(failure)
+        report.checks.append(f"every entry served by {self.url}: canonical form, seq/prev "
+                             f"chain, signature by the key its partner held, every rule "
+                             f"replayed")
+        report.checks.append("not checked over a service: the Merkle log, checkpoints and "
+                             "cosignatures, and the read models (run 'ledger verify' where "
+                             "the service runs)")
+        return report
+
+    # --- acting -----------------------------------------------------------------------------
+
+    def _act(self, reference: str, partner: str, action: str, body: BodyOf, signer: Signer,
+             at: datetime | None) -> Recorded:
+        parse_slug(reference, "agreement reference")
+        parse_slug(partner, "partner id")
+        stated = None if at is None else at.astimezone(UTC).replace(microsecond=0)
+        origin = self.origin
+        act = self.new_act()
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            moment = stated or datetime.now(UTC).replace(microsecond=0)
+            agreement: Agreement | None = None
+            if action == "draft":
+                seq, prev = 1, ZERO_HASH
+            else:
+                agreement = self.agreement(reference)
+                landed = agreement.entry_of_act(partner, act)
+                if landed is not None:
+                    return Recorded(landed.entry, agreement, attempt)
+                seq, prev = agreement.version + 1, agreement.head
+                if stated is None:
+                    moment = max(moment, agreement.last_at)
+            entry = signed_entry(origin, reference, seq, prev, action, partner, signer, moment,
+                                 body(agreement), act)
+            # The rules are checked here first, as the service will: a refusal costs no trip.
+            if agreement is None:
+                Agreement.check_draft(entry, origin, datetime.now(UTC))
+            else:
+                agreement.check(entry, datetime.now(UTC))
+            try:
+                answer = self._post(entry)
+            except AgreementBusy:
+                time.sleep(random.uniform(0, 0.01 * attempt))  # noqa: S311 - jitter only
+                continue
+            stored = Entry.parse(answer["entry"])
+            s = stored.statement
+            if (s.agreement, s.partner, s.act) != (reference, partner, act):
+                raise VerificationFailed(f"{self.describe()} answered with an entry that is "
+                                         f"not this act")
+            return Recorded(stored, self.agreement(reference), attempt)
+        raise AgreementBusy(f"agreement {reference!r} is busy: other acts kept landing first "
+                            f"({MAX_ATTEMPTS} attempts); nothing was written, try again")
+
+    def _post(self, entry: Entry) -> dict[str, Any]:
+        """Post the entry until the service answers; the same entry posted twice is one act."""
+        deadline = time.monotonic() + RECONNECT_WAIT
+        while True:
+            try:
+                return self._request("POST", "/v1/entries", entry.text.encode())[1]
+            except _Unreachable as exc:
+                if time.monotonic() > deadline:
+                    raise StorageError(f"cannot reach {self.describe()}: {exc}; the act may "
+                                       f"have landed: 'ledger history' shows whether it "
+                                       f"did") from None
+                time.sleep(0.5)
+
+
+def _json(data: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,317 @@
+"""The ledger service: one process (or several) that is the only writer of a shared ledger.
+
+Partners keep their keys on their own machines: their ``ledger`` signs each act locally and
+posts the entry here; the service checks it with every rule of the core (``Ledger.submit``)
+and stores it, or answers with the one-line error the command line would print. Reads give
+the entries themselves, which a client replays and checks before it believes anything.
+
+Starlette serves it (a small, well-kept ASGI toolkit with no framework of its own to learn:
+the routes are plain functions over the core) under uvicorn. ``docs/OPERATIONS.md`` shows how
+to run it; ``docs/openapi.json`` (:mod:`commands.openapi`) describes every route, and is
+served at ``/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import logging
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from commands import openapi
+from commands.common import open_regular
+from ledger.application import Ledger
+from ledger.bodies import DraftBody
+from ledger.domain import agreement_id
+from ledger.errors import (
+    AgreementBusy,
+    AlreadyRecorded,
+    InvalidInput,
+    LedgerError,
+    NotFound,
+    NotPermitted,
+    RuleViolation,
+    SignatureInvalid,
+    StorageError,
+    VerificationFailed,
+)
+from ledger.keys import parse_public_key
+from ledger.statement import MAX_ENTRY_BYTES, Entry
+from ledger.storage import Location
+from ledger.values import at_text, parse_slug
+from ledger.verify import drafted_agreements, stored_records
+
+#: The largest request body read: one entry, with room for its JSON string quoting.
+MAX_BODY = MAX_ENTRY_BYTES + 1024
+
+log = logging.getLogger("ledger.serve")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Who may do what: drafting (open, or only the listed keys) and reading (open, or with
+    the token)."""
+
+    drafters: frozenset[bytes] | None = None
+    read_token: str | None = None
+
+    @staticmethod
+    def load(drafts: str, read_token_file: Path | None) -> Policy:
+        """``--drafts open|KEYS_FILE`` (a file of hex public keys, one a line, ``#`` comments)
+        and ``--read-token-file``."""
+        drafters = None
+        if drafts != "open":
+            lines = _read_small(Path(drafts), "the drafts keys file").splitlines()
+            drafters = frozenset(parse_public_key(line.split("#", 1)[0].strip())
+                                 for line in lines if line.split("#", 1)[0].strip())
+        token = None
+        if read_token_file is not None:
+            token = _read_small(read_token_file, "the read token file").strip()
+            if len(token) < 16:
+                raise InvalidInput("the read token must be at least 16 characters")
+        return Policy(drafters, token)
+
+
+def _read_small(path: Path, what: str) -> str:
+    with open_regular(path, what) as file:
+        try:
+            data = file.read(65537)
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(data) > 65536:
+        raise InvalidInput(f"{what} {path} is larger than 64 KiB")
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{what} {path} is not UTF-8 text") from None
+
+
+#: How each error of the core is told over HTTP: its status, and the kind a client reads.
+STATUS: tuple[tuple[type[LedgerError], int, str], ...] = (
+    (NotPermitted, 403, "not-permitted"),
+    (AgreementBusy, 409, "conflict"),
+    (NotFound, 404, "not-found"),
+    (SignatureInvalid, 422, "refused"),
+    (RuleViolation, 422, "refused"),
+    (InvalidInput, 400, "malformed"),
+    (VerificationFailed, 500, "damaged"),
+    (StorageError, 503, "unavailable"),
+)
+
+
+def error_response(exc: LedgerError) -> JSONResponse:
+    """The one-line error, with the status that says which kind it is."""
+    for kind, status, name in STATUS:
+        if isinstance(exc, kind):
+            return JSONResponse({"error": exc.diagnostics(), "kind": name}, status)
+    return JSONResponse({"error": exc.diagnostics(), "kind": "error"}, 500)
+
+
+class Service:
+    """The routes, over one :class:`Ledger` per process."""
+
+    def __init__(self, location: Location, policy: Policy) -> None:
+        self.location = location
+        self.policy = policy
+        self.ledger = Ledger(location)
+        if not self.ledger.is_initialised():
+            self.ledger.close()
+            raise StorageError(f"{location.describe()} is not a ledger; create one with "
+                               f"'ledger init'")
+        # One write at a time in this process; processes sharing PostgreSQL are kept apart by
+        # the store itself (a seq taken is refused, and the client signs again).
+        self.writing = threading.Lock()
+
+    def close(self) -> None:
+        """Close the ledger."""
+        self.ledger.close()
+
+    # --- routes ---------------------------------------------------------------------------
+
+    async def health(self, _request: Request) -> Response:
+        """Whether the ledger can be read."""
+        try:
+            origin = self.ledger.origin
+        except LedgerError as exc:
+            return JSONResponse({"ok": False, "error": exc.diagnostics()}, 503)
+        return JSONResponse({"ok": True, "origin": origin})
+
+    async def openapi(self, _request: Request) -> Response:
+        """The service's OpenAPI document."""
+        return Response(openapi.text(), media_type="application/json")
+
+    def identity(self, _request: Request) -> Response:
+        """The ledger's origin and operator."""
+        identity = self.ledger.identity
+        return JSONResponse({"origin": identity.origin, "operator": identity.operator,
+                             "operator_public_key": identity.operator_public_key.hex()})
+
+    def agreements(self, _request: Request) -> Response:
+        """Every agreement's reference."""
+        references = []
+        for uuid in drafted_agreements(self.ledger):
+            records, broken = stored_records(self.ledger, uuid)
+            if records and broken is None:
+                statement = json.loads(records[0].text)["statement"]
+                references.append(str(statement["agreement"]))
+        return JSONResponse({"agreements": sorted(references)})
+
+    def entries(self, request: Request) -> Response:
+        """An agreement's entries as stored, each with the time the ledger recorded it: what
+        a client replays, checking every signature and rule, before it shows or signs."""
+        reference = parse_slug(request.path_params["reference"], "agreement reference")
+        records, broken = stored_records(self.ledger, agreement_id(reference))
+        if broken is not None:
+            raise VerificationFailed(broken.what)
+        if not records:
+            raise NotFound(f"there is no agreement {reference!r} in this ledger")
+        return JSONResponse({"reference": reference, "entries": [
+            {"seq": r.version, "entry": r.text, "recorded": r.recorded.isoformat()}
+            for r in records]})
+
+    async def post_entry(self, request: Request) -> Response:
+        """Store a partner's signed entry: 201 with the entry as stored; 200 with the first
+        result if this act (its partner and identity) is already recorded."""
+        text = await _body(request)
+        entry = Entry.parse(text)
+        s = entry.statement
+        if s.action == "draft" and self.policy.drafters is not None:
+            drafter = s.body_of(DraftBody).partner.public_key
+            if drafter not in self.policy.drafters:
+                raise NotPermitted("this service's operator has not allowed that key to "
+                                   "draft agreements here")
+        return await _in_thread(lambda: self._store(entry))
+
+    def _store(self, entry: Entry) -> Response:
+        s = entry.statement
+        with self.writing:
+            try:
+                self.ledger.submit(entry)
+            except AlreadyRecorded as exc:
+                stored = self.ledger.agreement(s.agreement).history[exc.seq - 1]
+                return JSONResponse(_landed(stored.entry, stored.recorded, already=True), 200)
+            except RuleViolation as exc:
+                # An entry that no longer follows the agreement's last one lost a race: the
+                # client reads the agreement again and signs the same act anew.
+                if s.action != "draft" and self.ledger.exists(s.agreement) and \
+                        self.ledger.agreement(s.agreement).version >= s.seq:
+                    raise AgreementBusy(f"agreement {s.agreement!r} has moved on to entry "
+                                        f"{self.ledger.agreement(s.agreement).version}; read "
+                                        f"it again and sign again") from exc
+                raise
+        stored = self.ledger.agreement(s.agreement).history[s.seq - 1]
+        return JSONResponse(_landed(stored.entry, stored.recorded, already=False), 201)
+
+
+def _landed(entry: Entry, recorded: Any, *, already: bool) -> dict[str, Any]:
+    s = entry.statement
+    return {"agreement": s.agreement, "seq": s.seq, "entry_hash": entry.hash,
+            "entry": entry.text, "recorded": recorded.isoformat(), "at": at_text(s.at),
+            "already": already}
+
+
+async def _body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+        raise _TooLarge
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _in_thread(work: Callable[[], Response]) -> Response:
+    from starlette.concurrency import run_in_threadpool  # noqa: PLC0415
+
+    return await run_in_threadpool(work)
+
+
+def make_app(location: Location, policy: Policy) -> Starlette:
+    """The ASGI application over the ledger at ``location``."""
+    service = Service(location, policy)
+
+    def guarded(handler: Callable[[Request], Any], *, read: bool) -> Callable[
+            [Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            if read and policy.read_token is not None:
+                given = request.headers.get("authorization", "")
+                if not hmac.compare_digest(given.encode(),
+                                           f"Bearer {policy.read_token}".encode()):
+                    return JSONResponse({"error": "reading this ledger needs its read token",
+                                         "kind": "unauthorised"}, 401)
+            try:
+                result = handler(request)
+                answer: Response = result if isinstance(result, Response) else await result
+            except _TooLarge:
+                return JSONResponse({"error": f"the request is larger than an entry can be "
+                                              f"({MAX_BODY} bytes)", "kind": "too-large"}, 413)
+            except LedgerError as exc:
+                return error_response(exc)
+            return answer
+        return endpoint
+
+    routes = [
+        Route("/healthz", service.health),
+        Route("/openapi.json", service.openapi),
+        Route("/v1/ledger", guarded(service.identity, read=True)),
+        Route("/v1/agreements", guarded(service.agreements, read=True)),
+        Route("/v1/agreements/{reference}/entries", guarded(service.entries, read=True)),
+        Route("/v1/entries", guarded(service.post_entry, read=False), methods=["POST"]),
+    ]
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            service.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.add_middleware(_RequestLog)
+    return app
+
+
+class _RequestLog:
+    """One structured line (JSON) on stderr per request."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            line = {"method": scope["method"], "path": scope["path"], "status": status["code"],
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                    "client": (scope.get("client") or ("", 0))[0]}
+            sys.stderr.write(json.dumps(line) + "\n")

@@ -1,0 +1,387 @@
+"""The ledger service: partners on their own machines, the service the only writer.
+
+Partners keep their keys in their own folders and hold no database URL: their ``ledger`` signs
+each act and posts it to ``ledger serve``, which checks it with every rule of the core. An
+auditor in a third folder reads and checks everything over the same interface. Hostile posts
+(forged, replayed from another ledger, signed by a key the partner does not hold, oversized,
+malformed) are refused and write nothing; the same act posted twice is stored once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+import uvicorn
+
+from commands import openapi
+from commands.remote import RemoteLedger, _Unreachable
+from commands.service import MAX_BODY, Policy, make_app
+from ledger.acts import signed_entry
+from ledger.application import Ledger
+from ledger.bodies import DraftBody, FundingLine, PartnerDetails, Terms
+from ledger.canonical import ZERO_HASH
+from ledger.keystore import KeyStore
+from ledger.statement import Entry
+from ledger.storage import parse_location
+from ledger.values import FinancialYear
+from tests.keys import fixed_key, store_fixed_key
+from tests.scenarios import ORIGIN
+from tests.tamper import PASSPHRASE, Cli
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The ``ledger`` console script, as a partner runs it.
+LEDGER = [sys.executable, "-c", "from commands.entry import main; main()"]
+SSD, PCT = "southwark-ssd", "southwark-pct"
+REF = "southwark-ices"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Served:
+    """A ledger and the service over it, on loopback."""
+
+    url: str
+    ledger_url: str
+
+
+def _serve(ledger_url: str, policy: Policy) -> Iterator[str]:
+    """Run the service over ``ledger_url`` in this process (uvicorn in a thread)."""
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(make_app(parse_location(ledger_url), policy),
+                                           host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the service did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+def _init(ledger_url: str) -> None:
+    ledger = Ledger(parse_location(ledger_url), create=True)
+    try:
+        ledger.initialise(ORIGIN, "operator", fixed_key("operator").public_key)
+    finally:
+        ledger.close()
+
+
+@pytest.fixture
+def served(ledger_url: str) -> Iterator[Served]:
+    """An initialised ledger on each backend, served with open reads and drafts."""
+    _init(ledger_url)
+    for url in _serve(ledger_url, Policy()):
+        yield Served(url, ledger_url)
+
+
+def partner_cli(url: str, folder: Path, *names: str) -> Cli:
+    """``ledger`` on a partner's own machine: its own key folder, only the service's URL."""
+    cli = Cli(url, folder)
+    store = KeyStore(cli.keys)
+    for name in names:
+        store_fixed_key(store, name, PASSPHRASE.encode())
+    return cli
+
+
+def stored_texts(ledger_url: str) -> list[str]:
+    ledger = Ledger(parse_location(ledger_url))
+    try:
+        return [s.entry_text for s in ledger.stored_entries()]
+    finally:
+        ledger.close()
+
+
+def http(method: str, url: str, body: bytes | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+# --- partners on their own machines ------------------------------------------------------------
+
+
+SOUTHWARK = [
+    (SSD, ["draft", REF, "--title", "Integrated community equipment service",
+           "--terms-hash", "ab" * 32, "--start", "2003-12-17", "--end", "2004-03-31",
+           "--notice", "3m", "--basis", "Health Act 1999 s.31",
+           "--flexibility", "lead-commissioning", "--name", "Southwark Social Services",
+           "--role", "commissioning", "--lead", "--signatory", "Strategic Director",
+           "--designation", "Strategic Director", "--at", "2003-12-16"]),
+    (PCT, ["join", REF, "--name", "Southwark PCT", "--role", "commissioning",
+           "--signatory", "Chief Executive", "--designation", "Chief Executive",
+           "--at", "2003-12-16"]),
+    (SSD, ["sign", REF, "--at", "2003-12-17"]),
+    (PCT, ["sign", REF, "--at", "2003-12-17"]),
+    (SSD, ["vary", REF, "--id", "pooled-budget", "--reason", "Pooled budget from March 2004",
+           "--flexibility", "lead-commissioning", "--flexibility", "pooled-budget",
+           "--end", "2005-03-31",
+           "--fund", "partner=southwark-ssd,year=2004/05,amount=748000,source=Social Services",
+           "--fund", "partner=southwark-pct,year=2004/05,amount=303000,source=PCT,"
+                     "status=indicative", "--at", "2004-03-01"]),
+    (PCT, ["consent", REF, "pooled-budget", "--at", "2004-03-02"]),
+    (SSD, ["contribute", REF, "--year", "2004/05", "--amount", "748000", "--paid",
+           "--at", "2004-04-30"]),
+    (PCT, ["notice", REF, "--reason", "Service re-tendered", "--at", "2004-10-01"]),
+    (SSD, ["acknowledge", REF, "8", "--at", "2004-10-04"]),
+    (PCT, ["terminate", REF, "--at", "2005-01-01"]),
+]
+
+
+def test_the_southwark_walk_through_over_the_service(served: Served, tmp_path: Path) -> None:
+    clis = {SSD: partner_cli(served.url, tmp_path / "ssd", SSD),
+            PCT: partner_cli(served.url, tmp_path / "pct", PCT)}
+    for partner, args in SOUTHWARK:
+        done = clis[partner].json(*args, "--as", partner, "--json")
+        assert done["partner"] == partner
+    # A partner cannot sign with a key it does not hold: the PCT's folder has no SSD key.
+    clis[PCT].run("terminate", REF, "--as", SSD, "--at", "2005-01-02", code=1)
+    # Every act the partners were told was recorded is stored once, in order.
+    texts = stored_texts(served.ledger_url)
+    assert len(texts) == len(SOUTHWARK) == len(set(texts))
+    # The auditor, in a third folder with no keys, reads over the service what the database
+    # itself gives, and checks every entry it is served.
+    auditor = Cli(served.url, tmp_path / "auditor")
+    local = Cli(served.ledger_url, tmp_path / "operator")
+    for command in (["status", REF], ["history", REF], ["budget", REF],
+                    ["status", REF, "--as-of", "2004-06-30"], ["list"]):
+        assert auditor.json(*command, "--json") == local.json(*command, "--json"), command
+    report = auditor.json("verify", "--json")
+    assert (report["ok"], report["entries"], report["agreements"]) == (True, 10, 1)
+    assert local.json("verify", "--json")["ok"] is True
+
+
+def test_an_act_posted_again_is_answered_with_the_first_result(served: Served) -> None:
+    ssd = fixed_key(SSD)
+    draft = _draft_entry(ssd, act="a" * 32)
+    first = http("POST", served.url + "/v1/entries", draft.text.encode())
+    again = http("POST", served.url + "/v1/entries", draft.text.encode())
+    assert (first[0], first[1]["already"]) == (201, False)
+    assert (again[0], again[1]["already"]) == (200, True)
+    assert again[1]["entry_hash"] == first[1]["entry_hash"] == draft.hash
+    # The same act signed again at a later time (a client that lost its answer and re-read)
+    # is still the one act: the first result, nothing stored twice.
+    resigned = _draft_entry(ssd, act="a" * 32, at=datetime(2003, 12, 16, 10, tzinfo=UTC))
+    status, answer = http("POST", served.url + "/v1/entries", resigned.text.encode())
+    assert (status, answer["entry_hash"], answer["already"]) == (200, draft.hash, True)
+    assert stored_texts(served.ledger_url) == [draft.text]
+
+
+def test_a_client_whose_answer_was_lost_learns_its_act_landed(served: Served) -> None:
+    remote = RemoteLedger(served.url)
+    ssd = fixed_key(SSD)
+    remote.declare  # noqa: B018 - the client has every act the core defines
+    http("POST", served.url + "/v1/entries", _draft_entry(ssd, act="b" * 32).text.encode())
+    real = remote._request
+    lost = {"count": 0}
+
+    def answer_lost(method: str, path: str, body: bytes | None = None) -> Any:
+        result = real(method, path, body)
+        if method == "POST" and lost["count"] == 0:
+            lost["count"] += 1
+            raise _Unreachable("connection reset after the service committed")
+        return result
+
+    line = FundingLine(SSD, FinancialYear(2004), "Social Services", Decimal(748000),
+                       "confirmed")
+    with mock.patch.object(remote, "_request", answer_lost):
+        done = remote.declare(REF, line, ssd, datetime(2003, 12, 16, 12, tzinfo=UTC))
+    assert lost["count"] == 1
+    assert done.entry.statement.seq == 2
+    texts = stored_texts(served.ledger_url)
+    assert len(texts) == 2
+    assert texts[1] == done.entry.text
+
+
+def _draft_entry(signer: Any, *, act: str, origin: str = ORIGIN, reference: str = REF,
+                 at: datetime | None = None) -> Entry:
+    terms = Terms("Integrated community equipment service", "Health Act 1999 s.31",
+                  ("lead-commissioning",), "ab" * 32, None, date(2003, 12, 17),
+                  date(2004, 3, 31), 3, "terminate")
+    body = DraftBody(terms, _details("Southwark Social Services", signer)).to_json()
+    return signed_entry(origin, reference, 1, ZERO_HASH, "draft", SSD, signer,
+                        at or datetime(2003, 12, 16, tzinfo=UTC), body, act)
+
+
+def _details(name: str, signer: Any) -> PartnerDetails:
+    return PartnerDetails(name, "commissioning", False, False, False, "Chief Executive",
+                          "Chief Executive", signer.public_key)
+
+
+# --- hostile clients ---------------------------------------------------------------------------
+
+
+def _forged(entry: Entry) -> bytes:
+    data = json.loads(entry.text)
+    data["statement"]["body"]["agreement"]["title"] = "Something else entirely"
+    # Another act on another agreement: the same act would be answered with the first result.
+    data["statement"]["act"] = "9" * 32
+    data["statement"]["agreement"] = "forged-agreement"
+    return Entry.of(Entry.parse(json.dumps(data, sort_keys=True, separators=(",", ":")))
+                    .statement, entry.signature).text.encode()
+
+
+HOSTILE = {
+    "forged": (_forged, 422, "signature"),
+    "another-ledger": (lambda e: _draft_entry(fixed_key(SSD), act="c" * 32,
+                                              origin="ledger.example/trafford",
+                                              reference="trafford-ld").text.encode(),
+                       422, "belongs to ledger"),
+    "key-not-held": (lambda e: signed_entry(
+        ORIGIN, REF, 2, e.hash, "sign", SSD, fixed_key(PCT), datetime(2003, 12, 17, tzinfo=UTC),
+        {"state": "00" * 32}, "d" * 32).text.encode(), 422, "key"),
+    "not-json": (lambda e: b"{not json", 400, "JSON"),
+    "not-canonical": (lambda e: e.text.replace('","statement":', '", "statement":').encode(),
+                      400, "canonical"),
+    "stale-seq": (lambda e: e.text.encode(), 200, ""),  # the very entry: the first result
+    "unknown-agreement": (lambda e: signed_entry(
+        ORIGIN, "nowhere", 2, e.hash, "sign", SSD, fixed_key(SSD),
+        datetime(2003, 12, 17, tzinfo=UTC), {"state": "00" * 32}, "e" * 32).text.encode(),
+        404, "no agreement"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_post_is_refused_and_writes_nothing(served: Served, case: str) -> None:
+    genuine = _draft_entry(fixed_key(SSD), act="f" * 32)
+    assert http("POST", served.url + "/v1/entries", genuine.text.encode())[0] == 201
+    make, status, says = HOSTILE[case]
+    code, answer = http("POST", served.url + "/v1/entries", make(genuine))
+    assert code == status, answer
+    if code >= 400:
+        assert says in answer["error"], answer
+        assert "\n" not in answer["error"]
+    assert stored_texts(served.ledger_url) == [genuine.text]
+
+
+def test_a_body_larger_than_an_entry_is_refused_before_it_is_read(served: Served) -> None:
+    port = int(served.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        conn.sendall(f"POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                     f"\r\nContent-Length: {MAX_BODY + 1}\r\n\r\n".encode())
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+        answer_text = answer.decode()
+    assert answer_text.startswith("HTTP/1.1 413"), answer_text
+    assert "larger than an entry can be" in answer_text
+    assert stored_texts(served.ledger_url) == []
+
+
+def test_an_entry_that_lost_the_race_is_a_conflict_to_retry(served: Served) -> None:
+    ssd, pct = fixed_key(SSD), fixed_key(PCT)
+    draft = _draft_entry(ssd, act="1" * 32)
+    http("POST", served.url + "/v1/entries", draft.text.encode())
+    join_body = _details("Southwark PCT", pct).to_json()
+    at = datetime(2003, 12, 16, 1, tzinfo=UTC)
+    join = signed_entry(ORIGIN, REF, 2, draft.hash, "join", PCT, pct, at, join_body, "2" * 32)
+    assert http("POST", served.url + "/v1/entries", join.text.encode())[0] == 201
+    # Signed against the draft alone, after the join landed: the same seq, another act.
+    late = signed_entry(ORIGIN, REF, 2, draft.hash, "sign", SSD, ssd, at,
+                        {"state": "00" * 32}, "3" * 32)
+    code, answer = http("POST", served.url + "/v1/entries", late.text.encode())
+    assert (code, answer["kind"]) == (409, "conflict")
+    assert "read it again" in answer["error"]
+    assert len(stored_texts(served.ledger_url)) == 2
+
+
+def test_the_operator_decides_who_may_draft_and_who_may_read(tmp_path: Path) -> None:
+    ledger_url = str(tmp_path / "ledger.db")
+    _init(ledger_url)
+    keys = tmp_path / "drafters.txt"
+    keys.write_text(f"# only the PCT convenes here\n{fixed_key(PCT).public_key.hex()}\n")
+    token = tmp_path / "token"
+    token.write_text("a-long-enough-read-token\n")
+    for url in _serve(ledger_url, Policy.load(str(keys), token)):
+        code, answer = http("POST", url + "/v1/entries",
+                            _draft_entry(fixed_key(SSD), act="4" * 32).text.encode())
+        assert (code, answer["kind"]) == (403, "not-permitted")
+        assert stored_texts(ledger_url) == []
+        assert http("GET", url + "/v1/agreements")[0] == 401
+        assert http("GET", url + "/v1/agreements", headers={
+            "Authorization": "Bearer a-long-enough-read-token"}) == (200, {"agreements": []})
+        assert http("GET", url + "/v1/agreements", headers={
+            "Authorization": "Bearer a-long-enough-read-toke"})[0] == 401
+        assert http("GET", url + "/healthz")[1]["ok"] is True
+
+
+def test_the_openapi_document_is_committed_and_names_every_route(served: Served) -> None:
+    assert (ROOT / "docs" / "openapi.json").read_text() == openapi.text(), \
+        "run: python -m commands.openapi"
+    code, served_doc = http("GET", served.url + "/openapi.json")
+    assert (code, served_doc) == (200, openapi.DOCUMENT)
+    app = make_app(parse_location(served.ledger_url), Policy())
+    routes = {route.path for route in app.routes}  # type: ignore[attr-defined]
+    assert routes == set(openapi.DOCUMENT["paths"])
+
+
+# --- the real process --------------------------------------------------------------------------
+
+
+def test_ledger_serve_runs_as_a_process_and_partners_use_it(tmp_path: Path) -> None:
+    ledger_url = str(tmp_path / "ledger.db")
+    _init(ledger_url)
+    port = _free_port()
+    env = {**os.environ, "LEDGER_PASSPHRASE": PASSPHRASE, "LEDGER_URL": ""}
+    server = subprocess.Popen([*LEDGER, "serve", "--ledger",
+                               ledger_url, "--port", str(port)], cwd=ROOT, env=env,
+                              stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if http("GET", url + "/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "ledger serve did not start"
+            time.sleep(0.1)
+        store = KeyStore(tmp_path / "ssd")
+        store_fixed_key(store, SSD, PASSPHRASE.encode())
+        partner, args = SOUTHWARK[0]
+        done = subprocess.run([*LEDGER, *args, "--as", partner,
+                               "--ledger", url, "--keys", str(tmp_path / "ssd"), "--json"],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+                              check=False)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["seq"] == 1
+        assert len(stored_texts(ledger_url)) == 1
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, err = server.communicate(timeout=60)
+    # One structured line per request.
+    lines = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+    assert any(line["path"] == "/v1/entries" and line["status"] == 201 for line in lines)
+    # Stopped by SIGTERM after a graceful shutdown (uvicorn exits by the signal it was sent).
+    assert server.returncode in (0, -signal.SIGTERM)
