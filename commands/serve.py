@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -63,5 +65,12 @@ def from_environment() -> Any:
     from commands.service import Policy, make_app  # noqa: PLC0415
 
     url, drafts, token_file = ast.literal_eval(os.environ[_ENV])
+    requests = logging.getLogger("ledger.serve")
+    if not requests.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        requests.addHandler(handler)
+        requests.setLevel(logging.INFO)
+        requests.propagate = False
     return make_app(parse_location(url),
                     Policy.load(drafts, None if token_file is None else Path(token_file)))

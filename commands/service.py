@@ -17,7 +17,6 @@ import contextlib
 import hmac
 import json
 import logging
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -291,7 +290,8 @@ def make_app(location: Location, policy: Policy) -> Starlette:
 
 
 class _RequestLog:
-    """One structured line (JSON) on stderr per request."""
+    """One structured line (JSON) per request, to the ``ledger.serve`` logger (which
+    ``ledger serve`` writes to stderr)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -314,4 +314,4 @@ class _RequestLog:
             line = {"method": scope["method"], "path": scope["path"], "status": status["code"],
                     "ms": round((time.perf_counter() - started) * 1000, 2),
                     "client": (scope.get("client") or ("", 0))[0]}
-            sys.stderr.write(json.dumps(line) + "\n")
+            log.info(json.dumps(line))
