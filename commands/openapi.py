@@ -154,7 +154,17 @@ DOCUMENT: dict[str, Any] = {
                             "type": "string",
                             "pattern": "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$",
                         },
-                    }
+                    },
+                    {
+                        "name": "after",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 0},
+                        "description": (
+                            "the entries the client already holds: only later ones are "
+                            "given, with the hash of entry `after`"
+                        ),
+                    },
                 ],
                 "responses": {
                     "200": {
@@ -166,6 +176,14 @@ DOCUMENT: dict[str, Any] = {
                                     "required": ["reference", "entries"],
                                     "properties": {
                                         "reference": {"type": "string"},
+                                        "after_hash": {
+                                            "type": "string",
+                                            "pattern": "^[0-9a-f]{64}$",
+                                            "description": (
+                                                "with after: the hash of entry `after`, for "
+                                                "the client to compare with its own copy"
+                                            ),
+                                        },
                                         "entries": {
                                             "type": "array",
                                             "items": {

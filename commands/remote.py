@@ -74,6 +74,8 @@ class RemoteLedger(Acts):
         self.read_token = read_token
         self.new_act = new_act
         self._origin: str | None = None
+        #: reference -> the agreement as last read and checked
+        self._kept: dict[str, Agreement] = {}
 
     def describe(self) -> str:
         """The service, for messages."""
@@ -126,25 +128,49 @@ class RemoteLedger(Acts):
         return [str(r) for r in self._get("/v1/agreements")["agreements"]]
 
     def agreement(self, reference: str, version: int | None = None) -> Agreement:
-        """The agreement its entries make, every signature and rule checked here."""
+        """The agreement its entries make, every signature and rule checked here.
+
+        The agreement is kept once checked (callers read it, never change it): the next read
+        asks only for the entries after it, and checks that they follow it, so a history the
+        service rewrote since is caught."""
         parse_slug(reference, "agreement reference")
-        answer = self._get(f"/v1/agreements/{quote(reference)}/entries")
-        acts = []
-        for item in answer["entries"]:
-            entry = Entry.parse(item["entry"])
-            if entry.statement.agreement != reference:
-                raise VerificationFailed(f"{self.describe()} gave an entry of agreement "
-                                         f"{entry.statement.agreement!r} for {reference!r}")
-            acts.append(Acted(entry, datetime.fromisoformat(item["recorded"])))
         if version is not None:
-            acts = acts[:version]
+            try:
+                return Agreement.replay(self._fetch(reference, 0)[:version], self.origin)
+            except (RuleViolation, InvalidInput) as exc:
+                raise VerificationFailed(f"{self.describe()} gave entries of {reference!r} "
+                                         f"that do not check out: {exc.diagnostics()}") from None
+        kept = self._kept.pop(reference, None)
+        held = kept.version if kept is not None else 0
         try:
-            return Agreement.replay(acts, self.origin)
+            acts = self._fetch(reference, held, kept.head if kept is not None else None)
+            agreement = Agreement.replay(acts, self.origin, start=kept) if acts or kept \
+                else None
         except NotFound:
             raise NotFound(f"there is no agreement {reference!r} in this ledger") from None
         except (RuleViolation, InvalidInput) as exc:
             raise VerificationFailed(f"{self.describe()} gave entries of {reference!r} that "
                                      f"do not check out: {exc.diagnostics()}") from None
+        if agreement is None:
+            raise NotFound(f"there is no agreement {reference!r} in this ledger")
+        self._kept[reference] = agreement
+        return agreement
+
+    def _fetch(self, reference: str, after: int, head: str | None = None) -> list[Acted]:
+        answer = self._get(f"/v1/agreements/{quote(reference)}/entries?after={after}")
+        if head is not None and answer.get("after_hash") != head:
+            raise VerificationFailed(
+                f"{self.describe()} gave entries of {reference!r} that do not check out: its "
+                f"entry {after} is no longer the one read and checked here (the history was "
+                f"rewritten)")
+        acts = []
+        for seq, item in enumerate(answer["entries"], after + 1):
+            entry = Entry.parse(item["entry"])
+            if entry.statement.agreement != reference or entry.statement.seq != seq:
+                raise VerificationFailed(f"{self.describe()} gave entry {seq} of "
+                                         f"{reference!r} out of place")
+            acts.append(Acted(entry, datetime.fromisoformat(item["recorded"])))
+        return acts
 
     def entries(self, reference: str) -> list[Acted]:
         """Every entry of one agreement, checked, with its recorded time."""

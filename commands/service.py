@@ -33,6 +33,7 @@ from commands import openapi
 from commands.common import open_regular
 from ledger.application import Ledger
 from ledger.bodies import DraftBody
+from ledger.canonical import sha256_hex
 from ledger.domain import agreement_id
 from ledger.errors import (
     AgreementBusy,
@@ -171,14 +172,26 @@ class Service:
         """An agreement's entries as stored, each with the time the ledger recorded it: what
         a client replays, checking every signature and rule, before it shows or signs."""
         reference = parse_slug(request.path_params["reference"], "agreement reference")
-        records, broken = stored_records(self.ledger, agreement_id(reference))
+        after_text = request.query_params.get("after", "0")
+        if not after_text.isdigit() or len(after_text) > 18:
+            raise InvalidInput(f"after={after_text!r}: give the number of entries already "
+                               f"held (0 or more)")
+        after = int(after_text)
+        records, broken = stored_records(self.ledger, agreement_id(reference),
+                                         max(after - 1, 0))
         if broken is not None:
             raise VerificationFailed(broken.what)
         if not records:
-            raise NotFound(f"there is no agreement {reference!r} in this ledger")
-        return JSONResponse({"reference": reference, "entries": [
-            {"seq": r.version, "entry": r.text, "recorded": r.recorded.isoformat()}
-            for r in records]})
+            raise NotFound(f"there is no agreement {reference!r} in this ledger"
+                           + (f" with {after} entries" if after else ""))
+        answer: dict[str, Any] = {"reference": reference}
+        if after:
+            # The hash of the last entry the client holds: it checks its copy is this one.
+            answer["after_hash"] = sha256_hex(records[0].text.encode())
+            records = records[1:]
+        answer["entries"] = [{"seq": r.version, "entry": r.text,
+                              "recorded": r.recorded.isoformat()} for r in records]
+        return JSONResponse(answer)
 
     async def post_entry(self, request: Request) -> Response:
         """Store a partner's signed entry: 201 with the entry as stored; 200 with the first

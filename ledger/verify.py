@@ -156,10 +156,12 @@ def check_agreement(records: Iterable[RecordedEntry], origin: str, uuid: UUID,
     return checked, None, agreement
 
 
-def stored_records(app: StoredLedger, uuid: UUID) -> tuple[list[RecordedEntry], Failure | None]:
-    """Read one agreement's events back as entries; undecodable rows are a failure."""
+def stored_records(app: StoredLedger, uuid: UUID, after: int = 0
+                   ) -> tuple[list[RecordedEntry], Failure | None]:
+    """Read one agreement's events back as entries (those after the first ``after``);
+    undecodable rows are a failure."""
     try:
-        rows: list[StoredEvent] = list(app.recorder.select_events(uuid))
+        rows: list[StoredEvent] = list(app.recorder.select_events(uuid, gt=after or None))
     except PersistenceError as exc:
         return [], Failure(f"cannot read stored events: {exc}")
     records = []

@@ -23,6 +23,7 @@ from typing import Any
 from ledger.application import Ledger
 from ledger.bodies import FundingLine, PartnerDetails, Terms
 from ledger.errors import AgreementBusy, StorageError
+from ledger.statement import new_act_id
 from ledger.storage import parse_location
 from ledger.values import FinancialYear
 from tests.keys import fixed_key
@@ -77,18 +78,25 @@ class Landed:
     attempts: int
 
 
-def worker(url: str, number: int, acts: int, out: Path) -> None:
-    """Record ``acts`` acts, reporting each as it lands."""
-    rng = random.Random(number)
-    ledger = None
+def _open(url: str) -> Any:
+    """The ledger at ``url``: its database, or the ledger service it names."""
+    from commands.remote import RemoteLedger, is_remote  # noqa: PLC0415
+
+    if is_remote(url):
+        return RemoteLedger(url)
     for _ in range(100):
         try:
-            ledger = Ledger(parse_location(url))
-            break
+            return Ledger(parse_location(url))
         except StorageError:
             # The server is restarting: opening the ledger changes nothing, so try again.
             time.sleep(0.2)
-    assert ledger is not None, "the server never came back"
+    raise SystemExit("the server never came back")
+
+
+def worker(url: str, number: int, acts: int, out: Path) -> None:
+    """Record ``acts`` acts, reporting each as it lands."""
+    rng = random.Random(number)
+    ledger = _open(url)
     signers = {p: fixed_key(p) for p in PARTNERS}
     with out.open("a", encoding="utf-8") as report:
         for i in range(acts):
@@ -96,6 +104,10 @@ def worker(url: str, number: int, acts: int, out: Path) -> None:
             amount = Decimal(rng.randrange(1, 100000)) / 100
             pay = rng.random() < 0.6
             reference = rng.choice(SIGNED if pay else DRAFTS)
+            # One identity for this act, kept across every try below: a try whose answer was
+            # lost but which landed is then found, never made again.
+            act = new_act_id()
+            ledger.new_act = lambda act=act: act
             while True:
                 try:
                     if pay:
@@ -106,15 +118,15 @@ def worker(url: str, number: int, acts: int, out: Path) -> None:
                         done = ledger.declare(reference, line, signers[partner])
                     break
                 except (AgreementBusy, StorageError) as exc:
-                    # Nothing was written (the act either did not reach the store or was
-                    # refused as busy): the worker tries the same act again.
+                    # Busy, or the store (or service) did not answer: the same act is tried
+                    # again, and is recognised if an earlier try landed.
                     with out.with_suffix(".errors").open("a", encoding="utf-8") as errors:
                         errors.write(f"{type(exc).__name__}: {exc}\n")
                     time.sleep(0.2)
             report.write(json.dumps({
                 "worker": number, "entry_hash": done.entry.hash, "reference": reference,
                 "kind": "payment" if pay else "line", "amount": str(amount),
-                "attempts": done.attempts}) + "\n")
+                "attempts": done.attempts, "act": done.entry.statement.act}) + "\n")
             report.flush()
     ledger.close()
 

@@ -37,6 +37,7 @@ from ledger.acts import signed_entry
 from ledger.application import Ledger
 from ledger.bodies import DraftBody, FundingLine, PartnerDetails, Terms
 from ledger.canonical import ZERO_HASH
+from ledger.errors import VerificationFailed
 from ledger.keystore import KeyStore
 from ledger.statement import Entry
 from ledger.storage import parse_location
@@ -385,3 +386,37 @@ def test_ledger_serve_runs_as_a_process_and_partners_use_it(tmp_path: Path) -> N
     assert any(line["path"] == "/v1/entries" and line["status"] == 201 for line in lines)
     # Stopped by SIGTERM after a graceful shutdown (uvicorn exits by the signal it was sent).
     assert server.returncode in (0, -signal.SIGTERM)
+
+
+def test_a_client_catches_a_history_the_service_rewrote(tmp_path: Path) -> None:
+    # Two ledgers of one origin that agree on the draft and then differ: what a client sees
+    # when the service it read from rewrites the agreement's history behind it.
+    urls = [str(tmp_path / "first.db"), str(tmp_path / "rewritten.db")]
+    ssd = fixed_key(SSD)
+    draft = _draft_entry(ssd, act="5" * 32)
+    for n, url in enumerate(urls):
+        _init(url)
+        ledger = Ledger(parse_location(url))
+        try:
+            ledger.submit(draft)
+            for year in (2004 + n, 2006):
+                ledger.declare(REF, FundingLine(SSD, FinancialYear(year), "Social Services",
+                                                Decimal(1000 + n), "confirmed"), ssd,
+                               datetime(2003, 12, 16, 1, tzinfo=UTC))
+        finally:
+            ledger.close()
+    servers = [_serve(url, Policy()) for url in urls]
+    first, rewritten = (next(server) for server in servers)
+    try:
+        remote = RemoteLedger(first)
+        assert remote.agreement(REF).version == 3
+        remote.url = rewritten
+        with pytest.raises(VerificationFailed, match="the history was rewritten"):
+            remote.agreement(REF)
+        # A client with nothing kept checks the rewritten history as it finds it (it is well
+        # signed): only what it remembered shows the rewrite.
+        assert RemoteLedger(rewritten).agreement(REF).version == 3
+    finally:
+        for server in servers:
+            for _ in server:
+                pass
