@@ -68,6 +68,49 @@ DOCUMENT: dict[str, Any] = {
                 },
             }
         },
+        "/checkpoint": {
+            "get": {
+                "summary": "The latest checkpoint, with its cosignatures (C2SP tlog-checkpoint)",
+                "security": [{}, {"readToken": []}],
+                "responses": {
+                    "200": {
+                        "description": "a signed note",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    "401": {"description": "reads need the read token"},
+                    "404": {"description": "no checkpoint yet"},
+                },
+            }
+        },
+        "/tile/{path}": {
+            "get": {
+                "summary": "A tile of the log (C2SP tlog-tiles, height 8)",
+                "description": (
+                    "`tile/L/N[.p/W]`: the hashes of tree level 8L from 256N on; "
+                    "`tile/entries/N[.p/W]`: the entries, each after its length as a "
+                    "big-endian uint16. N is written in groups of three digits, every group "
+                    "but the last after an x. A full tile never changes."
+                ),
+                "security": [{}, {"readToken": []}],
+                "parameters": [
+                    {
+                        "name": "path",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the tile",
+                        "content": {"application/octet-stream": {}},
+                    },
+                    "400": {"description": "not a tile path"},
+                    "401": {"description": "reads need the read token"},
+                    "404": {"description": "the log does not hold this tile yet"},
+                },
+            }
+        },
         "/v1/ledger": {
             "get": {
                 "summary": "The ledger's origin and operator",

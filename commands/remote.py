@@ -10,6 +10,7 @@ by its identity and answers with the first result, never a second entry.
 
 from __future__ import annotations
 
+import http.client
 import json
 import random
 import time
@@ -99,14 +100,18 @@ class RemoteLedger(Acts):
             with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
                 return response.status, _json(response.read())
         except urllib.error.HTTPError as exc:
-            answer = _json(exc.read())
+            try:
+                answer = _json(exc.read())
+            except (OSError, http.client.HTTPException):
+                answer = {}
             if exc.code >= 500 and answer.get("kind") not in ("damaged",):
                 raise _Unreachable(answer.get("error") or f"HTTP {exc.code}") from None
             kind = str(answer.get("kind", ""))
             message = str(answer.get("error") or f"{self.describe()} answered HTTP {exc.code}")
             raise _ERRORS.get(kind, StorageError)(message) from None
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
-            raise _Unreachable(str(getattr(exc, "reason", exc))) from None
+        except (urllib.error.URLError, OSError, TimeoutError, http.client.HTTPException) as exc:
+            # HTTPException: an answer cut off (the service stopped while sending it).
+            raise _Unreachable(str(getattr(exc, "reason", exc)) or type(exc).__name__) from None
 
     def _get(self, path: str) -> dict[str, Any]:
         try:

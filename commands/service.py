@@ -31,6 +31,7 @@ from starlette.routing import Route
 
 from commands import openapi
 from commands.common import open_regular
+from ledger import tiles
 from ledger.application import Ledger
 from ledger.bodies import DraftBody
 from ledger.canonical import sha256_hex
@@ -52,6 +53,8 @@ from ledger.statement import MAX_ENTRY_BYTES, Entry
 from ledger.storage import Location
 from ledger.values import at_text, parse_slug
 from ledger.verify import drafted_agreements, stored_records
+from projections.log import MerkleLog
+from projections.readmodels import ReadModels
 
 #: The largest request body read: one entry, with room for its JSON string quoting.
 MAX_BODY = MAX_ENTRY_BYTES + 1024
@@ -133,10 +136,43 @@ class Service:
         # One write at a time in this process; processes sharing PostgreSQL are kept apart by
         # the store itself (a seq taken is refused, and the client signs again).
         self.writing = threading.Lock()
+        self.models = ReadModels(self.ledger)
+        self.log = MerkleLog(self.models)
+        self.catching_up = threading.Lock()
 
     def close(self) -> None:
         """Close the ledger."""
+        self.models.close()
         self.ledger.close()
+
+    def _log(self) -> MerkleLog:
+        """The log, brought up to date with the entries (one catch-up at a time)."""
+        with self.catching_up:
+            self.log.catch_up()
+        return self.log
+
+    def checkpoint(self, _request: Request) -> Response:
+        """The latest checkpoint the operator signed, with its cosignatures (C2SP
+        tlog-checkpoint, signed note)."""
+        latest = self._log().latest_checkpoint()
+        if latest is None:
+            raise NotFound("no checkpoint yet; the operator makes one with 'ledger checkpoint'")
+        return Response(latest.note.format(), media_type="text/plain; charset=utf-8",
+                        headers={"Cache-Control": "no-cache"})
+
+    def tile(self, request: Request) -> Response:
+        """A tile of the log (C2SP tlog-tiles): hashes, or entries after their uint16
+        lengths. A full tile never changes, and says so."""
+        level, index, width = tiles.parse_tile_path(request.path_params["path"])
+        log = self._log()
+        if level is None:
+            body = tiles.entry_bundle([t.encode() for t in log.entries_tile(index, width)])
+        else:
+            body = log.tile(level, index, width)
+        cache = ("public, max-age=31536000, immutable" if width == tiles.WIDTH
+                 else "no-cache")
+        return Response(body, media_type="application/octet-stream",
+                        headers={"Cache-Control": cache})
 
     # --- routes ---------------------------------------------------------------------------
 
@@ -289,6 +325,8 @@ def make_app(location: Location, policy: Policy) -> Starlette:
         Route("/v1/agreements", guarded(service.agreements, read=True)),
         Route("/v1/agreements/{reference}/entries", guarded(service.entries, read=True)),
         Route("/v1/entries", guarded(service.post_entry, read=False), methods=["POST"]),
+        Route("/checkpoint", guarded(service.checkpoint, read=True)),
+        Route("/tile/{path:path}", guarded(service.tile, read=True)),
     ]
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

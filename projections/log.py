@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-from ledger import merkle
+from ledger import merkle, tiles
 from ledger.application import ENTRY_TOPICS, Ledger
 from ledger.checkpoints import CheckpointRecord
 from ledger.errors import InvalidInput, NotFound, VerificationFailed
@@ -392,6 +392,45 @@ class MerkleLog:
             return {int(seq): int(index) for index, seq in conn.execute(
                 select(LogLeafRow.index, LogLeafRow.seq).where(
                     LogLeafRow.reference == reference))}
+
+    # --- tiles (C2SP tlog-tiles) -------------------------------------------------------------
+
+    def tile(self, level: int, index: int, width: int) -> bytes:
+        """The hashes of tile ``index`` at tile level ``level``, ``width`` of them: the nodes
+        of tree level ``8 * level`` from ``index * 256`` on, each a complete subtree of the
+        log as it stands (C2SP tlog-tiles, tile height 8)."""
+        first, height = index * tiles.WIDTH, tiles.HEIGHT * level
+        if (first + width) << height > self.current_size():
+            raise NotFound(f"the log does not yet hold tile {level}/{index} of width {width}")
+        computed = self.computed()
+        if computed is not None:
+            return b"".join(computed.tree.node(height, first + k) for k in range(width))
+        with reading(self.engine) as conn:
+            found = dict(conn.execute(select(LogNodeRow.index, LogNodeRow.hash).where(
+                LogNodeRow.level == height, LogNodeRow.index >= first,
+                LogNodeRow.index < first + width)).all())
+        if len(found) != width:
+            raise NotFound(f"the log's tables lack nodes of tile {level}/{index}; run "
+                           f"'ledger rebuild'")
+        return b"".join(bytes(found[first + k]) for k in range(width))
+
+    def entries_tile(self, index: int, width: int) -> list[str]:
+        """The entries at log indexes ``index * 256`` to ``index * 256 + width - 1``."""
+        first = index * tiles.WIDTH
+        if first + width > self.current_size():
+            raise NotFound(f"the log does not yet hold entry tile {index} of width {width}")
+        places = [self.leaf(first + k).notification_id for k in range(width)] \
+            if self.computed() is not None else self._notification_ids(first, width)
+        texts = {stored.notification_id: stored.entry_text for stored in
+                 self.ledger.stored_entries(start=places[0], stop=places[-1])}
+        return [texts[n] for n in places]
+
+    def _notification_ids(self, first: int, width: int) -> list[int]:
+        with reading(self.engine) as conn:
+            found = dict(conn.execute(select(LogLeafRow.index, LogLeafRow.notification_id)
+                                      .where(LogLeafRow.index >= first,
+                                             LogLeafRow.index < first + width)).all())
+        return [int(found[first + k]) for k in range(width)]
 
     # --- checkpoints ---------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,12 +34,14 @@ import uvicorn
 from commands import openapi
 from commands.remote import RemoteLedger, _Unreachable
 from commands.service import MAX_BODY, Policy, make_app
+from ledger import merkle, tiles
 from ledger.acts import signed_entry
 from ledger.application import Ledger
 from ledger.bodies import DraftBody, FundingLine, PartnerDetails, Terms
 from ledger.canonical import ZERO_HASH
 from ledger.errors import VerificationFailed
 from ledger.keystore import KeyStore
+from ledger.note import Checkpoint, SignedNote, verifier_key
 from ledger.statement import Entry
 from ledger.storage import parse_location
 from ledger.values import FinancialYear
@@ -342,7 +345,7 @@ def test_the_openapi_document_is_committed_and_names_every_route(served: Served)
     code, served_doc = http("GET", served.url + "/openapi.json")
     assert (code, served_doc) == (200, openapi.DOCUMENT)
     app = make_app(parse_location(served.ledger_url), Policy())
-    routes = {route.path for route in app.routes}  # type: ignore[attr-defined]
+    routes = {route.path.replace(":path}", "}") for route in app.routes}  # type: ignore[attr-defined]
     assert routes == set(openapi.DOCUMENT["paths"])
 
 
@@ -420,3 +423,106 @@ def test_a_client_catches_a_history_the_service_rewrote(tmp_path: Path) -> None:
         for server in servers:
             for _ in server:
                 pass
+
+
+# --- the log as C2SP tlog-tiles ----------------------------------------------------------------
+
+GOPATH = Path("/usr/share/gocode")
+TILES_GO = Path(__file__).parent / "independent" / "tiles.go"
+
+
+@pytest.fixture(scope="module")
+def tiled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
+    """A served ledger of 600 entries (two full tiles and a partial one at level 0, a partial
+    tile at level 1) with a signed checkpoint: its URL, the operator's verifier key, its file."""
+    from benchmarks.run import _checkpoint, _prepare  # noqa: PLC0415
+
+    folder = tmp_path_factory.mktemp("tiles")
+    ledger_url = str(folder / "ledger.db")
+    location = parse_location(ledger_url)
+    total, _ = _prepare(location, 600)
+    assert total >= 600
+    _checkpoint(location)
+    ledger = Ledger(location)
+    try:
+        identity = ledger.identity
+        vkey = verifier_key(identity.operator, identity.operator_public_key)
+    finally:
+        ledger.close()
+    for url in _serve(ledger_url, Policy()):
+        yield url, vkey, Path(ledger_url)
+
+
+def _fetch(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_tiles_give_the_checkpoints_tree(tiled: tuple[str, str, Path]) -> None:
+    url, _, path = tiled
+    code, note = _fetch(url + "/checkpoint")
+    assert code == 200
+    checkpoint = Checkpoint.parse(SignedNote.parse(note.decode()).text)
+    size = checkpoint.size
+    # The level-0 tiles are the leaf hashes of the entries in the entry tiles, and the tree
+    # the project's own code builds from them has the checkpoint's root.
+    leaves: list[bytes] = []
+    entries: list[bytes] = []
+    for first in range(0, size, tiles.WIDTH):
+        width = min(tiles.WIDTH, size - first)
+        index = first // tiles.WIDTH
+        code, hashes = _fetch(f"{url}/{tiles.tile_path(0, index, width)}")
+        assert code == 200
+        code, bundle = _fetch(f"{url}/{tiles.tile_path(None, index, width)}")
+        assert code == 200
+        leaves += [hashes[k:k + 32] for k in range(0, len(hashes), 32)]
+        entries += tiles.read_entry_bundle(bundle)
+    assert [merkle.leaf_hash(e) for e in entries] == leaves
+    assert merkle.Tree(leaves).root == checkpoint.root
+    # A level-1 tile holds the roots of whole level-0 tiles.
+    code, upper = _fetch(f"{url}/{tiles.tile_path(1, 0, size // tiles.WIDTH)}")
+    assert code == 200
+    assert upper[:32] == merkle.Tree(leaves[:256]).root
+    # What the log does not hold, and what is not a tile path, is refused.
+    for bad, status in ((tiles.tile_path(0, 9, 1), 404), ("tile/0/002", 404), ("tile/0/1", 400),
+                        ("tile/0/0001", 400), ("tile/0/x000/001", 400), ("tile/0/000.p/0", 400),
+                        ("tile/0/000.p/256", 400), ("tile/64/000", 400), ("tile/00/000", 400),
+                        ("tile/entries/000.p/x", 400), ("tile/../000", 400)):
+        assert _fetch(f"{url}/{bad}")[0] == status, bad
+    assert path.exists()
+
+
+@pytest.mark.parametrize("index", [0, 1, 999, 1000, 1234067, 10**18])
+def test_tile_paths_read_back(index: int) -> None:
+    for level in (None, 0, 3):
+        for width in (1, 255, 256):
+            assert tiles.parse_tile_path(tiles.tile_path(level, index, width)) == \
+                (level, index, width)
+
+
+def test_gos_tlog_reads_the_tiles(tiled: tuple[str, str, Path],
+                                  tmp_path: Path) -> None:
+    go = shutil.which("go")
+    if go is None or not (GOPATH / "src/golang.org/x/mod/sumdb/tlog").is_dir():
+        pytest.skip("no Go with x/mod (apt-get install golang-go golang-golang-x-mod-dev)")
+    env = {**os.environ, "GO111MODULE": "off", "GOPATH": str(GOPATH), "GOFLAGS": "",
+           "GOCACHE": str(tmp_path / "cache"), "CGO_ENABLED": "0"}
+    binary = tmp_path / "tiles"
+    built = subprocess.run([go, "build", "-o", str(binary), str(TILES_GO)], env=env,
+                           capture_output=True, text=True, timeout=300, check=False)
+    assert built.returncode == 0, built.stderr
+    url, vkey, _ = tiled
+    done = subprocess.run([str(binary), url, vkey], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("ok: ")
+    assert "entries proved" in done.stdout
+    # Signed by another key, the checkpoint is refused by Go's note.Open.
+    other = verifier_key("operator", fixed_key("mallory").public_key)
+    refused = subprocess.run([str(binary), url, other], capture_output=True, text=True,
+                             timeout=120, check=False)
+    assert refused.returncode == 1
+    assert refused.stdout.startswith("FAIL: checkpoint")
