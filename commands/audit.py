@@ -203,8 +203,17 @@ def export(opts: Common,
                            f"{output / 'bundle.json'}")
     if not output.parent.is_dir():
         raise InvalidInput(f"-o {output}: there is no folder {output.parent}; make it first")
-    with render.progress("exporting", quiet=opts.json) as advance:
-        bundle = export_bundle(opts.open_ledger(), reference, advance)
+    remote = opts.remote
+    if remote is not None:
+        if reference is not None:
+            raise InvalidInput("over a service, export the whole ledger (leave out REF); "
+                               "'ledger verify-bundle' then checks it offline")
+        # Made here from the service's checkpoint, tiles and entries, then checked here.
+        bundle = remote.bundle()
+        verify_bundle(bundle).raise_for_failures()
+    else:
+        with render.progress("exporting", quiet=opts.json) as advance:
+            bundle = export_bundle(opts.open_ledger(), reference, advance)
     entries, cp = bundle.entries, Checkpoint.parse(bundle.checkpoint.text)
     agreements = bundle.agreements
     try:

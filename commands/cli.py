@@ -18,6 +18,7 @@ import typer
 from commands import render, screen
 from commands.app import app, keys_app
 from commands.common import Common, command, emit_json, open_regular
+from commands.remote import safe_name
 from ledger import bodies
 from ledger.acts import Recorded
 from ledger.bodies import Changes, FundingLine, NewPartner, PartnerDetails, Terms
@@ -804,7 +805,18 @@ def verify(opts: Common, reference: Annotated[str | None, typer.Argument(
         parse_slug(reference, "agreement reference")
     remote = opts.remote
     if remote is not None:
-        _verdict(opts, remote.verify(reference))
+        checked = remote.verify(reference)
+        if reference is None:
+            try:
+                log = remote.verify_log(opts.keystore.folder / "services"
+                                        / f"{safe_name(remote.origin)}.json")
+            except NotFound:
+                checked.checks.append("no checkpoint yet: the log is checked once the "
+                                      "operator has signed one")
+            else:
+                checked.failures += log.failures
+                checked.checks += [f"the log: {check}" for check in log.checks]
+        _verdict(opts, checked)
         return
     ledger = opts.open_ledger()
     # What this key folder remembers of the ledger (the last checkpoint each partner cosigned,

@@ -10,18 +10,23 @@ by its identity and answers with the first result, never a second entry.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import random
+import re
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from ledger import merkle, tiles
 from ledger.acts import Acts, BodyOf, Recorded, signed_entry
+from ledger.bundle import Bundle, BundleEntry, partner_keys, verify_bundle
 from ledger.canonical import ZERO_HASH
 from ledger.domain import Acted, Agreement, agreement_id
 from ledger.errors import (
@@ -34,9 +39,10 @@ from ledger.errors import (
     VerificationFailed,
 )
 from ledger.keys import Signer
+from ledger.note import Checkpoint, SignedNote
 from ledger.statement import Entry, new_act_id
 from ledger.values import parse_slug
-from ledger.verify import RecordedEntry, Report, check_agreement
+from ledger.verify import Failure, RecordedEntry, Report, check_agreement
 
 #: How many times an act is read, signed and posted again when others keep landing first.
 MAX_ATTEMPTS = 12
@@ -189,6 +195,92 @@ class RemoteLedger(Acts):
             return False
         return True
 
+    def _text(self, path: str) -> bytes:
+        """A route's body as it is (a checkpoint note, a tile)."""
+        request = urllib.request.Request(self.url + path, method="GET")  # noqa: S310
+        if self.read_token is not None:
+            request.add_header("Authorization", f"Bearer {self.read_token}")
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
+                return bytes(response.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                raise NotFound(str(_json(exc.read()).get("error") or f"{path}: not found")) \
+                    from None
+            raise StorageError(f"{self.describe()} answered HTTP {exc.code} for {path}") \
+                from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            raise StorageError(f"cannot reach {self.describe()}: {exc}") from None
+
+    def bundle(self) -> Bundle:
+        """The whole ledger as an audit bundle, made here from what the service serves: the
+        latest checkpoint, the entries of the log's entry tiles up to its size, the times the
+        agreements' entries give, the keys the agreements (each replayed and checked) show,
+        and each entry's inclusion proof computed here from the entries themselves (so every
+        proof checks out exactly when the entries give the checkpoint's root)."""
+        identity = self._get("/v1/ledger")
+        note = SignedNote.parse(self._text("/checkpoint").decode())
+        size = Checkpoint.parse(note.text).size
+        agreements = [self.agreement(ref) for ref in self.references()]
+        recorded = {act.entry.hash: act.recorded for a in agreements for act in a.history}
+        texts: list[bytes] = []
+        for first in range(0, size, tiles.WIDTH):
+            width = min(tiles.WIDTH, size - first)
+            texts += tiles.read_entry_bundle(
+                self._text("/" + tiles.tile_path(None, first // tiles.WIDTH, width)))
+        if len(texts) != size:
+            raise VerificationFailed(f"{self.describe()} served {len(texts)} entries in the "
+                                     f"tiles of a log of {size}")
+        tree = merkle.Tree([merkle.leaf_hash(text) for text in texts])
+        entries = []
+        for index, text in enumerate(texts):
+            entry = Entry.parse(text)
+            when = recorded.get(entry.hash)
+            if when is None:
+                raise VerificationFailed(f"log index {index} holds an entry that no agreement "
+                                         f"the service serves holds")
+            entries.append(BundleEntry.of(index, when, entry, tuple(tree.inclusion_proof(index))))
+        return Bundle(self.origin, str(identity["operator"]),
+                      bytes.fromhex(str(identity["operator_public_key"])), note, True,
+                      tuple(a.reference for a in agreements), partner_keys(agreements),
+                      tuple(entries))
+
+    def verify_log(self, memory: Path | None = None) -> Report:
+        """Everything the service serves, checked here as ``verify-bundle`` checks a bundle
+        (:meth:`bundle`): the checkpoint's signature and cosignatures, the tree the entries
+        give, every entry and rule. ``memory`` (a file in the auditor's key folder) holds the
+        operator key and the last checkpoint verified here: a different operator key, a
+        smaller log, or entries that no longer give the remembered root fail, even if the
+        service has since deleted what it served then."""
+        bundle = self.bundle()
+        remembered: dict[str, Any] = {}
+        if memory is not None and memory.exists():
+            remembered = _json(memory.read_bytes())
+        pinned = remembered.get("operator_public_key")
+        report = verify_bundle(bundle, bytes.fromhex(pinned) if pinned else None)
+        checkpoint = Checkpoint.parse(bundle.checkpoint.text)
+        if remembered.get("size") is not None:
+            size, root = int(remembered["size"]), str(remembered["root"])
+            leaves = [merkle.leaf_hash(e.text.encode()) for e in bundle.entries[:size]]
+            if checkpoint.size < size:
+                report.failures.append(Failure(
+                    f"the log has {checkpoint.size} entries; {size} were verified here before: "
+                    f"it was cut back"))
+            elif _b64(merkle.Tree(leaves).root) != root:
+                report.failures.append(Failure(
+                    f"the first {size} entries no longer give the root verified here before: "
+                    f"the log was rewritten"))
+            else:
+                report.checks.append(f"consistent with the checkpoint of size {size} verified "
+                                     f"here before")
+        if memory is not None and report.ok:
+            memory.parent.mkdir(parents=True, exist_ok=True)
+            memory.write_text(json.dumps({
+                "origin": self.origin, "operator_public_key": bundle.operator_key.hex(),
+                "size": checkpoint.size, "root": _b64(checkpoint.root)}) + "\n",
+                encoding="utf-8")
+        return report
+
     def verify(self, reference: str | None = None) -> Report:
         """Every entry the service holds (or one agreement's), checked here as ``verify``
         checks a ledger's: read strictly, its place in the chain, its signature by the key
@@ -209,9 +301,8 @@ class RemoteLedger(Acts):
         report.checks.append(f"every entry served by {self.url}: canonical form, seq/prev "
                              f"chain, signature by the key its partner held, every rule "
                              f"replayed")
-        report.checks.append("not checked over a service: the Merkle log, checkpoints and "
-                             "cosignatures, and the read models (run 'ledger verify' where "
-                             "the service runs)")
+        report.checks.append("not checked over a service: the read models (derived tables "
+                             "the service keeps; run 'ledger verify' where it runs)")
         return report
 
     # --- acting -----------------------------------------------------------------------------
@@ -277,3 +368,13 @@ def _json(data: bytes) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def safe_name(origin: str) -> str:
+    """A file name for what is remembered of a ledger: its origin, with anything but letters,
+    digits, dots and hyphens as underscores."""
+    return re.sub(r"[^A-Za-z0-9.-]", "_", origin)

@@ -39,6 +39,7 @@ from ledger.acts import signed_entry
 from ledger.application import Ledger
 from ledger.bodies import DraftBody, FundingLine, PartnerDetails, Terms
 from ledger.canonical import ZERO_HASH
+from ledger.checkpoints import signed_checkpoint
 from ledger.errors import VerificationFailed
 from ledger.keystore import KeyStore
 from ledger.note import Checkpoint, SignedNote, verifier_key
@@ -182,6 +183,22 @@ def test_the_southwark_walk_through_over_the_service(served: Served, tmp_path: P
         assert auditor.json(*command, "--json") == local.json(*command, "--json"), command
     report = auditor.json("verify", "--json")
     assert (report["ok"], report["entries"], report["agreements"]) == (True, 10, 1)
+    assert "no checkpoint yet" in " ".join(report["checks"])
+    # Once the operator (where the service runs) signs a checkpoint and the PCT cosigns it,
+    # the auditor checks the log too: the checkpoint, its cosignature, the tree the entries
+    # in the tiles give. And takes a bundle away to check offline.
+    local.make_keys()
+    local.run("checkpoint")
+    # (Cosigning is not yet over the service: the PCT cosigns on the database itself.)
+    clis[PCT].run("cosign", "--as", PCT, ledger=served.ledger_url)
+    report = auditor.json("verify", "--json")
+    checks = " ".join(report["checks"])
+    assert report["ok"] is True, report
+    assert "the log: checkpoint signed by the operator, cosigned by southwark-pct" in checks
+    bundle = tmp_path / "bundle.json"
+    auditor.run("export", "-o", str(bundle))
+    offline = auditor.json("verify-bundle", str(bundle), "--json")
+    assert (offline["ok"], offline["entries"], offline["checkpoint_size"]) == (True, 10, 10)
     assert local.json("verify", "--json")["ok"] is True
 
 
@@ -526,3 +543,66 @@ def test_gos_tlog_reads_the_tiles(tiled: tuple[str, str, Path],
                              timeout=120, check=False)
     assert refused.returncode == 1
     assert refused.stdout.startswith("FAIL: checkpoint")
+
+
+def _checkpoint(ledger_url: str, operator: str = "operator") -> int:
+    """The operator signs a checkpoint of the whole log, where the ledger is."""
+    from projections.log import MerkleLog  # noqa: PLC0415
+    from projections.readmodels import ReadModels  # noqa: PLC0415
+
+    ledger = Ledger(parse_location(ledger_url))
+    models = ReadModels(ledger)
+    try:
+        log = MerkleLog(models)
+        log.catch_up()
+        size = log.current_size()
+        ledger.record_checkpoint(signed_checkpoint(ORIGIN, size, log.root(size), "operator",
+                                                   fixed_key(operator)))
+        return size
+    finally:
+        models.close()
+        ledger.close()
+
+
+def _ledger_of(url: str, amounts: list[int], operator: str = "operator") -> None:
+    """A ledger of one agreement: the Southwark draft, then one funding line per amount."""
+    ledger = Ledger(parse_location(url), create=True)
+    try:
+        ledger.initialise(ORIGIN, "operator", fixed_key(operator).public_key)
+        ledger.submit(_draft_entry(fixed_key(SSD), act="6" * 32))
+        for n, amount in enumerate(amounts):
+            ledger.declare(REF, FundingLine(SSD, FinancialYear(2004 + n), "Social Services",
+                                            Decimal(amount), "confirmed"), fixed_key(SSD),
+                           datetime(2003, 12, 16, 1, tzinfo=UTC))
+    finally:
+        ledger.close()
+    _checkpoint(url, operator)
+
+
+@pytest.mark.parametrize(("later", "amounts", "operator", "says"), [
+    ("rewritten", [1000, 2000], "operator", "no longer give the root verified here"),
+    ("cut back", [1000], "operator", "it was cut back"),
+    ("another operator", [1000, 1000, 3000], "mallory", "is not the expected one"),
+])
+def test_an_auditor_remembers_what_it_verified(tmp_path: Path, later: str, amounts: list[int],
+                                               operator: str, says: str) -> None:
+    first, second = str(tmp_path / "first.db"), str(tmp_path / "second.db")
+    _ledger_of(first, [1000, 1000])
+    _ledger_of(second, amounts, operator)
+    memory = tmp_path / "auditor" / "services" / "remembered.json"
+    servers = [_serve(url, Policy()) for url in (first, second)]
+    url_first, url_second = (next(server) for server in servers)
+    try:
+        assert RemoteLedger(url_first).verify_log(memory).ok
+        assert json.loads(memory.read_text())["size"] == 3
+        # The service now serves another history under the same origin: a fresh auditor
+        # finds it well signed, the one that remembers catches it.
+        assert RemoteLedger(url_second).verify_log().ok
+        report = RemoteLedger(url_second).verify_log(memory)
+        assert not report.ok, later
+        assert any(says in f.what for f in report.failures), report.failures
+        assert json.loads(memory.read_text())["size"] == 3  # a failed check remembers nothing
+    finally:
+        for server in servers:
+            for _ in server:
+                pass
