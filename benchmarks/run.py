@@ -10,11 +10,13 @@ import math
 import os
 import random
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -28,6 +30,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from benchmarks.synthetic import ORIGIN, build, partner_key
 from ledger.application import Ledger
 from ledger.checkpoints import signed_checkpoint
+from ledger.errors import LedgerError
 from ledger.storage import Location, parse_location
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,6 +179,83 @@ def _acts(location: Location, count: int) -> tuple[float, float]:
     return core, bare
 
 
+def _service(url: str, location: Location, clients: int, acts: int) -> dict[str, float]:
+    """Signed acts per second through ``ledger serve`` with ``clients`` concurrent clients
+    (each its own process and agreement), the same acts through the core in this process,
+    and the p50 and p99 latency of one act through the service."""
+    from benchmarks.tasks import payments  # noqa: PLC0415
+
+    per_client = max(1, acts // clients)
+    ledger = Ledger(location)
+    # Agreements a payment can be made into (in force, a confirmed line of an active partner
+    # whose key is at hand), one for each client: a first payment into each shows which.
+    references: list[str] = []
+    for n in range(10 * clients):
+        reference = f"agreement-{n:07d}"
+        if len(references) == clients or not ledger.exists(reference):
+            break
+        payable, signers = payments(ledger.agreement(reference, copy=False))
+        if not payable:
+            continue
+        partner, year, source = payable[0]
+        try:
+            ledger.pay(reference, partner, year, Decimal("0.01"), source, signers[partner])
+        except LedgerError:
+            continue
+        references.append(reference)
+    if len(references) < clients:
+        raise SystemExit(f"only {len(references)} agreements take payments; build more entries")
+    started = time.perf_counter()
+    for n in range(per_client):
+        for reference in references:
+            agreement = ledger.agreement(reference, copy=False)
+            payable, signers = payments(agreement)
+            partner, year, source = payable[n % len(payable)]
+            ledger.pay(reference, partner, year, Decimal("0.01"), source, signers[partner])
+    core = per_client * clients / (time.perf_counter() - started)
+    ledger.close()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    beside = Path(sys.executable).with_name("ledger")
+    command = [str(beside)] if beside.exists() else [sys.executable, "-c",
+                                                     "from commands.entry import main; main()"]
+    workers = "1" if location.is_sqlite else str(os.cpu_count() or 1)
+    server = subprocess.Popen([*command, "serve", "--ledger", url, "--port", str(port),
+                               "--workers", workers], cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        service = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(service + "/healthz", timeout=5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("ledger serve did not start") from None
+                time.sleep(0.1)
+        start_at = time.time() + 3 + clients * 0.4  # every client imported and ready
+        procs = [subprocess.Popen([sys.executable, "-m", "benchmarks.tasks", "service-client",
+                                   service, reference, str(per_client), str(start_at)],
+                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for reference in references]
+        results = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=1800)
+            if proc.returncode != 0:
+                raise SystemExit(f"a service client failed:\n{err}")
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    latencies = sorted(x for r in results for x in r["latencies"])
+    wall = max(r["ended"] for r in results) - min(r["started"] for r in results)
+    return {"service": len(latencies) / wall, "core": core,
+            "p50_ms": latencies[len(latencies) // 2] * 1000,
+            "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000}
+
+
 def _proofs(location: Location) -> tuple[float, int, int]:
     from projections.log import MerkleLog  # noqa: PLC0415
     from projections.readmodels import ReadModels  # noqa: PLC0415
@@ -269,6 +349,17 @@ def run(entries: int, base: str | None, work: Path, quick: bool) -> dict[str, An
     figures.append(Figure("ledger status REF wall time on the largest ledger", status, "s",
                           imports, 'python -c "import commands.cli"', status - imports,
                           "<= baseline + 0.15 s", status <= imports + 0.15))
+    served = _service(url, location, 16, 320 if quick else 1600)
+    store = "SQLite, one service process" if location.is_sqlite else \
+        "PostgreSQL, a service process per core"
+    figures.append(Figure(f"signed acts per second through ledger serve, 16 clients ({store})",
+                          served["service"], "acts/s", served["core"],
+                          "the same acts through the core in one process, same store",
+                          served["service"] / served["core"], ">= 0.5 x baseline",
+                          served["service"] >= 0.5 * served["core"]))
+    figures.append(Figure("latency of one act through ledger serve, p50 (p99 as baseline)",
+                          served["p50_ms"], "ms", served["p99_ms"], "p99 of the same acts",
+                          None, "reported", True))
     proof_ms, longest, log_size = _proofs(location)
     bound = math.ceil(math.log2(log_size))
     figures.append(Figure(f"inclusion proof at {log_size} entries (slowest of 200)", proof_ms,

@@ -173,8 +173,48 @@ def inserts(url: str) -> dict[str, Any]:
     return {"entries": entries, "seconds": seconds}
 
 
+def payments(agreement: Any) -> tuple[list[tuple[str, Any, str]], dict[str, Any]]:
+    """The confirmed lines of active partners an agreement can be paid against, and the
+    signer of each partner's current key (the synthetic partners' fixed keys)."""
+    from benchmarks.synthetic import partner_key  # noqa: PLC0415
+
+    payable = [(p, y, s) for (p, y, s), line in agreement.funding.items()
+               if line.status == "confirmed" and p in agreement.partners
+               and agreement.partners[p].active]
+    signers = {}
+    for slot in range(8):
+        for generation in (0, 1):
+            signer = partner_key(slot, generation)
+            signers[signer.public_key] = signer
+    held = {p.id: signers.get(p.current.public_key) for p in agreement.partners.values()}
+    payable = [line for line in payable if held.get(line[0]) is not None]
+    return payable, {partner: signer for partner, signer in held.items() if signer is not None}
+
+
+def service_client(url: str, reference: str, count: str, start_at: str) -> dict[str, Any]:
+    """One partner's ``ledger`` against a service: ``count`` payments into one agreement,
+    each signed here and posted, from the moment ``start_at`` (so that every client starts
+    together, after its imports); the latency of each."""
+    from decimal import Decimal  # noqa: PLC0415
+
+    from commands.remote import RemoteLedger  # noqa: PLC0415
+
+    remote = RemoteLedger(url)
+    payable, signers = payments(remote.agreement(reference))
+    time.sleep(max(0.0, float(start_at) - time.time()))
+    started = time.time()
+    latencies = []
+    for i in range(int(count)):
+        partner, year, source = payable[i % len(payable)]
+        begun = time.perf_counter()
+        remote.pay(reference, partner, year, Decimal("0.01"), source, signers[partner])
+        latencies.append(time.perf_counter() - begun)
+    return {"started": started, "ended": time.time(), "latencies": latencies}
+
+
 TASKS = {"verify": verify, "rebuild": rebuild, "select": select, "import": import_bundle,
-         "raw-verify": raw_verify, "replay": replay, "inserts": inserts}
+         "raw-verify": raw_verify, "replay": replay, "inserts": inserts,
+         "service-client": service_client}
 
 if __name__ == "__main__":
     result = TASKS[sys.argv[1]](*sys.argv[2:])

@@ -246,20 +246,20 @@ class Service:
         s = entry.statement
         with self.writing:
             try:
-                self.ledger.submit(entry)
+                agreement = self.ledger.submit(entry)
             except AlreadyRecorded as exc:
-                stored = self.ledger.agreement(s.agreement).history[exc.seq - 1]
+                stored = self.ledger.agreement(s.agreement, copy=False).history[exc.seq - 1]
                 return JSONResponse(_landed(stored.entry, stored.recorded, already=True), 200)
             except RuleViolation as exc:
                 # An entry that no longer follows the agreement's last one lost a race: the
                 # client reads the agreement again and signs the same act anew.
-                if s.action != "draft" and self.ledger.exists(s.agreement) and \
-                        self.ledger.agreement(s.agreement).version >= s.seq:
-                    raise AgreementBusy(f"agreement {s.agreement!r} has moved on to entry "
-                                        f"{self.ledger.agreement(s.agreement).version}; read "
-                                        f"it again and sign again") from exc
+                if s.action != "draft" and self.ledger.exists(s.agreement):
+                    version = self.ledger.agreement(s.agreement, copy=False).version
+                    if version >= s.seq:
+                        raise AgreementBusy(f"agreement {s.agreement!r} has moved on to entry "
+                                            f"{version}; read it again and sign again") from exc
                 raise
-        stored = self.ledger.agreement(s.agreement).history[s.seq - 1]
+        stored = agreement.history[s.seq - 1]
         return JSONResponse(_landed(stored.entry, stored.recorded, already=False), 201)
 
 

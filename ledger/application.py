@@ -44,6 +44,7 @@ from ledger.errors import (
     InvalidInput,
     LedgerError,
     NotFound,
+    RuleViolation,
     StorageError,
     VerificationFailed,
 )
@@ -330,7 +331,7 @@ class Ledger(Acts, Application[UUID]):
         s = entry.statement
         if s.action == "draft":
             if self.exists(s.agreement):
-                landed = (self.agreement(s.agreement).entry_of_act(s.partner, s.act)
+                landed = (self.agreement(s.agreement, copy=False).entry_of_act(s.partner, s.act)
                           if s.act is not None else None)
                 if landed is not None:
                     raise AlreadyRecorded(
@@ -339,13 +340,28 @@ class Ledger(Acts, Application[UUID]):
                 raise InvalidInput(f"agreement {s.agreement!r} already exists in this ledger")
             agreement = Agreement.draft(entry, self.origin, now)
         else:
-            agreement = self.agreement(s.agreement)
-            agreement.record(entry, now)
+            # The cached agreement itself, as an act of this ledger's own uses it: changed only
+            # by a check that passed, and forgotten below if the write does not land.
+            agreement = self._current(s.agreement)
+            try:
+                agreement.record(entry, now)
+            except AlreadyRecorded:
+                raise
+            except RuleViolation:
+                # The cache may be behind another process's writes: check against the stored
+                # agreement before refusing.
+                self._forget(s.agreement)
+                agreement = self._current(s.agreement)
+                agreement.record(entry, now)
         try:
             self._save(agreement)
         except IntegrityError:
+            self._forget(s.agreement)
             raise AgreementBusy(f"agreement {s.agreement!r} changed while the entry was "
                                 f"being stored; try again") from None
+        except BaseException:
+            self._forget(s.agreement)
+            raise
         return agreement
 
     def store_verified(self, events: Sequence[StoredEvent]) -> None:
