@@ -334,6 +334,8 @@ class Ledger(Acts, Application[UUID]):
                 landed = (self.agreement(s.agreement, copy=False).entry_of_act(s.partner, s.act)
                           if s.act is not None else None)
                 if landed is not None:
+                    # Only a draft signed by the key it brings claims the act.
+                    Agreement.check_own_key(entry)
                     raise AlreadyRecorded(
                         f"act {s.act} of {s.partner!r} is already recorded as entry 1 of "
                         f"{s.agreement!r}; it is not recorded twice", 1)

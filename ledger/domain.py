@@ -408,6 +408,11 @@ class Agreement(Aggregate):
                            entry=entry.text, timestamp=now)
 
     @staticmethod
+    def check_own_key(entry: Entry) -> None:
+        """Raise unless a draft entry is signed by the key its body brings."""
+        _check_own_key(entry, entry.statement.body_of(DraftBody).partner.public_key)
+
+    @staticmethod
     def check_draft(entry: Entry, origin: str, now: datetime) -> None:
         """Raise the first rule a draft entry breaks; return if it may begin an agreement."""
         s = entry.statement
@@ -499,6 +504,9 @@ class Agreement(Aggregate):
             raise RuleViolation(f"agreement {self.reference!r} already exists; "
                                 f"choose another reference")
         if s.act is not None and (s.partner, s.act) in self.acts:
+            # Only the partner's own signature claims one of its acts: a copy that does not
+            # verify under a key the partner has held is no act at all.
+            self._check_signed_by_partner(entry)
             seq = self.acts[(s.partner, s.act)]
             raise AlreadyRecorded(
                 f"act {s.act} of {s.partner!r} is already recorded as entry {seq} of "
@@ -636,6 +644,15 @@ class Agreement(Aggregate):
                 f"no further act is allowed")
 
     # --- who may sign what ---------------------------------------------------------------------
+
+    def _check_signed_by_partner(self, entry: Entry) -> None:
+        s = entry.statement
+        partner = self.partners.get(s.partner)
+        keys = [] if partner is None else [k.public_key for k in partner.signatories
+                                           if k.key_id == s.key]
+        if not keys:
+            raise SignatureInvalid(f"key {s.key[:16]} was never a key of partner {s.partner!r}")
+        entry.verify_signature(keys[0])
 
     def _signer_for(self, entry: Entry) -> bytes:
         """The public key that must have signed ``entry``."""

@@ -14,7 +14,6 @@ RFC 8785 canonical JSON (see ``docs/FORMAT.md``)::
 from __future__ import annotations
 
 import base64
-import binascii
 import functools
 import re
 import secrets
@@ -328,7 +327,7 @@ class Entry:
             raise InvalidInput("entry signature must be base64 text")
         try:
             signature = base64.b64decode(sig_text, validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or a character beyond ASCII
             raise InvalidInput("entry signature is not valid base64") from None
         if len(signature) != 64 or base64.b64encode(signature).decode() != sig_text:
             raise InvalidInput("entry signature must be 64 bytes in canonical base64")

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from unittest import mock
 
 import pytest
 import uvicorn
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from commands import openapi
 from commands.remote import RemoteLedger, _Unreachable
@@ -606,3 +609,71 @@ def test_an_auditor_remembers_what_it_verified(tmp_path: Path, later: str, amoun
         for server in servers:
             for _ in server:
                 pass
+
+
+# --- hostile clients, generated ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Entry]]:
+    """A served ledger holding one genuine draft, for generated requests."""
+    ledger_url = str(tmp_path_factory.mktemp("fuzz") / "ledger.db")
+    _init(ledger_url)
+    genuine = _draft_entry(fixed_key(SSD), act="7" * 32)
+    for url in _serve(ledger_url, Policy()):
+        assert http("POST", url + "/v1/entries", genuine.text.encode())[0] == 201
+        yield url, ledger_url, genuine
+
+
+def _mutated(genuine: Entry, data: st.DataObject) -> bytes:
+    """The genuine entry with one generated change: a byte, a field's value, a field gone."""
+    text = genuine.text
+    kind = data.draw(st.sampled_from(["byte", "value", "drop"]))
+    if kind == "byte":
+        at = data.draw(st.integers(0, len(text) - 1))
+        return (text[:at] + data.draw(st.characters()) + text[at + 1:]).encode()
+    document = json.loads(text)
+    statement = document["statement"]
+    key = data.draw(st.sampled_from(sorted(statement)))
+    if kind == "drop":
+        del statement[key]
+    else:
+        statement[key] = data.draw(st.none() | st.booleans() | st.integers() | st.text()
+                                   | st.lists(st.integers(), max_size=3))
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_generated_posts_never_fail_the_service_nor_write(fuzzed: tuple[str, str, Entry],
+                                                         data: st.DataObject) -> None:
+    url, ledger_url, genuine = fuzzed
+    body = data.draw(st.one_of(st.binary(max_size=300), st.just(b""),
+                               st.builds(lambda v: json.dumps(v).encode(),
+                                         st.dictionaries(st.text(max_size=10), st.integers())),
+                               st.builds(_mutated, st.just(genuine), st.data())))
+    code, answer = http("POST", url + "/v1/entries", body,
+                        headers={"Content-Type": "application/json"})
+    if body == genuine.text.encode():
+        assert code == 200
+    else:
+        assert code in (400, 403, 404, 409, 413, 422), (code, answer, body)
+        assert answer["kind"] != "error"
+    assert stored_texts(ledger_url) == [genuine.text]
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=40))
+def test_generated_reads_never_fail_the_service(fuzzed: tuple[str, str, Entry],
+                                                path: str) -> None:
+    url, _, _ = fuzzed
+    for route in ("/tile/", "/v1/agreements/", "/tile/entries/"):
+        target = url + route + urllib.parse.quote(path, safe="/.")
+        try:
+            with urllib.request.urlopen(target, timeout=30) as response:
+                code = response.status
+        except urllib.error.HTTPError as exc:
+            code = exc.code
+        assert code in (200, 400, 404, 405), (target, code)

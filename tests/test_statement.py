@@ -331,3 +331,11 @@ def test_ed25519_signatures_are_deterministic() -> None:
 def test_a_seed_is_exactly_32_bytes(seed: bytes) -> None:
     with pytest.raises(InvalidInput, match="32 bytes"):
         Signer.from_seed(seed)
+
+
+@pytest.mark.parametrize("character", ["é", "\u0000", "!", "\u2028"])
+def test_a_signature_with_a_character_base64_never_holds_is_refused(character: str) -> None:
+    entry = Entry.sign(draft_statement(), SIGNER)
+    text = entry.text.replace('"signature":"', '"signature":"' + character, 1)
+    with pytest.raises(InvalidInput):
+        Entry.parse(text)
