@@ -9,6 +9,7 @@ malformed) are refused and write nothing; the same act posted twice is stored on
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -677,3 +678,69 @@ def test_generated_reads_never_fail_the_service(fuzzed: tuple[str, str, Entry],
         except urllib.error.HTTPError as exc:
             code = exc.code
         assert code in (200, 400, 404, 405), (target, code)
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key (test-only, made afresh)."""
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now).not_valid_after(now.replace(year=now.year + 1))
+                   .add_extension(x509.SubjectAlternativeName(
+                       [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None),
+                                  critical=True)
+                   .sign(key, hashes.SHA256()))
+    cert, private = folder / "cert.pem", folder / "key.pem"
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return cert, private
+
+
+def test_ledger_serve_speaks_https_and_partners_check_its_certificate(tmp_path: Path) -> None:
+    ledger_url = str(tmp_path / "ledger.db")
+    _init(ledger_url)
+    cert, key = _self_signed(tmp_path)
+    port = _free_port()
+    server = subprocess.Popen([*LEDGER, "serve", "--ledger", ledger_url, "--port", str(port),
+                               "--certfile", str(cert), "--keyfile", str(key)], cwd=ROOT,
+                              env={**os.environ, "LEDGER_URL": ""}, stderr=subprocess.DEVNULL)
+    try:
+        url = f"https://127.0.0.1:{port}"
+        store = KeyStore(tmp_path / "ssd")
+        store_fixed_key(store, SSD, PASSPHRASE.encode())
+        partner, args = SOUTHWARK[0]
+        env = {**os.environ, "LEDGER_PASSPHRASE": PASSPHRASE, "LEDGER_URL": "",
+               "LEDGER_KEYS": str(tmp_path / "ssd")}
+        deadline = time.monotonic() + 60
+        while True:
+            # A partner that trusts the service's certificate acts over https...
+            done = subprocess.run([*LEDGER, *args, "--as", partner, "--ledger", url, "--json"],
+                                  cwd=ROOT, env={**env, "SSL_CERT_FILE": str(cert)},
+                                  capture_output=True, text=True, timeout=120, check=False)
+            if done.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)  # the service is still starting
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["seq"] == 1
+        # ...one that does not know it is refused, in one line, and nothing is written.
+        untrusted = subprocess.run([*LEDGER, "status", REF, "--ledger", url], cwd=ROOT,
+                                   env=env, capture_output=True, text=True, timeout=120,
+                                   check=False)
+        assert untrusted.returncode != 0
+        assert untrusted.stderr.startswith("error: cannot reach the ledger service")
+        assert "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr
+        assert untrusted.stderr.count("\n") == 1
+        assert len(stored_texts(ledger_url)) == 1
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
