@@ -45,7 +45,7 @@ from projections.db import default_workers
 from projections.models import PartnerRow, PaymentRow
 from projections.readmodels import ReadModels
 from projections.rows import AgreementRows, rows_for
-from projections.views import budget_view, history_view, status_view, todo_view
+from projections.views import budget_view, history_json, history_view, status_view, todo_view
 
 # --- shared option types -------------------------------------------------------------------------
 
@@ -706,10 +706,7 @@ def signatures(opts: Common, reference: Ref, as_of: AsOf = None,
     rows, day = _rows_at(opts, reference, as_of, as_of_entry)
     view = status_view(rows, day)
     if opts.json:
-        emit_json({"reference": view.reference, "state": view.state,
-                   "state_digest": view.state_digest,
-                   "signatures": [s.to_json() for s in view.signatures],
-                   "partners": [{"id": p.id, "signed": p.signed} for p in view.partners]})
+        emit_json(view.signatures_json())
         return
     render.signatures(view)
 
@@ -721,7 +718,7 @@ def history(opts: Common, reference: Ref, as_of: AsOf = None, as_of_entry: AsOfE
     rows, _ = _rows_at(opts, reference, as_of, as_of_entry)
     entries = history_view(rows)
     if opts.json:
-        emit_json({"reference": reference, "entries": [r.to_json() for r in entries]})
+        emit_json(history_json(reference, entries))
         return
     render.history(reference, entries)
 

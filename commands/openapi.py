@@ -274,6 +274,54 @@ DOCUMENT: dict[str, Any] = {
                 },
             }
         },
+        "/v1/agreements/{reference}/{view}": {
+            "get": {
+                "summary": "What ledger status, signatures, history or budget --json print",
+                "description": (
+                    "The documents of docs/CLI.md, from the service's read models (or, with "
+                    "as_of, the agreement replayed to that date). A partner's ledger computes "
+                    "the same from the entries it checks itself."
+                ),
+                "security": [{}, {"readToken": []}],
+                "parameters": [
+                    {
+                        "name": "reference",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                    {
+                        "name": "view",
+                        "in": "path",
+                        "required": True,
+                        "schema": {
+                            "type": "string",
+                            "enum": ["status", "signatures", "history", "budget"],
+                        },
+                    },
+                    {
+                        "name": "as_of",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "format": "date"},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the document docs/CLI.md defines",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    **{
+                        code: {"description": text}
+                        for code, text in (
+                            ("400", "malformed reference or date"),
+                            ("401", "reads need the read token"),
+                            ("404", "no such agreement or view"),
+                        )
+                    },
+                },
+            }
+        },
         "/v1/entries": {
             "post": {
                 "summary": "Store a partner's signed entry",

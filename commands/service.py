@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +52,13 @@ from ledger.errors import (
 from ledger.keys import parse_public_key
 from ledger.statement import MAX_ENTRY_BYTES, Entry
 from ledger.storage import Location
-from ledger.values import at_text, parse_slug
+from ledger.values import at_text, parse_date, parse_slug
 from ledger.verify import drafted_agreements, stored_records
+from projections.asof import agreement_as_of
 from projections.log import MerkleLog
 from projections.readmodels import ReadModels
+from projections.rows import rows_for
+from projections.views import budget_view, history_json, history_view, status_view
 
 #: The largest request body read: one entry, with room for its JSON string quoting.
 MAX_BODY = MAX_ENTRY_BYTES + 1024
@@ -229,6 +233,31 @@ class Service:
                               "recorded": r.recorded.isoformat()} for r in records]
         return JSONResponse(answer)
 
+    def view(self, request: Request) -> Response:
+        """What ``ledger status``, ``signatures``, ``history`` or ``budget --json`` print, from
+        the service's own read models (or, with ``as_of=DATE``, the agreement replayed to that
+        date): for reading at a glance; a partner's ``ledger`` computes the same from the
+        entries it checks itself."""
+        reference = parse_slug(request.path_params["reference"], "agreement reference")
+        as_of = request.query_params.get("as_of")
+        day = None if as_of is None else parse_date(as_of, "as_of")
+        with self.catching_up:
+            if day is None:
+                rows, today = self.models.load(reference), datetime.now(UTC).date()
+            else:
+                rows, today = rows_for(agreement_as_of(self.ledger, reference, day)), day
+        view = request.path_params["view"]
+        if view == "budget":
+            return JSONResponse(budget_view(rows).to_json())
+        if view == "history":
+            return JSONResponse(history_json(reference, history_view(rows)))
+        status = status_view(rows, today)
+        if view == "signatures":
+            return JSONResponse(status.signatures_json())
+        if view == "status":
+            return JSONResponse(status.to_json())
+        raise NotFound(f"there is no view {view!r}: status, signatures, history or budget")
+
     async def post_entry(self, request: Request) -> Response:
         """Store a partner's signed entry: 201 with the entry as stored; 200 with the first
         result if this act (its partner and identity) is already recorded."""
@@ -324,6 +353,7 @@ def make_app(location: Location, policy: Policy) -> Starlette:
         Route("/v1/ledger", guarded(service.identity, read=True)),
         Route("/v1/agreements", guarded(service.agreements, read=True)),
         Route("/v1/agreements/{reference}/entries", guarded(service.entries, read=True)),
+        Route("/v1/agreements/{reference}/{view}", guarded(service.view, read=True)),
         Route("/v1/entries", guarded(service.post_entry, read=False), methods=["POST"]),
         Route("/checkpoint", guarded(service.checkpoint, read=True)),
         Route("/tile/{path:path}", guarded(service.tile, read=True)),

@@ -209,6 +209,13 @@ class StatusView:
             "notices": [n.to_json() for n in self.notices],
         }
 
+    def signatures_json(self) -> dict[str, Any]:
+        """The JSON of ``ledger signatures`` (docs/CLI.md)."""
+        return {"reference": self.reference, "state": self.state,
+                "state_digest": self.state_digest,
+                "signatures": [s.to_json() for s in self.signatures],
+                "partners": [{"id": p.id, "signed": p.signed} for p in self.partners]}
+
 
 @dataclass(frozen=True)
 class HistoryRow:
@@ -355,6 +362,11 @@ def todo_view(partner: str, agreements: list[AgreementRows], day: date,
             tasks.append(Task(ref, "end", f"ends on {view.end}: renew it by a variation, or "
                                           f"let it end", view.end))
     return sorted(tasks, key=lambda t: (t.due or date.max, t.reference, t.kind))
+
+
+def history_json(reference: str, entries: list[HistoryRow]) -> dict[str, Any]:
+    """The JSON of ``ledger history`` (docs/CLI.md)."""
+    return {"reference": reference, "entries": [r.to_json() for r in entries]}
 
 
 def history_view(rows: AgreementRows) -> list[HistoryRow]:

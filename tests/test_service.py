@@ -185,6 +185,14 @@ def test_the_southwark_walk_through_over_the_service(served: Served, tmp_path: P
     for command in (["status", REF], ["history", REF], ["budget", REF],
                     ["status", REF, "--as-of", "2004-06-30"], ["list"]):
         assert auditor.json(*command, "--json") == local.json(*command, "--json"), command
+    # The service's own views are those documents too, for reading at a glance.
+    for view, query in (("status", ""), ("signatures", ""), ("history", ""), ("budget", ""),
+                        ("status", "?as_of=2004-06-30")):
+        command = [view, REF] + (["--as-of", "2004-06-30"] if query else [])
+        code, document = http("GET", f"{served.url}/v1/agreements/{REF}/{view}{query}")
+        assert (code, document) == (200, local.json(*command, "--json")), view
+    assert http("GET", f"{served.url}/v1/agreements/{REF}/secrets")[0] == 404
+    assert http("GET", f"{served.url}/v1/agreements/{REF}/status?as_of=yesterday")[0] == 400
     report = auditor.json("verify", "--json")
     assert (report["ok"], report["entries"], report["agreements"]) == (True, 10, 1)
     assert "no checkpoint yet" in " ".join(report["checks"])
