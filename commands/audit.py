@@ -74,7 +74,6 @@ def cosign_command(opts: Common,
     """Verify the log, check the latest checkpoint is consistent with the last one this partner
     cosigned, then cosign it (C2SP tlog-cosignature). A forked log is refused, loudly."""
     parse_slug(partner, "partner id")
-    ledger = opts.open_ledger()
     state_file = WitnessState.path_for(opts.keystore.folder, partner)
     state = WitnessState.load(state_file)
 
@@ -88,15 +87,19 @@ def cosign_command(opts: Common,
         raise NotFound(f"no key in {opts.keystore.folder} is a key {partner!r} acts with now; "
                        f"use --keys to name the folder that holds it")
 
-    with render.progress("verifying the log", quiet=opts.json) as advance:
-        done = cosign_latest(ledger, partner, state, signer_for, advance)
+    remote = opts.remote
+    if remote is not None:
+        cp, previous = remote.cosign(partner, state, signer_for)
+    else:
+        with render.progress("verifying the log", quiet=opts.json) as advance:
+            done = cosign_latest(opts.open_ledger(), partner, state, signer_for, advance)
+        cp, previous = done.checkpoint, done.previous
     state.save(state_file)
-    cp = done.checkpoint
     if opts.json:
         emit_json({"partner": partner, "size": cp.size, "root": b64(cp.root),
-                   "previous_size": done.previous})
+                   "previous_size": previous})
         return
-    since = f" (consistent with size {done.previous} cosigned before)" if done.previous else ""
+    since = f" (consistent with size {previous} cosigned before)" if previous else ""
     screen.echo(f"{partner} cosigned the checkpoint of size {cp.size}{since}")
 
 

@@ -322,6 +322,48 @@ DOCUMENT: dict[str, Any] = {
                 },
             }
         },
+        "/v1/cosignatures": {
+            "post": {
+                "summary": "Keep a partner's cosignature of a checkpoint (C2SP tlog-cosignature)",
+                "description": (
+                    "Kept once the whole log checks out and the key is one the witness "
+                    "partner acts with now. The same cosignature posted again is kept once."
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["size", "witness", "public_key", "signature"],
+                                "properties": {
+                                    "size": {"type": "integer", "minimum": 1},
+                                    "witness": {"type": "string"},
+                                    "public_key": {"type": "string"},
+                                    "signature": {
+                                        "type": "string",
+                                        "description": "the signature line, no newline",
+                                    },
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": {"description": "kept"},
+                    **{
+                        code: {"description": text}
+                        for code, text in (
+                            ("400", "malformed"),
+                            ("404", "no checkpoint of that size"),
+                            ("413", "larger than a cosignature can be"),
+                            ("422", "refused: the signature or the key"),
+                            ("500", "the log does not check out: nothing was kept"),
+                        )
+                    },
+                },
+            }
+        },
         "/v1/entries": {
             "post": {
                 "summary": "Store a partner's signed entry",

@@ -39,10 +39,11 @@ from ledger.errors import (
     VerificationFailed,
 )
 from ledger.keys import Signer
-from ledger.note import Checkpoint, SignedNote
+from ledger.note import Checkpoint, SignedNote, cosign
 from ledger.statement import Entry, new_act_id
 from ledger.values import parse_slug
-from ledger.verify import Failure, RecordedEntry, Report, check_agreement
+from ledger.verify import Failure, RecordedEntry, Report, check_agreement, learn_witnesses
+from ledger.witness import Witnesses, WitnessState, check_may_cosign, check_operator_key
 
 #: How many times an act is read, signed and posted again when others keep landing first.
 MAX_ATTEMPTS = 12
@@ -280,6 +281,49 @@ class RemoteLedger(Acts):
                 "size": checkpoint.size, "root": _b64(checkpoint.root)}) + "\n",
                 encoding="utf-8")
         return report
+
+    def cosign(self, partner: str, memory: WitnessState,
+               signer_for: Callable[[set[bytes]], Signer]) -> tuple[Checkpoint, int | None]:
+        """A partner, as a witness, cosigns the service's latest checkpoint: only once the
+        whole log it serves checks out here (:meth:`bundle`, :func:`verify_bundle`), the
+        operator key is the one this partner saw before, and the checkpoint extends the last
+        one it cosigned (``memory``, kept in its own folder), by a consistency proof made here
+        from the entries. Returns the checkpoint and the size cosigned before."""
+        bundle = self.bundle()
+        seen = memory.get(self.origin)
+        operator_key = bundle.operator_key
+        check_operator_key(partner, seen, operator_key)
+        report = verify_bundle(bundle, seen.operator_key if seen else None)
+        if not report.ok:
+            raise VerificationFailed(f"REFUSED, {partner} did not cosign: the log does not "
+                                     f"check out: {report.failures[0].line()}")
+        cp = Checkpoint.parse(bundle.checkpoint.text)
+        tree = merkle.Tree([merkle.leaf_hash(e.text.encode()) for e in bundle.entries])
+        proof = [] if seen is None or seen.size in (0, cp.size) or cp.size < seen.size else (
+            merkle.consistency_proof(seen.size, cp.size, tree.node))
+        witnesses = Witnesses()
+        for reference in bundle.agreements:
+            learn_witnesses(witnesses, self.agreement(reference))
+        signer = signer_for(witnesses.current.get(partner, set()))
+        witnesses.check(partner, signer.public_key, now=True)
+        cosigners = tuple(sig.name for sig in bundle.checkpoint.signatures
+                          if sig.name != bundle.operator)
+        check_may_cosign(partner, seen, operator_key, cp, proof, cosigners)
+        signature = cosign(cp.body(), partner, signer.private_key, int(time.time()))
+        posted = json.dumps({"size": cp.size, "witness": partner,
+                             "public_key": signer.public_key.hex(),
+                             "signature": signature.line().rstrip("\n")}).encode()
+        deadline = time.monotonic() + RECONNECT_WAIT
+        while True:
+            try:
+                self._request("POST", "/v1/cosignatures", posted)
+                break
+            except _Unreachable as exc:
+                if time.monotonic() > deadline:
+                    raise StorageError(f"cannot reach {self.describe()}: {exc}") from None
+                time.sleep(0.5)
+        memory.remember(self.origin, cp, operator_key, bundle.checkpoint.format())
+        return cp, seen.size if seen else None
 
     def verify(self, reference: str | None = None) -> Report:
         """Every entry the service holds (or one agreement's), checked here as ``verify``

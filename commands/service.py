@@ -50,11 +50,13 @@ from ledger.errors import (
     VerificationFailed,
 )
 from ledger.keys import parse_public_key
+from ledger.note import NoteSignature, add_signatures, verify_cosignature
 from ledger.statement import MAX_ENTRY_BYTES, Entry
 from ledger.storage import Location
 from ledger.values import at_text, parse_date, parse_slug
 from ledger.verify import drafted_agreements, stored_records
 from projections.asof import agreement_as_of
+from projections.audit import refuse_unless_verified, verify_ledger
 from projections.log import MerkleLog
 from projections.readmodels import ReadModels
 from projections.rows import rows_for
@@ -271,6 +273,31 @@ class Service:
                                    "draft agreements here")
         return await _in_thread(lambda: self._store(entry))
 
+    async def post_cosignature(self, request: Request) -> Response:
+        """Keep a partner's cosignature of a checkpoint (C2SP tlog-cosignature), once the
+        whole log checks out and the key is one the partner acts with now, as ``ledger
+        cosign`` where the ledger is would."""
+        try:
+            posted = json.loads(await _body(request))
+            size, witness = int(posted["size"]), parse_slug(str(posted["witness"]), "witness")
+            public_key = parse_public_key(str(posted["public_key"]))
+            signature = NoteSignature.parse_line(str(posted["signature"]))
+        except (ValueError, KeyError, TypeError):
+            raise InvalidInput("a cosignature is {size, witness, public_key, signature}") \
+                from None
+        return await _in_thread(lambda: self._cosign(size, witness, public_key, signature))
+
+    def _cosign(self, size: int, witness: str, public_key: bytes,
+                signature: NoteSignature) -> Response:
+        with self.writing:
+            latest = self._log().checkpoint(size)
+            verify_cosignature(add_signatures(latest.note, signature), witness, public_key)
+            report = verify_ledger(self.ledger, read_models=False)
+            refuse_unless_verified(report, f"{witness}'s cosignature was not kept")
+            report.witnesses.check(witness, public_key, now=True)
+            self.ledger.add_cosignature(size, witness, public_key, signature)
+        return JSONResponse({"size": size, "witness": witness}, 201)
+
     def _store(self, entry: Entry) -> Response:
         s = entry.statement
         with self.writing:
@@ -355,6 +382,8 @@ def make_app(location: Location, policy: Policy) -> Starlette:
         Route("/v1/agreements/{reference}/entries", guarded(service.entries, read=True)),
         Route("/v1/agreements/{reference}/{view}", guarded(service.view, read=True)),
         Route("/v1/entries", guarded(service.post_entry, read=False), methods=["POST"]),
+        Route("/v1/cosignatures", guarded(service.post_cosignature, read=False),
+              methods=["POST"]),
         Route("/checkpoint", guarded(service.checkpoint, read=True)),
         Route("/tile/{path:path}", guarded(service.tile, read=True)),
     ]

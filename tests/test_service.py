@@ -46,10 +46,11 @@ from ledger.canonical import ZERO_HASH
 from ledger.checkpoints import signed_checkpoint
 from ledger.errors import VerificationFailed
 from ledger.keystore import KeyStore
-from ledger.note import Checkpoint, SignedNote, verifier_key
+from ledger.note import Checkpoint, SignedNote, cosign, verifier_key
 from ledger.statement import Entry
 from ledger.storage import parse_location
 from ledger.values import FinancialYear
+from ledger.witness import WitnessState
 from tests.keys import fixed_key, store_fixed_key
 from tests.scenarios import ORIGIN
 from tests.tamper import PASSPHRASE, Cli
@@ -201,8 +202,7 @@ def test_the_southwark_walk_through_over_the_service(served: Served, tmp_path: P
     # in the tiles give. And takes a bundle away to check offline.
     local.make_keys()
     local.run("checkpoint")
-    # (Cosigning is not yet over the service: the PCT cosigns on the database itself.)
-    clis[PCT].run("cosign", "--as", PCT, ledger=served.ledger_url)
+    assert "cosigned the checkpoint of size 10" in clis[PCT].run("cosign", "--as", PCT).stdout
     report = auditor.json("verify", "--json")
     checks = " ".join(report["checks"])
     assert report["ok"] is True, report
@@ -212,6 +212,11 @@ def test_the_southwark_walk_through_over_the_service(served: Served, tmp_path: P
     offline = auditor.json("verify-bundle", str(bundle), "--json")
     assert (offline["ok"], offline["entries"], offline["checkpoint_size"]) == (True, 10, 10)
     assert local.json("verify", "--json")["ok"] is True
+    # A later checkpoint is cosigned over the service once it extends the one cosigned before.
+    clis[SSD].run("contribute", REF, "--as", SSD, "--year", "2004/05", "--amount", "1",
+                  "--paid", "--at", "2005-01-01", code=1)  # terminated: refused
+    local.run("checkpoint")
+    assert "already cosigned" in clis[PCT].run("cosign", "--as", PCT, code=1).stderr
 
 
 def test_an_act_posted_again_is_answered_with_the_first_result(served: Served) -> None:
@@ -752,3 +757,37 @@ def test_ledger_serve_speaks_https_and_partners_check_its_certificate(tmp_path: 
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
+
+
+def test_a_partner_refuses_to_cosign_a_forked_log(tmp_path: Path) -> None:
+    first, second = str(tmp_path / "first.db"), str(tmp_path / "second.db")
+    _ledger_of(first, [1000, 1000])
+    _ledger_of(second, [1000, 2000])
+    memory = WitnessState()
+    servers = [_serve(url, Policy()) for url in (first, second)]
+    url_first, url_second = (next(server) for server in servers)
+    try:
+        signer = fixed_key(SSD)
+        cp, previous = RemoteLedger(url_first).cosign(SSD, memory, lambda _current: signer)
+        assert (cp.size, previous) == (3, None)
+        assert f"— {SSD} " in http_text(url_first + "/checkpoint")
+        # The same origin now serves another history: the partner refuses, loudly.
+        with pytest.raises(VerificationFailed, match="not consistent"):
+            RemoteLedger(url_second).cosign(SSD, memory, lambda _current: signer)
+        assert f"— {SSD} " not in http_text(url_second + "/checkpoint")
+        # A key the partner does not act with is refused by the service itself.
+        note = SignedNote.parse(http_text(url_second + "/checkpoint"))
+        line = cosign(note.text, SSD, fixed_key(PCT).private_key, 1_700_000_000).line()
+        code, answer = http("POST", url_second + "/v1/cosignatures", json.dumps(
+            {"size": 3, "witness": SSD, "public_key": fixed_key(PCT).public_key.hex(),
+             "signature": line.rstrip("\n")}).encode())
+        assert (code, answer["kind"]) == (422, "refused")
+    finally:
+        for server in servers:
+            for _ in server:
+                pass
+
+
+def http_text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return str(response.read().decode())
