@@ -45,6 +45,9 @@ def serve(opts: Common,
         raise InvalidInput("--workers is 1 or more")
     if (certfile is None) != (keyfile is None):
         raise InvalidInput("give both --certfile and --keyfile, or neither")
+    if workers > 1 and opts.location.is_sqlite:
+        raise InvalidInput("a SQLite ledger takes one writer: serve it with --workers 1, or "
+                           "share a PostgreSQL database between several")
     Policy.load(drafts, read_token_file)  # refused here, in one line, if unreadable
     url = opts.ledger_url or str(opts.location.path)
     opts.open_ledger()  # a missing ledger is one clear error before anything listens

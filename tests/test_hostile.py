@@ -180,6 +180,7 @@ BAD = {
                                     "--ledger", "NEW"),
     "list-a-file-that-is-not-sqlite": ("list", "--ledger", "NOTDB"),
     "serve-with-half-of-tls": ("serve", "--certfile", "EMPTY"),
+    "serve-sqlite-with-workers": ("serve", "--workers", "2"),
     "serve-drafts-from-a-folder": ("serve", "--drafts", "FOLDER"),
     "serve-drafts-keys-not-hex": ("serve", "--drafts", "NOTDB"),
     "service-over-plain-http-elsewhere": ("status", SALFORD, "--ledger",
