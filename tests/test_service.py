@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from http.client import IncompleteRead
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -298,6 +299,11 @@ HOSTILE = {
     "key-not-held": (lambda e: signed_entry(
         ORIGIN, REF, 2, e.hash, "sign", SSD, fixed_key(PCT), datetime(2003, 12, 17, tzinfo=UTC),
         {"state": "00" * 32}, "d" * 32).text.encode(), 422, "key"),
+    # The very act, its signature broken: not the act, so not answered with its result.
+    "same-act-broken-signature": (lambda e: e.text.replace(
+        '"signature":"' + e.text.split('"signature":"')[1][:2],
+        '"signature":"' + ("AB" if not e.text.split('"signature":"')[1].startswith("AB")
+                           else "BA"), 1).encode(), 422, "signature"),
     "not-json": (lambda e: b"{not json", 400, "JSON"),
     "not-canonical": (lambda e: e.text.replace('","statement":', '", "statement":').encode(),
                       400, "canonical"),
@@ -791,3 +797,23 @@ def test_a_partner_refuses_to_cosign_a_forked_log(tmp_path: Path) -> None:
 def http_text(url: str) -> str:
     with urllib.request.urlopen(url, timeout=30) as response:
         return str(response.read().decode())
+
+
+def test_an_answer_cut_off_mid_transfer_is_no_answer() -> None:
+    # The service stopped while sending: the client must ask again, not stop on the error.
+    class CutOff:
+        status = 201
+
+        def __enter__(self) -> CutOff:
+            return self
+
+        def __exit__(self, *_: object) -> None:
+            return None
+
+        def read(self) -> bytes:
+            raise IncompleteRead(b"", 22500)
+
+    remote = RemoteLedger("http://127.0.0.1:9")
+    with mock.patch("urllib.request.urlopen", return_value=CutOff()), \
+            pytest.raises(_Unreachable):
+        remote._request("POST", "/v1/entries", b"{}")
