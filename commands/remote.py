@@ -27,7 +27,6 @@ from urllib.parse import quote, urlsplit
 from ledger import merkle, tiles
 from ledger.acts import Acts, BodyOf, Recorded, signed_entry
 from ledger.bundle import Bundle, BundleEntry, partner_keys, verify_bundle
-from ledger.canonical import ZERO_HASH
 from ledger.domain import Acted, Agreement, agreement_id
 from ledger.errors import (
     AgreementBusy,
@@ -359,20 +358,14 @@ class RemoteLedger(Acts):
         origin = self.origin
         act = self.new_act()
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            moment = stated or datetime.now(UTC).replace(microsecond=0)
             agreement: Agreement | None = None
-            if action == "draft":
-                seq, prev = 1, ZERO_HASH
-            else:
+            if action != "draft":
                 agreement = self.agreement(reference)
                 landed = agreement.entry_of_act(partner, act)
                 if landed is not None:
                     return Recorded(landed.entry, agreement, attempt)
-                seq, prev = agreement.version + 1, agreement.head
-                if stated is None:
-                    moment = max(moment, agreement.last_at)
-            entry = signed_entry(origin, reference, seq, prev, action, partner, signer, moment,
-                                 body(agreement), act)
+            entry = signed_entry(origin, reference, agreement, action, partner, signer, body,
+                                 act, stated, _now)
             # The rules are checked here first, as the service will: a refusal costs no trip.
             if agreement is None:
                 Agreement.check_draft(entry, origin, datetime.now(UTC))
@@ -422,3 +415,7 @@ def safe_name(origin: str) -> str:
     """A file name for what is remembered of a ledger: its origin, with anything but letters,
     digits, dots and hyphens as underscores."""
     return re.sub(r"[^A-Za-z0-9.-]", "_", origin)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

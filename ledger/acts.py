@@ -12,11 +12,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from ledger import bodies
 from ledger.bodies import Changes, FundingLine, NoticeBody, PartnerDetails, Payment, Terms
+from ledger.canonical import ZERO_HASH
 from ledger.domain import Agreement
 from ledger.errors import InvalidInput, NotFound
 from ledger.keys import Signer
@@ -36,11 +37,22 @@ class Recorded:
     attempts: int
 
 
-def signed_entry(origin: str, reference: str, seq: int, prev: str, action: str, partner: str,
-                 signer: Signer, moment: datetime, body: dict[str, Any], act: str) -> Entry:
-    """The signed entry of one attempt at an act: its body with every text as it is signed."""
+def signed_entry(origin: str, reference: str, agreement: Agreement | None, action: str,
+                 partner: str, signer: Signer, body: BodyOf, act: str, stated: datetime | None,
+                 clock: Callable[[], datetime]) -> Entry:
+    """The signed entry of one attempt at an act: the next entry of ``agreement`` (the first of
+    a new one when None), its body with every text as it is signed, done at ``stated`` or, if
+    no time is stated, now (``clock``) but never before the agreement's last act (another machine's
+    clock may run a little ahead of this one's)."""
+    moment = stated or clock().astimezone(UTC).replace(microsecond=0)
+    if agreement is None:
+        seq, prev = 1, ZERO_HASH
+    else:
+        seq, prev = agreement.version + 1, agreement.head
+        if stated is None:
+            moment = max(moment, agreement.last_at)
     statement = Statement(origin, reference, seq, prev, action, partner, signer.key_id, moment,
-                          _normal(body), act)
+                          _normal(body(agreement)), act)
     return Entry.sign(statement, signer)
 
 

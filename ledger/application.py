@@ -35,7 +35,6 @@ from eventsourcing.utils import Environment, TopicError, get_topic
 
 from ledger._internal import codec
 from ledger.acts import Acts, BodyOf, Recorded, signed_entry
-from ledger.canonical import ZERO_HASH
 from ledger.checkpoints import CheckpointRecord, checkpoint_id
 from ledger.domain import Acted, Agreement, agreement_id
 from ledger.errors import (
@@ -436,9 +435,6 @@ class Ledger(Acts, Application[UUID]):
         act = self.new_act()
         for attempt in range(1, MAX_ATTEMPTS + 1):
             agreement: Agreement | None = None
-            # An act with no stated time is done "now": at each attempt, and never before the
-            # agreement's last act (another machine's clock may run a little ahead of ours).
-            moment = stated or self.clock().astimezone(UTC).replace(microsecond=0)
             if action == "draft":
                 if self.exists(reference):
                     landed = self._landed(reference, partner, act)
@@ -446,7 +442,6 @@ class Ledger(Acts, Application[UUID]):
                         return Recorded(landed.entry, self.agreement(reference), attempt)
                     raise InvalidInput(f"agreement {reference!r} already exists; "
                                        f"choose another reference")
-                seq, prev = 1, ZERO_HASH
             else:
                 # The cached agreement itself, not a copy: it is changed only by a check that
                 # passed, and forgotten below if the write does not land.
@@ -454,11 +449,9 @@ class Ledger(Acts, Application[UUID]):
                 landed = agreement.entry_of_act(partner, act)
                 if landed is not None:
                     return Recorded(landed.entry, agreement, attempt)
-                seq, prev = agreement.version + 1, agreement.head
-                if stated is None:
-                    moment = max(moment, agreement.last_at)
-            entry = signed_entry(origin, reference, seq, prev, action, partner, signer, moment,
-                                 body(agreement), act)
+            # An act with no stated time is done "now": at each attempt.
+            entry = signed_entry(origin, reference, agreement, action, partner, signer, body,
+                                 act, stated, self.clock)
             now = self.clock()
             if agreement is None:
                 agreement = Agreement.draft(entry, origin, now)

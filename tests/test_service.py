@@ -40,7 +40,6 @@ from commands import openapi
 from commands.remote import RemoteLedger, _Unreachable
 from commands.service import MAX_BODY, Policy, make_app
 from ledger import merkle, tiles
-from ledger.acts import signed_entry
 from ledger.application import Ledger
 from ledger.bodies import DraftBody, FundingLine, PartnerDetails, Terms
 from ledger.canonical import ZERO_HASH
@@ -48,7 +47,7 @@ from ledger.checkpoints import signed_checkpoint
 from ledger.errors import VerificationFailed
 from ledger.keystore import KeyStore
 from ledger.note import Checkpoint, SignedNote, cosign, verifier_key
-from ledger.statement import Entry
+from ledger.statement import Entry, Statement
 from ledger.storage import parse_location
 from ledger.values import FinancialYear
 from ledger.witness import WitnessState
@@ -262,13 +261,20 @@ def test_a_client_whose_answer_was_lost_learns_its_act_landed(served: Served) ->
     assert texts[1] == done.entry.text
 
 
+def _signed(origin: str, reference: str, seq: int, prev: str, action: str, partner: str,
+            signer: Any, at: datetime, body: dict[str, Any], act: str) -> Entry:
+    """Any statement, signed: what a client (or an attacker) may post."""
+    return Entry.sign(Statement(origin, reference, seq, prev, action, partner, signer.key_id,
+                                at, body, act), signer)
+
+
 def _draft_entry(signer: Any, *, act: str, origin: str = ORIGIN, reference: str = REF,
                  at: datetime | None = None) -> Entry:
     terms = Terms("Integrated community equipment service", "Health Act 1999 s.31",
                   ("lead-commissioning",), "ab" * 32, None, date(2003, 12, 17),
                   date(2004, 3, 31), 3, "terminate")
     body = DraftBody(terms, _details("Southwark Social Services", signer)).to_json()
-    return signed_entry(origin, reference, 1, ZERO_HASH, "draft", SSD, signer,
+    return _signed(origin, reference, 1, ZERO_HASH, "draft", SSD, signer,
                         at or datetime(2003, 12, 16, tzinfo=UTC), body, act)
 
 
@@ -296,7 +302,7 @@ HOSTILE = {
                                               origin="ledger.example/trafford",
                                               reference="trafford-ld").text.encode(),
                        422, "belongs to ledger"),
-    "key-not-held": (lambda e: signed_entry(
+    "key-not-held": (lambda e: _signed(
         ORIGIN, REF, 2, e.hash, "sign", SSD, fixed_key(PCT), datetime(2003, 12, 17, tzinfo=UTC),
         {"state": "00" * 32}, "d" * 32).text.encode(), 422, "key"),
     # The very act, its signature broken: not the act, so not answered with its result.
@@ -308,7 +314,7 @@ HOSTILE = {
     "not-canonical": (lambda e: e.text.replace('","statement":', '", "statement":').encode(),
                       400, "canonical"),
     "stale-seq": (lambda e: e.text.encode(), 200, ""),  # the very entry: the first result
-    "unknown-agreement": (lambda e: signed_entry(
+    "unknown-agreement": (lambda e: _signed(
         ORIGIN, "nowhere", 2, e.hash, "sign", SSD, fixed_key(SSD),
         datetime(2003, 12, 17, tzinfo=UTC), {"state": "00" * 32}, "e" * 32).text.encode(),
         404, "no agreement"),
@@ -348,10 +354,10 @@ def test_an_entry_that_lost_the_race_is_a_conflict_to_retry(served: Served) -> N
     http("POST", served.url + "/v1/entries", draft.text.encode())
     join_body = _details("Southwark PCT", pct).to_json()
     at = datetime(2003, 12, 16, 1, tzinfo=UTC)
-    join = signed_entry(ORIGIN, REF, 2, draft.hash, "join", PCT, pct, at, join_body, "2" * 32)
+    join = _signed(ORIGIN, REF, 2, draft.hash, "join", PCT, pct, at, join_body, "2" * 32)
     assert http("POST", served.url + "/v1/entries", join.text.encode())[0] == 201
     # Signed against the draft alone, after the join landed: the same seq, another act.
-    late = signed_entry(ORIGIN, REF, 2, draft.hash, "sign", SSD, ssd, at,
+    late = _signed(ORIGIN, REF, 2, draft.hash, "sign", SSD, ssd, at,
                         {"state": "00" * 32}, "3" * 32)
     code, answer = http("POST", served.url + "/v1/entries", late.text.encode())
     assert (code, answer["kind"]) == (409, "conflict")
