@@ -93,18 +93,18 @@ class RemoteLedger(Acts):
 
     # --- HTTP -------------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, body: bytes | None = None
-                 ) -> tuple[int, dict[str, Any]]:
+    def _send(self, method: str, path: str, body: bytes | None = None) -> bytes:
+        """The body of the service's answer; a refusal raised as the error it names, no
+        answer (or one cut off) as :class:`_Unreachable`."""
         # The scheme is http or https: checked when the service was named.
         request = urllib.request.Request(self.url + path, data=body, method=method)  # noqa: S310
-        request.add_header("Accept", "application/json")
         if body is not None:
             request.add_header("Content-Type", "application/json")
         if self.read_token is not None:
             request.add_header("Authorization", f"Bearer {self.read_token}")
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
-                return response.status, _json(response.read())
+                return bytes(response.read())
         except urllib.error.HTTPError as exc:
             try:
                 answer = _json(exc.read())
@@ -119,11 +119,30 @@ class RemoteLedger(Acts):
             # HTTPException: an answer cut off (the service stopped while sending it).
             raise _Unreachable(str(getattr(exc, "reason", exc)) or type(exc).__name__) from None
 
+    def _request(self, method: str, path: str, body: bytes | None = None) -> dict[str, Any]:
+        """The service's JSON answer (see :meth:`_send`)."""
+        return _json(self._send(method, path, body))
+
     def _get(self, path: str) -> dict[str, Any]:
+        return _json(self._read(path))
+
+    def _read(self, path: str) -> bytes:
         try:
-            return self._request("GET", path)[1]
+            return self._send("GET", path)
         except _Unreachable as exc:
             raise StorageError(f"cannot reach {self.describe()}: {exc}") from None
+
+    def _post(self, path: str, body: bytes, lost: str = "") -> dict[str, Any]:
+        """Post ``body`` until the service answers: what is posted (a signed entry, a
+        cosignature) is kept once however often it arrives."""
+        deadline = time.monotonic() + RECONNECT_WAIT
+        while True:
+            try:
+                return self._request("POST", path, body)
+            except _Unreachable as exc:
+                if time.monotonic() > deadline:
+                    raise StorageError(f"cannot reach {self.describe()}: {exc}{lost}") from None
+                time.sleep(0.5)
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -183,35 +202,6 @@ class RemoteLedger(Acts):
             acts.append(Acted(entry, datetime.fromisoformat(item["recorded"])))
         return acts
 
-    def entries(self, reference: str) -> list[Acted]:
-        """Every entry of one agreement, checked, with its recorded time."""
-        return list(self.agreement(reference).history)
-
-    def exists(self, reference: str) -> bool:
-        """Whether the agreement has been drafted."""
-        try:
-            self._get(f"/v1/agreements/{quote(reference)}/entries")
-        except NotFound:
-            return False
-        return True
-
-    def _text(self, path: str) -> bytes:
-        """A route's body as it is (a checkpoint note, a tile)."""
-        request = urllib.request.Request(self.url + path, method="GET")  # noqa: S310
-        if self.read_token is not None:
-            request.add_header("Authorization", f"Bearer {self.read_token}")
-        try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
-                return bytes(response.read())
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                raise NotFound(str(_json(exc.read()).get("error") or f"{path}: not found")) \
-                    from None
-            raise StorageError(f"{self.describe()} answered HTTP {exc.code} for {path}") \
-                from None
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-            raise StorageError(f"cannot reach {self.describe()}: {exc}") from None
-
     def bundle(self) -> Bundle:
         """The whole ledger as an audit bundle, made here from what the service serves: the
         latest checkpoint, the entries of the log's entry tiles up to its size, the times the
@@ -219,7 +209,7 @@ class RemoteLedger(Acts):
         and each entry's inclusion proof computed here from the entries themselves (so every
         proof checks out exactly when the entries give the checkpoint's root)."""
         identity = self._get("/v1/ledger")
-        note = SignedNote.parse(self._text("/checkpoint").decode())
+        note = SignedNote.parse(self._read("/checkpoint").decode())
         size = Checkpoint.parse(note.text).size
         agreements = [self.agreement(ref) for ref in self.references()]
         recorded = {act.entry.hash: act.recorded for a in agreements for act in a.history}
@@ -227,7 +217,7 @@ class RemoteLedger(Acts):
         for first in range(0, size, tiles.WIDTH):
             width = min(tiles.WIDTH, size - first)
             texts += tiles.read_entry_bundle(
-                self._text("/" + tiles.tile_path(None, first // tiles.WIDTH, width)))
+                self._read("/" + tiles.tile_path(None, first // tiles.WIDTH, width)))
         if len(texts) != size:
             raise VerificationFailed(f"{self.describe()} served {len(texts)} entries in the "
                                      f"tiles of a log of {size}")
@@ -312,15 +302,7 @@ class RemoteLedger(Acts):
         posted = json.dumps({"size": cp.size, "witness": partner,
                              "public_key": signer.public_key.hex(),
                              "signature": signature.line().rstrip("\n")}).encode()
-        deadline = time.monotonic() + RECONNECT_WAIT
-        while True:
-            try:
-                self._request("POST", "/v1/cosignatures", posted)
-                break
-            except _Unreachable as exc:
-                if time.monotonic() > deadline:
-                    raise StorageError(f"cannot reach {self.describe()}: {exc}") from None
-                time.sleep(0.5)
+        self._post("/v1/cosignatures", posted)
         memory.remember(self.origin, cp, operator_key, bundle.checkpoint.format())
         return cp, seen.size if seen else None
 
@@ -372,7 +354,9 @@ class RemoteLedger(Acts):
             else:
                 agreement.check(entry, datetime.now(UTC))
             try:
-                answer = self._post(entry)
+                answer = self._post("/v1/entries", entry.text.encode(),
+                                    "; the act may have landed: 'ledger history' shows whether "
+                                    "it did")
             except AgreementBusy:
                 time.sleep(random.uniform(0, 0.01 * attempt))  # noqa: S311 - jitter only
                 continue
@@ -384,19 +368,6 @@ class RemoteLedger(Acts):
             return Recorded(stored, self.agreement(reference), attempt)
         raise AgreementBusy(f"agreement {reference!r} is busy: other acts kept landing first "
                             f"({MAX_ATTEMPTS} attempts); nothing was written, try again")
-
-    def _post(self, entry: Entry) -> dict[str, Any]:
-        """Post the entry until the service answers; the same entry posted twice is one act."""
-        deadline = time.monotonic() + RECONNECT_WAIT
-        while True:
-            try:
-                return self._request("POST", "/v1/entries", entry.text.encode())[1]
-            except _Unreachable as exc:
-                if time.monotonic() > deadline:
-                    raise StorageError(f"cannot reach {self.describe()}: {exc}; the act may "
-                                       f"have landed: 'ledger history' shows whether it "
-                                       f"did") from None
-                time.sleep(0.5)
 
 
 def _json(data: bytes) -> dict[str, Any]:
