@@ -54,7 +54,7 @@ from ledger.note import NoteSignature, add_signatures, verify_cosignature
 from ledger.statement import MAX_ENTRY_BYTES, Entry
 from ledger.storage import Location
 from ledger.values import at_text, parse_date, parse_slug
-from ledger.verify import drafted_agreements, stored_records
+from ledger.verify import stored_records
 from projections.asof import agreement_as_of
 from projections.audit import refuse_unless_verified, verify_ledger
 from projections.log import MerkleLog
@@ -202,13 +202,7 @@ class Service:
 
     def agreements(self, _request: Request) -> Response:
         """Every agreement's reference."""
-        references = []
-        for uuid in drafted_agreements(self.ledger):
-            records, broken = stored_records(self.ledger, uuid)
-            if records and broken is None:
-                statement = json.loads(records[0].text)["statement"]
-                references.append(str(statement["agreement"]))
-        return JSONResponse({"agreements": sorted(references)})
+        return JSONResponse({"agreements": self.ledger.references()})
 
     def entries(self, request: Request) -> Response:
         """An agreement's entries as stored, each with the time the ledger recorded it: what

@@ -229,6 +229,28 @@ class Ledger(Acts, Application[UUID]):
         except PersistenceError as exc:
             raise unreachable(self.location, exc) from None
 
+    def references(self) -> list[str]:
+        """Every agreement's reference, read from the draft entries alone."""
+        references = []
+        position = 1
+        while True:
+            try:
+                rows = self.recorder.select_notifications(position, 1000,
+                                                          topics=(Agreement.Drafted.TOPIC,))
+            except PersistenceError as exc:
+                raise unreachable(self.location, exc) from None
+            for row in rows:
+                try:
+                    entry = Entry.parse_trusted(self.decode_state(row)["entry"])
+                except InvalidInput as exc:
+                    raise VerificationFailed(f"a stored draft (notification {row.id}) cannot be "
+                                             f"read ({exc}): it was altered; 'ledger verify' "
+                                             f"names the damage") from None
+                references.append(entry.statement.agreement)
+            if len(rows) < 1000:
+                return sorted(references)
+            position = rows[-1].id + 1
+
     def entries(self, reference: str) -> list[Acted]:
         """Every entry of one agreement, in order, with its recorded time."""
         return list(self.agreement(reference).history)
