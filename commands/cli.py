@@ -18,7 +18,6 @@ import typer
 from commands import render, screen
 from commands.app import app, keys_app
 from commands.common import Common, command, emit_json, open_regular
-from commands.remote import safe_name
 from ledger import bodies
 from ledger.acts import Recorded
 from ledger.bodies import Changes, FundingLine, NewPartner, PartnerDetails, Terms
@@ -790,6 +789,10 @@ def rebuild(opts: Common) -> None:
     screen.echo(f"rebuilt the read models from {entries} entries")
 
 
+#: The name under which a key folder keeps the last checkpoint it verified over a service.
+VERIFIED = "verified"
+
+
 @command(app, "verify")
 def verify(opts: Common, reference: Annotated[str | None, typer.Argument(
         help="Only this agreement (default: the whole ledger).")] = None) -> None:
@@ -804,15 +807,19 @@ def verify(opts: Common, reference: Annotated[str | None, typer.Argument(
     if remote is not None:
         checked = remote.verify(reference)
         if reference is None:
+            # What this folder verified before, kept as a witness keeps what it cosigned
+            # (so 'ledger verify' on a copy of the ledger checks it too).
+            memory_file = WitnessState.path_for(opts.keystore.folder, VERIFIED)
+            memory = WitnessState.load(memory_file)
             try:
-                log = remote.verify_log(opts.keystore.folder / "services"
-                                        / f"{safe_name(remote.origin)}.json")
+                log = remote.verify_log(memory)
             except NotFound:
                 checked.checks.append("no checkpoint yet: the log is checked once the "
                                       "operator has signed one")
             else:
                 checked.failures += log.failures
                 checked.checks += [f"the log: {check}" for check in log.checks]
+                memory.save(memory_file)
         _verdict(opts, checked)
         return
     ledger = opts.open_ledger()

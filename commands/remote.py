@@ -14,13 +14,11 @@ import base64
 import http.client
 import json
 import random
-import re
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -235,40 +233,34 @@ class RemoteLedger(Acts):
                       tuple(a.reference for a in agreements), partner_keys(agreements),
                       tuple(entries))
 
-    def verify_log(self, memory: Path | None = None) -> Report:
+    def verify_log(self, memory: WitnessState | None = None) -> Report:
         """Everything the service serves, checked here as ``verify-bundle`` checks a bundle
         (:meth:`bundle`): the checkpoint's signature and cosignatures, the tree the entries
-        give, every entry and rule. ``memory`` (a file in the auditor's key folder) holds the
-        operator key and the last checkpoint verified here: a different operator key, a
-        smaller log, or entries that no longer give the remembered root fail, even if the
-        service has since deleted what it served then."""
+        give, every entry and rule. ``memory`` (kept in the auditor's key folder, as a
+        witness keeps what it cosigned) holds the operator key and the last checkpoint
+        verified here, and is given this one if everything checks out: a different operator
+        key, a smaller log, or entries that no longer give the remembered root fail, even if
+        the service has since deleted what it served then."""
         bundle = self.bundle()
-        remembered: dict[str, Any] = {}
-        if memory is not None and memory.exists():
-            remembered = _json(memory.read_bytes())
-        pinned = remembered.get("operator_public_key")
-        report = verify_bundle(bundle, bytes.fromhex(pinned) if pinned else None)
+        seen = memory.get(self.origin) if memory is not None else None
+        report = verify_bundle(bundle, seen.operator_key if seen else None)
         checkpoint = Checkpoint.parse(bundle.checkpoint.text)
-        if remembered.get("size") is not None:
-            size, root = int(remembered["size"]), str(remembered["root"])
-            leaves = [merkle.leaf_hash(e.text.encode()) for e in bundle.entries[:size]]
-            if checkpoint.size < size:
+        if seen is not None:
+            leaves = [merkle.leaf_hash(e.text.encode()) for e in bundle.entries[:seen.size]]
+            if checkpoint.size < seen.size:
                 report.failures.append(Failure(
-                    f"the log has {checkpoint.size} entries; {size} were verified here before: "
-                    f"it was cut back"))
-            elif _b64(merkle.Tree(leaves).root) != root:
+                    f"the log has {checkpoint.size} entries; {seen.size} were verified here "
+                    f"before: it was cut back"))
+            elif merkle.Tree(leaves).root != seen.root:
                 report.failures.append(Failure(
-                    f"the first {size} entries no longer give the root verified here before: "
-                    f"the log was rewritten"))
+                    f"the first {seen.size} entries no longer give the root verified here "
+                    f"before: the log was rewritten"))
             else:
-                report.checks.append(f"consistent with the checkpoint of size {size} verified "
-                                     f"here before")
+                report.checks.append(f"consistent with the checkpoint of size {seen.size} "
+                                     f"verified here before")
         if memory is not None and report.ok:
-            memory.parent.mkdir(parents=True, exist_ok=True)
-            memory.write_text(json.dumps({
-                "origin": self.origin, "operator_public_key": bundle.operator_key.hex(),
-                "size": checkpoint.size, "root": _b64(checkpoint.root)}) + "\n",
-                encoding="utf-8")
+            memory.remember(self.origin, checkpoint, bundle.operator_key,
+                            bundle.checkpoint.format())
         return report
 
     def cosign(self, partner: str, memory: WitnessState,
@@ -380,12 +372,6 @@ def _json(data: bytes) -> dict[str, Any]:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-def safe_name(origin: str) -> str:
-    """A file name for what is remembered of a ledger: its origin, with anything but letters,
-    digits, dots and hyphens as underscores."""
-    return re.sub(r"[^A-Za-z0-9.-]", "_", origin)
 
 
 def _now() -> datetime:

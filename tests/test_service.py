@@ -211,6 +211,12 @@ def test_the_southwark_walk_through_over_the_service(served: Served, tmp_path: P
     auditor.run("export", "-o", str(bundle))
     offline = auditor.json("verify-bundle", str(bundle), "--json")
     assert (offline["ok"], offline["entries"], offline["checkpoint_size"]) == (True, 10, 10)
+    # What the auditor verified is kept in its folder; damaged, it is never silently dropped.
+    kept = WitnessState.path_for(auditor.keys, "verified")
+    assert WitnessState.load(kept).ledgers[ORIGIN].size == 10
+    kept.write_text("{not json", encoding="utf-8")
+    assert "is corrupt" in auditor.run("verify", code=1).stderr
+    kept.unlink()
     assert local.json("verify", "--json")["ok"] is True
     # A later checkpoint is cosigned over the service once it extends the one cosigned before.
     clis[SSD].run("contribute", REF, "--as", SSD, "--year", "2004/05", "--amount", "1",
@@ -618,19 +624,19 @@ def test_an_auditor_remembers_what_it_verified(tmp_path: Path, later: str, amoun
     first, second = str(tmp_path / "first.db"), str(tmp_path / "second.db")
     _ledger_of(first, [1000, 1000])
     _ledger_of(second, amounts, operator)
-    memory = tmp_path / "auditor" / "services" / "remembered.json"
+    memory = WitnessState()
     servers = [_serve(url, Policy()) for url in (first, second)]
     url_first, url_second = (next(server) for server in servers)
     try:
         assert RemoteLedger(url_first).verify_log(memory).ok
-        assert json.loads(memory.read_text())["size"] == 3
+        assert memory.ledgers[ORIGIN].size == 3
         # The service now serves another history under the same origin: a fresh auditor
         # finds it well signed, the one that remembers catches it.
         assert RemoteLedger(url_second).verify_log().ok
         report = RemoteLedger(url_second).verify_log(memory)
         assert not report.ok, later
         assert any(says in f.what for f in report.failures), report.failures
-        assert json.loads(memory.read_text())["size"] == 3  # a failed check remembers nothing
+        assert memory.ledgers[ORIGIN].size == 3  # a failed check remembers nothing
     finally:
         for server in servers:
             for _ in server:
