@@ -22,19 +22,27 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import platformdirs
 import typer
 
 from commands import screen
-from commands.remote import RemoteLedger, is_remote
 from ledger.acts import Acts
 from ledger.application import Ledger
 from ledger.errors import InvalidInput, LedgerError, NotFound, StorageError
 from ledger.keys import Signer
 from ledger.keystore import MIN_PASSPHRASE, KeyStore
 from ledger.storage import Location, parse_location
+
+if TYPE_CHECKING:
+    from commands.remote import RemoteLedger
+
+
+def is_remote(url: str | None) -> bool:
+    """Whether ``--ledger`` names a ledger service rather than a database."""
+    return url is not None and url.split(":", 1)[0].lower() in ("http", "https")
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -91,6 +99,9 @@ class Common:
         if is_remote(self.ledger_url):
             if self._remote is None:
                 assert self.ledger_url is not None
+                # Only a command over a service loads the HTTP client.
+                from commands.remote import RemoteLedger  # noqa: PLC0415
+
                 self._remote = RemoteLedger(self.ledger_url,
                                             read_token=os.environ.get("LEDGER_READ_TOKEN"))
             return self._remote
@@ -99,8 +110,9 @@ class Common:
     @property
     def remote(self) -> RemoteLedger | None:
         """The ledger service named by ``--ledger``, if it names one."""
-        acting = self.open_acting() if is_remote(self.ledger_url) else None
-        return acting if isinstance(acting, RemoteLedger) else None
+        if is_remote(self.ledger_url):
+            self.open_acting()
+        return self._remote
 
     @property
     def keystore(self) -> KeyStore:

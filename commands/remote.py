@@ -55,11 +55,6 @@ _ERRORS: dict[str, Callable[[str], Exception]] = {
 }
 
 
-def is_remote(url: str | None) -> bool:
-    """Whether ``--ledger`` names a ledger service rather than a database."""
-    return url is not None and url.split(":", 1)[0].lower() in ("http", "https")
-
-
 class _Unreachable(Exception):
     """The service did not answer (its answer may have been lost after it acted)."""
 

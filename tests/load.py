@@ -80,7 +80,8 @@ class Landed:
 
 def _open(url: str) -> Any:
     """The ledger at ``url``: its database, or the ledger service it names."""
-    from commands.remote import RemoteLedger, is_remote  # noqa: PLC0415
+    from commands.common import is_remote  # noqa: PLC0415
+    from commands.remote import RemoteLedger  # noqa: PLC0415
 
     if is_remote(url):
         return RemoteLedger(url)
