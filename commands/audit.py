@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,14 +12,19 @@ import typer
 from commands import render, screen
 from commands.app import app
 from commands.common import Common, command, emit_json, many_objects
-from ledger import merkle
 from ledger.bundle import Bundle, read_bundle, verify_bundle
-from ledger.errors import InvalidInput, NotFound, ProofError, VerificationFailed
+from ledger.errors import InvalidInput, NotFound
 from ledger.keys import Signer, key_id, parse_public_key
 from ledger.note import Checkpoint, parse_verifier_key
 from ledger.values import parse_slug
 from ledger.witness import WitnessState
-from projections.audit import cosign_latest, export_bundle, import_bundle, make_checkpoint
+from projections.audit import (
+    cosign_latest,
+    export_bundle,
+    import_bundle,
+    make_checkpoint,
+    proof_document,
+)
 from projections.db import default_workers
 from projections.log import MerkleLog, b64
 from projections.readmodels import ReadModels
@@ -103,24 +107,6 @@ def cosign_command(opts: Common,
     screen.echo(f"{partner} cosigned the checkpoint of size {cp.size}{since}")
 
 
-def _checked(check: Any, what: str) -> None:
-    try:
-        check()
-    except ProofError as exc:
-        raise VerificationFailed(f"the stored log does not give a valid proof for {what} "
-                                 f"({exc}): its tables were altered; run 'ledger verify'") from None
-
-
-def _entry_index(log: MerkleLog, entry: str) -> int:
-    if _NUMBER.fullmatch(entry):
-        return int(entry)
-    reference, sep, seq = entry.rpartition(":")
-    if not sep or not _NUMBER.fullmatch(seq):
-        raise InvalidInput(f"ENTRY {entry!r}: give a log index (e.g. 12) or REF:SEQ "
-                           f"(e.g. salford-dat-2004:3)")
-    return log.index_of(parse_slug(reference, "agreement reference"), int(seq))
-
-
 @command(app, "prove")
 def prove(opts: Common,
           entry: Annotated[str | None, typer.Argument(
@@ -133,51 +119,8 @@ def prove(opts: Common,
           ) -> None:
     """An inclusion proof of one entry, or a consistency proof between two tree sizes
     (RFC 9162), each checked before it is printed."""
-    if (entry is None) == (size_from is None):
-        raise InvalidInput("give ENTRY for an inclusion proof or --from N [--to M] for a "
-                           "consistency proof")
-    with _log(opts) as log:
-        latest = log.latest_checkpoint()
-        if entry is not None:
-            if latest is None:
-                raise NotFound("no checkpoint yet; the operator makes one with "
-                               "'ledger checkpoint'")
-            cp = latest.checkpoint
-            index = _entry_index(log, entry)
-            if index >= log.current_size():
-                raise NotFound(f"the log has {log.current_size()} entries; there is no entry "
-                               f"{index}")
-            if index >= cp.size:
-                raise InvalidInput(f"entry {index} is newer than the latest checkpoint "
-                                   f"(size {cp.size}); ask for a new checkpoint")
-            leaf = log.leaf(index)
-            # The leaf is hashed from the entry as the event store holds it, and the proof is
-            # checked against the signed root: edited log tables can make this fail, never
-            # prove what the entries do not say.
-            stored = opts.open_ledger().agreement(leaf.reference).history
-            if not 0 < leaf.seq <= len(stored):
-                raise VerificationFailed(f"the log's index {index} names entry {leaf.seq} of "
-                                         f"{leaf.reference!r}, which is not stored; run "
-                                         f"'ledger verify'")
-            digest = merkle.leaf_hash(stored[leaf.seq - 1].entry.text.encode())
-            proof = log.inclusion(index, cp.size)
-            _checked(lambda: merkle.verify_inclusion(digest, index, cp.size, proof, cp.root),
-                     f"entry {index}")
-            document: dict[str, Any] = {
-                "log_index": index, "reference": leaf.reference, "seq": leaf.seq,
-                "leaf_hash": b64(digest), "tree_size": cp.size, "root": b64(cp.root),
-                "proof": [b64(p) for p in proof], "checkpoint": latest.note.format()}
-        else:
-            assert size_from is not None
-            target = size_to if size_to is not None else (
-                latest.checkpoint.size if latest else log.current_size())
-            proof = log.consistency(size_from, target)
-            # Each root is a signed checkpoint's, or recomputed from the entries.
-            old, new = log.trusted_root(size_from), log.trusted_root(target)
-            _checked(lambda: merkle.verify_consistency(size_from, target, old, new, proof),
-                     f"sizes {size_from} to {target}")
-            document = {"from": size_from, "to": target, "root_from": b64(old),
-                        "root_to": b64(new), "proof": [b64(p) for p in proof]}
+    with opts.reading() as ledger:
+        document = proof_document(ledger, entry, size_from, size_to)
     if opts.json:
         emit_json(document)
         return
@@ -206,17 +149,8 @@ def export(opts: Common,
                            f"{output / 'bundle.json'}")
     if not output.parent.is_dir():
         raise InvalidInput(f"-o {output}: there is no folder {output.parent}; make it first")
-    remote = opts.remote
-    if remote is not None:
-        if reference is not None:
-            raise InvalidInput("over a service, export the whole ledger (leave out REF); "
-                               "'ledger verify-bundle' then checks it offline")
-        # Made here from the service's checkpoint, tiles and entries, then checked here.
-        bundle = remote.bundle()
-        verify_bundle(bundle).raise_for_failures()
-    else:
-        with render.progress("exporting", quiet=opts.json) as advance:
-            bundle = export_bundle(opts.open_ledger(), reference, advance)
+    with opts.reading() as ledger, render.progress("exporting", quiet=opts.json) as advance:
+        bundle = export_bundle(ledger, reference, advance)
     entries, cp = bundle.entries, Checkpoint.parse(bundle.checkpoint.text)
     agreements = bundle.agreements
     try:
@@ -235,9 +169,6 @@ OperatorKey = Annotated[str | None, typer.Option(
     help="The operator's key as you know it independently: its key id or its public key (64 "
          "hex digits each, as 'ledger init' and verify-bundle print them), or its note "
          "verifier key (NAME+ID+KEY).")]
-
-_NUMBER = re.compile(r"[0-9]{1,18}")
-
 
 def _operator_key(given: str | None, bundle: Bundle) -> tuple[bytes | None, str | None]:
     """The operator key (and note name) the auditor holds, from any of the forms the ledger

@@ -21,7 +21,7 @@ from commands.common import Common, command, emit_json, open_regular
 from ledger import bodies
 from ledger.acts import Recorded
 from ledger.bodies import Changes, FundingLine, NewPartner, PartnerDetails, Terms
-from ledger.domain import STATES, lifecycle_state
+from ledger.domain import STATES
 from ledger.errors import InvalidInput, NotFound
 from ledger.identity import new_origin
 from ledger.keys import key_id, parse_public_key
@@ -44,7 +44,14 @@ from projections.db import default_workers
 from projections.models import PartnerRow, PaymentRow
 from projections.readmodels import ReadModels
 from projections.rows import AgreementRows, rows_for
-from projections.views import budget_view, history_json, history_view, status_view, todo_view
+from projections.views import (
+    agreement_list,
+    budget_view,
+    history_json,
+    history_view,
+    status_view,
+    todo_view,
+)
 
 # --- shared option types -------------------------------------------------------------------------
 
@@ -647,18 +654,7 @@ def list_agreements(opts: Common,
 
 def _list(opts: Common, rows: list[dict[str, Any]], state: str | None,
           before: date | None) -> None:
-    today = _today()
-    listed = [{"reference": r["reference"], "title": r["title"],
-               "state": lifecycle_state(
-                   today, terminated=r["terminated_seq"] is not None,
-                   executed=r["executed_seq"] is not None, start=date.fromisoformat(r["start"]),
-                   end=None if r["end"] is None else date.fromisoformat(r["end"]),
-                   notice_pending=r["pending_notices"] > 0),
-               "entries": r["entries"], "start": r["start"], "end": r["end"]} for r in rows]
-    listed = [r for r in listed
-              if (state is None or r["state"] == state)
-              and (before is None or (r["end"] is not None
-                                      and date.fromisoformat(str(r["end"])) < before))]
+    listed = agreement_list(rows, _today(), state, before)
     if opts.json:
         emit_json({"agreements": listed})
         return
@@ -674,11 +670,12 @@ def todo(opts: Common, partner: As,
     parse_slug(partner, "partner id")
     if within < 0:
         raise InvalidInput("--within is a number of days, 0 or more")
-    models = ReadModels(opts.open_ledger())
-    try:
-        tasks = todo_view(partner, models.all_rows(), _today(), within)
-    finally:
-        models.close()
+    with opts.reading() as ledger:
+        models = ReadModels(ledger)
+        try:
+            tasks = todo_view(partner, models.all_rows(), _today(), within)
+        finally:
+            models.close()
     if opts.json:
         emit_json({"partner": partner, "as_of": _today().isoformat(),
                    "tasks": [t.to_json() for t in tasks]})

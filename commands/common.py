@@ -16,6 +16,7 @@ import json
 import os
 import stat
 import sys
+import tempfile
 import traceback
 import typing
 from collections.abc import Callable, Iterator
@@ -113,6 +114,23 @@ class Common:
         if is_remote(self.ledger_url):
             self.open_acting()
         return self._remote
+
+    @contextmanager
+    def reading(self) -> Iterator[Ledger]:
+        """The ledger a read of its log or read models works on: the ledger named by
+        ``--ledger``; over a service, a copy made here, in a temporary folder, of everything
+        the service serves, loaded only once every check has passed
+        (:meth:`RemoteLedger.verified_copy`)."""
+        remote = self.remote
+        if remote is None:
+            yield self.open_ledger()
+            return
+        with tempfile.TemporaryDirectory(prefix="ledger-copy-") as folder:
+            copy = Ledger(remote.verified_copy(Path(folder) / "copy.db"))
+            try:
+                yield copy
+            finally:
+                copy.close()
 
     @property
     def keystore(self) -> KeyStore:

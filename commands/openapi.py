@@ -152,18 +152,25 @@ DOCUMENT: dict[str, Any] = {
         },
         "/v1/agreements": {
             "get": {
-                "summary": "Every agreement's reference",
+                "summary": "Every agreement, as `ledger list --json` lists it",
                 "security": [{}, {"readToken": []}],
                 "responses": {
                     "200": {
-                        "description": "references",
+                        "description": "the agreements, by reference, with their state today",
                         "content": {
                             "application/json": {
                                 "schema": {
                                     "type": "object",
                                     "required": ["agreements"],
                                     "properties": {
-                                        "agreements": {"type": "array", "items": {"type": "string"}}
+                                        "agreements": {
+                                            "type": "array",
+                                            "items": {
+                                                "type": "object",
+                                                "required": ["reference", "title", "state",
+                                                             "entries", "start", "end"],
+                                            },
+                                        }
                                     },
                                 }
                             }
@@ -296,7 +303,8 @@ DOCUMENT: dict[str, Any] = {
                         "required": True,
                         "schema": {
                             "type": "string",
-                            "enum": ["status", "signatures", "history", "budget"],
+                            "enum": ["status", "signatures", "history", "budget", "report",
+                                     "export"],
                         },
                     },
                     {
@@ -308,8 +316,15 @@ DOCUMENT: dict[str, Any] = {
                 ],
                 "responses": {
                     "200": {
-                        "description": "the document docs/CLI.md defines",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
+                        "description": (
+                            "the document docs/CLI.md defines; for report, the page `ledger "
+                            "report` writes; for export, the agreement's audit bundle "
+                            "(docs/FORMAT.md)"
+                        ),
+                        "content": {
+                            "application/json": {"schema": {"type": "object"}},
+                            "text/html": {"schema": {"type": "string"}},
+                        },
                     },
                     **{
                         code: {"description": text}
@@ -317,6 +332,66 @@ DOCUMENT: dict[str, Any] = {
                             ("400", "malformed reference or date"),
                             ("401", "reads need the read token"),
                             ("404", "no such agreement or view"),
+                        )
+                    },
+                },
+            }
+        },
+        "/v1/todo/{partner}": {
+            "get": {
+                "summary": "What `ledger todo --as PARTNER --json` prints",
+                "security": [{}, {"readToken": []}],
+                "parameters": [
+                    {"name": "partner", "in": "path", "required": True,
+                     "schema": {"type": "string"}},
+                    {"name": "within", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 0, "default": 90},
+                     "description": "end dates due within this many days"},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the partner's tasks (docs/CLI.md)",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    **{
+                        code: {"description": text}
+                        for code, text in (
+                            ("400", "malformed partner id or number of days"),
+                            ("401", "reads need the read token"),
+                        )
+                    },
+                },
+            }
+        },
+        "/v1/prove": {
+            "get": {
+                "summary": "What `ledger prove --json` prints (RFC 9162 proofs)",
+                "description": (
+                    "entry=INDEX or entry=REF:SEQ: an inclusion proof in the latest "
+                    "checkpoint; from=N (and to=M): a consistency proof. Each is checked "
+                    "against the signed root before it is given; a client checks it again "
+                    "against the checkpoint the operator signed."
+                ),
+                "security": [{}, {"readToken": []}],
+                "parameters": [
+                    {"name": "entry", "in": "query", "required": False,
+                     "schema": {"type": "string"}},
+                    {"name": "from", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 0}},
+                    {"name": "to", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 0}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the proof (docs/CLI.md)",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    **{
+                        code: {"description": text}
+                        for code, text in (
+                            ("400", "neither or both of entry and from, or malformed"),
+                            ("401", "reads need the read token"),
+                            ("404", "no such entry, or no checkpoint yet"),
                         )
                     },
                 },

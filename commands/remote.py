@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -38,9 +39,11 @@ from ledger.errors import (
 from ledger.keys import Signer
 from ledger.note import Checkpoint, SignedNote, cosign
 from ledger.statement import Entry, new_act_id
+from ledger.storage import Location, parse_location
 from ledger.values import parse_slug
 from ledger.verify import Failure, RecordedEntry, Report, check_agreement, learn_witnesses
 from ledger.witness import Witnesses, WitnessState, check_may_cosign, check_operator_key
+from projections.audit import import_bundle, refuse_unless_verified
 
 #: How many times an act is read, signed and posted again when others keep landing first.
 MAX_ATTEMPTS = 12
@@ -148,7 +151,7 @@ class RemoteLedger(Acts):
 
     def references(self) -> list[str]:
         """Every agreement's reference."""
-        return [str(r) for r in self._get("/v1/agreements")["agreements"]]
+        return [str(a["reference"]) for a in self._get("/v1/agreements")["agreements"]]
 
     def agreement(self, reference: str, version: int | None = None) -> Agreement:
         """The agreement its entries make, every signature and rule checked here.
@@ -227,6 +230,17 @@ class RemoteLedger(Acts):
                       bytes.fromhex(str(identity["operator_public_key"])), note, True,
                       tuple(a.reference for a in agreements), partner_keys(agreements),
                       tuple(entries))
+
+    def verified_copy(self, path: Path) -> Location:
+        """A new SQLite ledger at ``path`` holding everything the service serves (:meth:`bundle`),
+        written only if all of it checks out as ``ledger import`` checks a bundle: for the
+        reads that need the log or the read models (``prove``, ``report``, ``export``,
+        ``todo``), done here on what was checked here."""
+        location = parse_location(str(path))
+        report = import_bundle(location, self.bundle())
+        refuse_unless_verified(report, f"{self.describe()} serves a ledger that does not "
+                                       f"check out")
+        return location
 
     def verify_log(self, memory: WitnessState | None = None) -> Report:
         """Everything the service serves, checked here as ``verify-bundle`` checks a bundle

@@ -65,8 +65,8 @@ def report(opts: Common, reference: Ref, output: Output = None, as_of: AsOf = No
     if not path.parent.is_dir():
         raise InvalidInput(f"there is no folder {path.parent} to write the report in; "
                            f"create it or name another file with -o")
-    with render.progress("verifying", quiet=opts.json) as advance:
-        data = build_report(opts.open_ledger(), reference, day, progress=advance)
+    with opts.reading() as ledger, render.progress("verifying", quiet=opts.json) as advance:
+        data = build_report(ledger, reference, day, progress=advance)
     try:
         path.write_text(render_report(data), encoding="utf-8")
     except OSError as exc:

@@ -21,13 +21,13 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from commands import openapi
@@ -56,11 +56,24 @@ from ledger.storage import Location
 from ledger.values import at_text, parse_date, parse_slug
 from ledger.verify import stored_records
 from projections.asof import agreement_as_of
-from projections.audit import refuse_unless_verified, verify_ledger
+from projections.audit import (
+    export_bundle,
+    proof_document,
+    refuse_unless_verified,
+    verify_ledger,
+)
 from projections.log import MerkleLog
 from projections.readmodels import ReadModels
+from projections.report import build_report
 from projections.rows import rows_for
-from projections.views import budget_view, history_json, history_view, status_view
+from projections.views import (
+    agreement_list,
+    budget_view,
+    history_json,
+    history_view,
+    status_view,
+    todo_view,
+)
 
 #: The largest request body read: one entry, with room for its JSON string quoting.
 MAX_BODY = MAX_ENTRY_BYTES + 1024
@@ -201,8 +214,51 @@ class Service:
                              "operator_public_key": identity.operator_public_key.hex()})
 
     def agreements(self, _request: Request) -> Response:
-        """Every agreement's reference."""
-        return JSONResponse({"agreements": self.ledger.references()})
+        """Every agreement, as ``ledger list --json`` lists it."""
+        with self.catching_up:
+            rows = self.models.list()
+        return JSONResponse({"agreements": agreement_list(rows, datetime.now(UTC).date())})
+
+    def todo(self, request: Request) -> Response:
+        """What ``ledger todo --as PARTNER --json`` prints."""
+        partner = parse_slug(request.path_params["partner"], "partner id")
+        within_text = request.query_params.get("within", "90")
+        if not within_text.isdigit() or len(within_text) > 6:
+            raise InvalidInput(f"within={within_text!r}: give a number of days, 0 or more")
+        today = datetime.now(UTC).date()
+        with self.catching_up:
+            rows = self.models.all_rows()
+        tasks = todo_view(partner, rows, today, int(within_text))
+        return JSONResponse({"partner": partner, "as_of": today.isoformat(),
+                             "tasks": [t.to_json() for t in tasks]})
+
+    def prove(self, request: Request) -> Response:
+        """What ``ledger prove --json`` prints: ``?entry=INDEX|REF:SEQ`` for an inclusion
+        proof, ``?from=N[&to=M]`` for a consistency proof. A client checks it against the
+        checkpoint the operator signed."""
+        query = request.query_params
+        sizes: list[int | None] = []
+        for name in ("from", "to"):
+            text = query.get(name)
+            if text is not None and (not text.isdigit() or len(text) > 18):
+                raise InvalidInput(f"{name}={text!r}: give a tree size (0 or more)")
+            sizes.append(None if text is None else int(text))
+        with self.catching_up:
+            return JSONResponse(proof_document(self.ledger, query.get("entry"), *sizes))
+
+    def report(self, reference: str, day: date | None) -> Response:
+        """What ``ledger report`` writes: one self-contained HTML page."""
+        from commands.report import render_report  # noqa: PLC0415 - jinja2 only here
+
+        with self.catching_up:
+            data = build_report(self.ledger, reference, day)
+        return HTMLResponse(render_report(data))
+
+    def export(self, reference: str) -> Response:
+        """What ``ledger export REF`` writes: the agreement's audit bundle."""
+        with self.catching_up:
+            bundle = export_bundle(self.ledger, reference)
+        return Response(bundle.dumps(), media_type="application/json")
 
     def entries(self, request: Request) -> Response:
         """An agreement's entries as stored, each with the time the ledger recorded it: what
@@ -237,12 +293,18 @@ class Service:
         reference = parse_slug(request.path_params["reference"], "agreement reference")
         as_of = request.query_params.get("as_of")
         day = None if as_of is None else parse_date(as_of, "as_of")
+        view = request.path_params["view"]
+        if view == "report":
+            return self.report(reference, day)
+        if view == "export":
+            if day is not None:
+                raise InvalidInput("an export is of the agreement as it stands: leave out as_of")
+            return self.export(reference)
         with self.catching_up:
             if day is None:
                 rows, today = self.models.load(reference), datetime.now(UTC).date()
             else:
                 rows, today = rows_for(agreement_as_of(self.ledger, reference, day)), day
-        view = request.path_params["view"]
         if view == "budget":
             return JSONResponse(budget_view(rows).to_json())
         if view == "history":
@@ -252,7 +314,8 @@ class Service:
             return JSONResponse(status.signatures_json())
         if view == "status":
             return JSONResponse(status.to_json())
-        raise NotFound(f"there is no view {view!r}: status, signatures, history or budget")
+        raise NotFound(f"there is no view {view!r}: status, signatures, history, budget, report "
+                       f"or export")
 
     async def post_entry(self, request: Request) -> Response:
         """Store a partner's signed entry: 201 with the entry as stored; 200 with the first
@@ -375,6 +438,8 @@ def make_app(location: Location, policy: Policy) -> Starlette:
         Route("/v1/agreements", guarded(service.agreements, read=True)),
         Route("/v1/agreements/{reference}/entries", guarded(service.entries, read=True)),
         Route("/v1/agreements/{reference}/{view}", guarded(service.view, read=True)),
+        Route("/v1/todo/{partner}", guarded(service.todo, read=True)),
+        Route("/v1/prove", guarded(service.prove, read=True)),
         Route("/v1/entries", guarded(service.post_entry, read=False), methods=["POST"]),
         Route("/v1/cosignatures", guarded(service.post_cosignature, read=False),
               methods=["POST"]),

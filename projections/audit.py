@@ -8,6 +8,7 @@ workers have said which keys each partner held.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -34,6 +35,7 @@ from ledger.errors import (
 from ledger.keys import Signer
 from ledger.note import COSIGNATURE_KEY_TYPE, Checkpoint, SignedNote, cosign, note_key_id
 from ledger.storage import Location
+from ledger.values import parse_slug
 from ledger.verify import (
     Failure,
     Report,
@@ -44,7 +46,7 @@ from ledger.verify import (
 from ledger.witness import WitnessState, check_may_cosign, check_operator_key
 from projections.check import ReadModelCheck
 from projections.db import default_workers
-from projections.log import MerkleLog
+from projections.log import MerkleLog, b64
 from projections.logcheck import LogCheck, Remembered
 from projections.models import AgreementRow
 from projections.readmodels import ReadModels
@@ -291,6 +293,81 @@ def export_bundle(ledger: Ledger, reference: str | None = None,
     return Bundle(identity.origin, identity.operator, identity.operator_public_key,
                   latest.note, reference is None, tuple(a.reference for a in agreements),
                   partner_keys(agreements), tuple(entries))
+
+
+_NUMBER = re.compile(r"[0-9]{1,18}")
+
+
+def proof_document(ledger: Ledger, entry: str | None, size_from: int | None,
+                   size_to: int | None) -> dict[str, Any]:
+    """What ``ledger prove`` prints (docs/CLI.md): an inclusion proof of ``entry`` (a log
+    index or ``REF:SEQ``) in the latest checkpoint, or a consistency proof from tree size
+    ``size_from`` to ``size_to`` (default: the latest checkpoint's). Each is checked against
+    the signed root, from the entry's own bytes, before it is given: edited log tables make
+    this fail, never prove what the entries do not say."""
+    if (entry is None) == (size_from is None):
+        raise InvalidInput("give ENTRY for an inclusion proof or --from N [--to M] for a "
+                           "consistency proof")
+    models = ReadModels(ledger)
+    try:
+        log = MerkleLog(models)
+        log.catch_up()
+        latest = log.latest_checkpoint()
+        if entry is not None:
+            if latest is None:
+                raise NotFound("no checkpoint yet; the operator makes one with "
+                               "'ledger checkpoint'")
+            cp = latest.checkpoint
+            index = _entry_index(log, entry)
+            if index >= log.current_size():
+                raise NotFound(f"the log has {log.current_size()} entries; there is no entry "
+                               f"{index}")
+            if index >= cp.size:
+                raise InvalidInput(f"entry {index} is newer than the latest checkpoint "
+                                   f"(size {cp.size}); ask for a new checkpoint")
+            leaf = log.leaf(index)
+            stored = ledger.agreement(leaf.reference).history
+            if not 0 < leaf.seq <= len(stored):
+                raise VerificationFailed(f"the log's index {index} names entry {leaf.seq} of "
+                                         f"{leaf.reference!r}, which is not stored; run "
+                                         f"'ledger verify'")
+            digest = merkle.leaf_hash(stored[leaf.seq - 1].entry.text.encode())
+            proof = log.inclusion(index, cp.size)
+            _checked(lambda: merkle.verify_inclusion(digest, index, cp.size, proof, cp.root),
+                     f"entry {index}")
+            return {"log_index": index, "reference": leaf.reference, "seq": leaf.seq,
+                    "leaf_hash": b64(digest), "tree_size": cp.size, "root": b64(cp.root),
+                    "proof": [b64(p) for p in proof], "checkpoint": latest.note.format()}
+        assert size_from is not None
+        target = size_to if size_to is not None else (
+            latest.checkpoint.size if latest else log.current_size())
+        proof = log.consistency(size_from, target)
+        # Each root is a signed checkpoint's, or recomputed from the entries.
+        old, new = log.trusted_root(size_from), log.trusted_root(target)
+        _checked(lambda: merkle.verify_consistency(size_from, target, old, new, proof),
+                 f"sizes {size_from} to {target}")
+        return {"from": size_from, "to": target, "root_from": b64(old), "root_to": b64(new),
+                "proof": [b64(p) for p in proof]}
+    finally:
+        models.close()
+
+
+def _checked(check: Callable[[], object], what: str) -> None:
+    try:
+        check()
+    except ProofError as exc:
+        raise VerificationFailed(f"the stored log does not give a valid proof for {what} "
+                                 f"({exc}): its tables were altered; run 'ledger verify'") from None
+
+
+def _entry_index(log: MerkleLog, entry: str) -> int:
+    if _NUMBER.fullmatch(entry):
+        return int(entry)
+    reference, sep, seq = entry.rpartition(":")
+    if not sep or not _NUMBER.fullmatch(seq):
+        raise InvalidInput(f"ENTRY {entry!r}: give a log index (e.g. 12) or REF:SEQ "
+                           f"(e.g. salford-dat-2004:3)")
+    return log.index_of(parse_slug(reference, "agreement reference"), int(seq))
 
 
 def import_bundle(location: Location, bundle: Bundle,

@@ -323,6 +323,23 @@ class Task:
                 "due": _date(self.due)}
 
 
+def agreement_list(rows: list[dict[str, Any]], today: date, state: str | None = None,
+                   before: date | None = None) -> list[dict[str, Any]]:
+    """What ``ledger list --json`` lists of each agreement's row (docs/CLI.md): its state
+    ``today``, only those in ``state`` and ending before ``before`` where given."""
+    listed = [{"reference": r["reference"], "title": r["title"],
+               "state": lifecycle_state(
+                   today, terminated=r["terminated_seq"] is not None,
+                   executed=r["executed_seq"] is not None, start=date.fromisoformat(r["start"]),
+                   end=None if r["end"] is None else date.fromisoformat(r["end"]),
+                   notice_pending=r["pending_notices"] > 0),
+               "entries": r["entries"], "start": r["start"], "end": r["end"]} for r in rows]
+    return [r for r in listed
+            if (state is None or r["state"] == state)
+            and (before is None or (r["end"] is not None
+                                    and date.fromisoformat(str(r["end"])) < before))]
+
+
 def todo_view(partner: str, agreements: list[AgreementRows], day: date,
               within: int = 90) -> list[Task]:
     """What is waiting for ``partner`` across every agreement on ``day``: states to sign,
