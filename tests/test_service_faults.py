@@ -11,8 +11,6 @@ asserted.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -26,55 +24,12 @@ from ledger.statement import Entry
 from ledger.storage import parse_location
 from projections.audit import verify_ledger
 from tests import load
-from tests.test_service import LEDGER, ROOT, _free_port, http
+from tests.services import Services
+from tests.test_service import ROOT
 
 CLIENTS, ACTS = 8, 100
 
 pytestmark = pytest.mark.slow
-
-
-class Services:
-    """``ledger serve`` processes over one ledger, each on its own port."""
-
-    def __init__(self, ledger_url: str, count: int, folder: Path) -> None:
-        self.ledger_url = ledger_url
-        self.ports = [_free_port() for _ in range(count)]
-        self.folder = folder
-        self.procs: list[subprocess.Popen[bytes] | None] = [None] * count
-        for n in range(count):
-            self.start(n)
-
-    @property
-    def urls(self) -> list[str]:
-        return [f"http://127.0.0.1:{port}" for port in self.ports]
-
-    def start(self, n: int) -> None:
-        log = (self.folder / f"service-{n}.log").open("ab")
-        self.procs[n] = subprocess.Popen(
-            [*LEDGER, "serve", "--ledger", self.ledger_url, "--port", str(self.ports[n])],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
-            env={**os.environ, "LEDGER_URL": ""})
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if http("GET", self.urls[n] + "/healthz")[0] == 200:
-                    return
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "ledger serve did not start"
-            time.sleep(0.05)
-
-    def kill(self, n: int) -> None:
-        proc = self.procs[n]
-        assert proc is not None
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(timeout=30)
 
 
 def test_clients_lose_nothing_while_the_service_is_killed_twice(ledger_url: str,
