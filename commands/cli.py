@@ -786,10 +786,6 @@ def rebuild(opts: Common) -> None:
     screen.echo(f"rebuilt the read models from {entries} entries")
 
 
-#: The name under which a key folder keeps the last checkpoint it verified over a service.
-VERIFIED = "verified"
-
-
 @command(app, "verify")
 def verify(opts: Common, reference: Annotated[str | None, typer.Argument(
         help="Only this agreement (default: the whole ledger).")] = None) -> None:
@@ -802,21 +798,18 @@ def verify(opts: Common, reference: Annotated[str | None, typer.Argument(
         parse_slug(reference, "agreement reference")
     remote = opts.remote
     if remote is not None:
-        checked = remote.verify(reference)
-        if reference is None:
-            # What this folder verified before, kept as a witness keeps what it cosigned
-            # (so 'ledger verify' on a copy of the ledger checks it too).
-            memory_file = WitnessState.path_for(opts.keystore.folder, VERIFIED)
-            memory = WitnessState.load(memory_file)
-            try:
-                log = remote.verify_log(memory)
-            except NotFound:
-                checked.checks.append("no checkpoint yet: the log is checked once the "
-                                      "operator has signed one")
-            else:
-                checked.failures += log.failures
-                checked.checks += [f"the log: {check}" for check in log.checks]
-                memory.save(memory_file)
+        if reference is not None:
+            _verdict(opts, remote.verify(reference))
+            return
+        try:
+            path, checked = opts.verified_copy()
+        except NotFound:
+            checked = remote.verify()
+            checked.checks.append("no checkpoint yet: the log is checked once the operator "
+                                  "has signed one")
+        else:
+            checked.checks.append(f"kept, checked, in {path}: what 'prove', 'report', "
+                                  f"'export' and 'todo' read over this service")
         _verdict(opts, checked)
         return
     ledger = opts.open_ledger()

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import functools
 import gc
+import hashlib
 import inspect
 import io
 import json
 import os
 import stat
 import sys
-import tempfile
 import traceback
 import typing
 from collections.abc import Callable, Iterator
@@ -35,9 +35,11 @@ from ledger.errors import InvalidInput, LedgerError, NotFound, StorageError
 from ledger.keys import Signer
 from ledger.keystore import MIN_PASSPHRASE, KeyStore
 from ledger.storage import Location, parse_location
+from ledger.witness import WitnessState
 
 if TYPE_CHECKING:
     from commands.remote import RemoteLedger
+    from ledger.verify import Report
 
 
 def is_remote(url: str | None) -> bool:
@@ -46,6 +48,9 @@ def is_remote(url: str | None) -> bool:
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: The name under which a key folder keeps the last checkpoint it verified over a service.
+VERIFIED = "verified"
 
 
 @dataclass
@@ -118,19 +123,41 @@ class Common:
     @contextmanager
     def reading(self) -> Iterator[Ledger]:
         """The ledger a read of its log or read models works on: the ledger named by
-        ``--ledger``; over a service, a copy made here, in a temporary folder, of everything
-        the service serves, loaded only once every check has passed
-        (:meth:`RemoteLedger.verified_copy`)."""
+        ``--ledger``; over a service, this folder's copy of it, brought up to the service's
+        latest checkpoint once everything new checks out (:meth:`verified_copy`)."""
         remote = self.remote
         if remote is None:
             yield self.open_ledger()
             return
-        with tempfile.TemporaryDirectory(prefix="ledger-copy-") as folder:
-            copy = Ledger(remote.verified_copy(Path(folder) / "copy.db"))
-            try:
-                yield copy
-            finally:
-                copy.close()
+        from projections.audit import refuse_unless_verified  # noqa: PLC0415
+
+        path, report = self.verified_copy()
+        refuse_unless_verified(report, f"{remote.describe()} serves a ledger that does not "
+                                       f"check out, and nothing was read from it")
+        copy = Ledger(parse_location(str(path)))
+        try:
+            yield copy
+        finally:
+            copy.close()
+
+    def verified_copy(self) -> tuple[Path, Report]:
+        """Over a service: the key folder's copy of its ledger, checked and brought up to
+        date (:meth:`RemoteLedger.copy`), and what was checked. The checkpoint it was brought
+        to is remembered in the folder (``verified.witness.json``, as a witness keeps what it
+        cosigned), so the next time only what is new is read, and must extend it."""
+        remote = self.remote
+        if remote is None:
+            raise InvalidInput("only a ledger service is copied; this ledger is read in place")
+        folder = self.keystore.folder
+        memory_file = WitnessState.path_for(folder, VERIFIED)
+        memory = WitnessState.load(memory_file)
+        copies = folder / "copies"
+        copies.mkdir(parents=True, exist_ok=True)
+        path = copies / f"{hashlib.sha256(remote.origin.encode()).hexdigest()[:32]}.db"
+        report = remote.copy(path, memory)
+        if report.ok:
+            memory.save(memory_file)
+        return path, report
 
     @property
     def keystore(self) -> KeyStore:

@@ -25,6 +25,7 @@ from urllib.parse import quote, urlsplit
 
 from ledger import merkle, tiles
 from ledger.acts import Acts, BodyOf, Recorded, signed_entry
+from ledger.application import Ledger
 from ledger.bundle import Bundle, BundleEntry, partner_keys, verify_bundle
 from ledger.domain import Acted, Agreement, agreement_id
 from ledger.errors import (
@@ -36,14 +37,14 @@ from ledger.errors import (
     StorageError,
     VerificationFailed,
 )
-from ledger.keys import Signer
+from ledger.keys import Signer, key_id
 from ledger.note import Checkpoint, SignedNote, cosign
 from ledger.statement import Entry, new_act_id
-from ledger.storage import Location, parse_location
+from ledger.storage import parse_location
 from ledger.values import parse_slug
 from ledger.verify import Failure, RecordedEntry, Report, check_agreement, learn_witnesses
-from ledger.witness import Witnesses, WitnessState, check_may_cosign, check_operator_key
-from projections.audit import import_bundle, refuse_unless_verified
+from ledger.witness import Seen, Witnesses, WitnessState, check_may_cosign, check_operator_key
+from projections.audit import StaleCopy, extend_copy, import_bundle
 
 #: How many times an act is read, signed and posted again when others keep landing first.
 MAX_ATTEMPTS = 12
@@ -209,14 +210,7 @@ class RemoteLedger(Acts):
         size = Checkpoint.parse(note.text).size
         agreements = [self.agreement(ref) for ref in self.references()]
         recorded = {act.entry.hash: act.recorded for a in agreements for act in a.history}
-        texts: list[bytes] = []
-        for first in range(0, size, tiles.WIDTH):
-            width = min(tiles.WIDTH, size - first)
-            texts += tiles.read_entry_bundle(
-                self._read("/" + tiles.tile_path(None, first // tiles.WIDTH, width)))
-        if len(texts) != size:
-            raise VerificationFailed(f"{self.describe()} served {len(texts)} entries in the "
-                                     f"tiles of a log of {size}")
+        texts = self._entry_texts(0, size)
         tree = merkle.Tree([merkle.leaf_hash(text) for text in texts])
         entries = []
         for index, text in enumerate(texts):
@@ -231,30 +225,110 @@ class RemoteLedger(Acts):
                       tuple(a.reference for a in agreements), partner_keys(agreements),
                       tuple(entries))
 
-    def verified_copy(self, path: Path) -> Location:
-        """A new SQLite ledger at ``path`` holding everything the service serves (:meth:`bundle`),
-        written only if all of it checks out as ``ledger import`` checks a bundle: for the
-        reads that need the log or the read models (``prove``, ``report``, ``export``,
-        ``todo``), done here on what was checked here."""
-        location = parse_location(str(path))
-        report = import_bundle(location, self.bundle())
-        refuse_unless_verified(report, f"{self.describe()} serves a ledger that does not "
-                                       f"check out")
-        return location
+    def _entry_texts(self, first: int, size: int) -> list[bytes]:
+        """The log's entries ``[first, size)``, read from its entry tiles (C2SP tlog-tiles)."""
+        texts: list[bytes] = []
+        start = first - first % tiles.WIDTH
+        for at in range(start, size, tiles.WIDTH):
+            width = min(tiles.WIDTH, size - at)
+            texts += tiles.read_entry_bundle(
+                self._read("/" + tiles.tile_path(None, at // tiles.WIDTH, width)))
+        if len(texts) != size - start:
+            raise VerificationFailed(f"{self.describe()} served {len(texts)} entries in the "
+                                     f"tiles of entries {start} to {size - 1}")
+        return texts[first - start:]
 
-    def verify_log(self, memory: WitnessState | None = None) -> Report:
-        """Everything the service serves, checked here as ``verify-bundle`` checks a bundle
-        (:meth:`bundle`): the checkpoint's signature and cosignatures, the tree the entries
-        give, every entry and rule. ``memory`` (kept in the auditor's key folder, as a
-        witness keeps what it cosigned) holds the operator key and the last checkpoint
-        verified here, and is given this one if everything checks out: a different operator
-        key, a smaller log, or entries that no longer give the remembered root fail, even if
-        the service has since deleted what it served then."""
+    def copy(self, path: Path, memory: WitnessState) -> Report:
+        """Bring this folder's verified copy of the ledger (a SQLite ledger at ``path``) up to
+        the service's latest checkpoint, and remember that checkpoint in ``memory``, only if
+        everything checks out.
+
+        The first time (or if the copy is not the one verified before), everything the
+        service serves is checked as ``ledger import`` checks a bundle, and loaded whole
+        (:meth:`bundle`). After that, only what is new is read: the checkpoint, the entries
+        since the one verified before (from the entry tiles) and when each was recorded; they
+        must grow the tree verified before to the new checkpoint's root, and each is checked,
+        signature and rules, on its agreement as the copy holds it
+        (:func:`projections.audit.extend_copy`): a re-check costs the new entries and
+        O(log n) of the copy, and a rewritten history is caught even after the service
+        deleted what it served before."""
+        seen = memory.get(self.origin)
+        if seen is not None and path.exists():
+            copy = Ledger(parse_location(str(path)))
+            try:
+                report, note = self._extend(copy, seen)
+            except StaleCopy:
+                pass  # not the copy verified before: made again, whole, below
+            else:
+                if report.ok:
+                    memory.remember(self.origin, Checkpoint.parse(note.text),
+                                    seen.operator_key, note.format())
+                return report
+            finally:
+                copy.close()
         bundle = self.bundle()
-        seen = memory.get(self.origin) if memory is not None else None
-        report = verify_bundle(bundle, seen.operator_key if seen else None)
+        report = self._consistent(bundle, seen)
+        if report.ok:
+            made = path.with_name(path.name + ".new")
+            for stale in (made, *_sqlite_files(made)):
+                stale.unlink(missing_ok=True)
+            # Everything served, checked as 'ledger import' checks a bundle, then loaded.
+            checked = import_bundle(parse_location(str(made)), bundle,
+                                    seen.operator_key if seen else None)
+            checked.checks += report.checks
+            report = checked
+            if report.ok:
+                for old in (path, *_sqlite_files(path)):
+                    old.unlink(missing_ok=True)
+                made.replace(path)
+                memory.remember(self.origin, Checkpoint.parse(bundle.checkpoint.text),
+                                bundle.operator_key, bundle.checkpoint.format())
+        return report
+
+    def _extend(self, copy: Ledger, seen: Seen) -> tuple[Report, SignedNote]:
+        operator_key = bytes.fromhex(str(self._get("/v1/ledger")["operator_public_key"]))
+        note = SignedNote.parse(self._read("/checkpoint").decode())
+        if operator_key != seen.operator_key:
+            report = Report()
+            report.failures.append(Failure(
+                f"the service's operator key {key_id(operator_key)[:16]} is not the expected "
+                f"one {key_id(seen.operator_key)[:16]}, verified here before"))
+            return report, note
+        size = Checkpoint.parse(note.text).size
+        texts = self._entry_texts(seen.size, size) if size > seen.size else []
+        entries = [Entry.parse(text) for text in texts]
+        touched: dict[str, list[Entry]] = {}
+        for entry in entries:
+            touched.setdefault(entry.statement.agreement, []).append(entry)
+        recorded: dict[str, datetime] = {}
+        for reference, listed in touched.items():
+            held = copy.agreement(reference) if copy.exists(reference) else None
+            after = 0 if held is None else held.version
+            answer = self._get(f"/v1/agreements/{quote(reference)}/entries?after={after}")
+            served = answer["entries"][:len(listed)]
+            if (held is not None and answer.get("after_hash") != held.head) or [
+                    str(item["entry"]) for item in served] != [e.text for e in listed]:
+                report = Report()
+                report.failures.append(Failure(
+                    f"agreement {reference}: {self.describe()} serves entries that are not "
+                    f"the ones its log's tiles give after the {after} verified here before"))
+                return report, note
+            for entry, item in zip(listed, served, strict=True):
+                recorded[entry.hash] = datetime.fromisoformat(str(item["recorded"]))
+        new = [BundleEntry.of(index, recorded[entry.hash], entry, ())
+               for index, entry in enumerate(entries, seen.size)]
+        return extend_copy(copy, note, new, seen), note
+
+    @staticmethod
+    def _consistent(bundle: Bundle, seen: Seen | None) -> Report:
+        """Whether the log served extends the checkpoint verified here before, ``seen``."""
+        report = Report()
         checkpoint = Checkpoint.parse(bundle.checkpoint.text)
-        if seen is not None:
+        if seen is not None and seen.operator_key != bundle.operator_key:
+            report.failures.append(Failure(
+                f"the service's operator key {key_id(bundle.operator_key)[:16]} is not the "
+                f"expected one {key_id(seen.operator_key)[:16]}, verified here before"))
+        elif seen is not None:
             leaves = [merkle.leaf_hash(e.text.encode()) for e in bundle.entries[:seen.size]]
             if checkpoint.size < seen.size:
                 report.failures.append(Failure(
@@ -267,9 +341,6 @@ class RemoteLedger(Acts):
             else:
                 report.checks.append(f"consistent with the checkpoint of size {seen.size} "
                                      f"verified here before")
-        if memory is not None and report.ok:
-            memory.remember(self.origin, checkpoint, bundle.operator_key,
-                            bundle.checkpoint.format())
         return report
 
     def cosign(self, partner: str, memory: WitnessState,
@@ -340,25 +411,39 @@ class RemoteLedger(Acts):
         stated = None if at is None else at.astimezone(UTC).replace(microsecond=0)
         origin = self.origin
         act = self.new_act()
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        # The agreement as last read and checked here is signed on at once; it is read again
+        # only if the service says it has moved on, or a rule here refuses the act on it.
+        fresh = False
+        attempt = 0
+        while attempt < MAX_ATTEMPTS:
+            attempt += 1
             agreement: Agreement | None = None
             if action != "draft":
-                agreement = self.agreement(reference)
+                kept = None if fresh else self._kept.get(reference)
+                fresh = kept is None
+                agreement = kept if kept is not None else self.agreement(reference)
                 landed = agreement.entry_of_act(partner, act)
                 if landed is not None:
                     return Recorded(landed.entry, agreement, attempt)
-            entry = signed_entry(origin, reference, agreement, action, partner, signer, body,
-                                 act, stated, _now)
             # The rules are checked here first, as the service will: a refusal costs no trip.
-            if agreement is None:
-                Agreement.check_draft(entry, origin, datetime.now(UTC))
-            else:
-                agreement.check(entry, datetime.now(UTC))
+            try:
+                entry = signed_entry(origin, reference, agreement, action, partner, signer,
+                                     body, act, stated, _now)
+                if agreement is None:
+                    Agreement.check_draft(entry, origin, datetime.now(UTC))
+                else:
+                    agreement.check(entry, datetime.now(UTC))
+            except (RuleViolation, InvalidInput, NotFound):
+                if fresh:
+                    raise
+                fresh, attempt = True, attempt - 1  # judged on the agreement as it now stands
+                continue
             try:
                 answer = self._post("/v1/entries", entry.text.encode(),
                                     "; the act may have landed: 'ledger history' shows whether "
                                     "it did")
             except AgreementBusy:
+                fresh = True
                 time.sleep(random.uniform(0, 0.01 * attempt))  # noqa: S311 - jitter only
                 continue
             stored = Entry.parse(answer["entry"])
@@ -366,9 +451,34 @@ class RemoteLedger(Acts):
             if (s.agreement, s.partner, s.act) != (reference, partner, act):
                 raise VerificationFailed(f"{self.describe()} answered with an entry that is "
                                          f"not this act")
-            return Recorded(stored, self.agreement(reference), attempt)
+            return Recorded(stored, self._after(reference, agreement, stored, answer), attempt)
         raise AgreementBusy(f"agreement {reference!r} is busy: other acts kept landing first "
                             f"({MAX_ATTEMPTS} attempts); nothing was written, try again")
+
+
+    def _after(self, reference: str, agreement: Agreement | None, stored: Entry,
+               answer: dict[str, Any]) -> Agreement:
+        """The agreement with this act's stored entry: replayed here, every rule and the
+        signature checked, on the agreement it was signed on, if it follows it; else read
+        again."""
+        self._kept.pop(reference, None)
+        if agreement is not None and stored.statement.seq == agreement.version + 1:
+            try:
+                after = Agreement.replay(
+                    [(stored, datetime.fromisoformat(str(answer["recorded"])))], self.origin,
+                    start=agreement)
+            except (RuleViolation, InvalidInput, ValueError) as exc:
+                raise VerificationFailed(f"{self.describe()} stored an entry of "
+                                         f"{reference!r} that does not check out: "
+                                         f"{exc}") from None
+            self._kept[reference] = after
+            return after
+        return self.agreement(reference)
+
+
+def _sqlite_files(path: Path) -> tuple[Path, Path]:
+    """The files SQLite keeps beside a database while it is open."""
+    return path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
 
 
 def _json(data: bytes) -> dict[str, Any]:

@@ -367,23 +367,39 @@ def verify_bundle(bundle: Bundle, expected_operator_key: bytes | None = None,
     if expected_operator_name is not None and expected_operator_name != bundle.operator:
         fail(Failure(f"the bundle's operator signs as {bundle.operator!r}, the verifier key "
                      f"you hold names {expected_operator_name!r}"))
-    # The checkpoint: the operator's signature, then each partner's cosignature.
+    checkpoint = check_checkpoint(bundle.checkpoint, bundle.origin, bundle.operator,
+                                  bundle.operator_key, bundle.keys, report)
+    # Every agreement replayed from its entries (signatures, chain, keys, rules): in worker
+    # processes, while this one checks the proofs.
+    with _Replay(bundle, report, workers) as replay:
+        _check_proofs(bundle, checkpoint, report)
+        replay.finish()
+    return report
+
+
+def check_checkpoint(note: SignedNote, origin: str, operator: str, operator_key: bytes,
+                     keys: dict[str, tuple[str, bytes]], report: Report) -> Checkpoint | None:
+    """Check a checkpoint of log ``origin``: the operator's signature, then each partner's
+    cosignature under the keys (key id -> (partner, public key)) the partners have signed
+    with. Adds what was checked, and every failure, to ``report``; returns the checkpoint
+    (None if it cannot be read)."""
+    fail = report.failures.append
     checkpoint: Checkpoint | None = None
     try:
-        checkpoint = Checkpoint.parse(bundle.checkpoint.text)
-        if checkpoint.origin != bundle.origin:
+        checkpoint = Checkpoint.parse(note.text)
+        if checkpoint.origin != origin:
             fail(Failure(f"checkpoint names log {checkpoint.origin!r}, the bundle "
-                         f"{bundle.origin!r}"))
-        verify_note_signature(bundle.checkpoint, bundle.operator, bundle.operator_key)
+                         f"{origin!r}"))
+        verify_note_signature(note, operator, operator_key)
     except LedgerError as exc:
         fail(Failure(f"checkpoint: {exc.diagnostics()}"))
-    operator_id = note_key_id(bundle.operator, bundle.operator_key, ED25519_KEY_TYPE)
+    operator_id = note_key_id(operator, operator_key, ED25519_KEY_TYPE)
     cosigners: list[str] = []
     ignored = 0
-    for sig in bundle.checkpoint.signatures:
-        if sig.name == bundle.operator and sig.key_id == operator_id:
+    for sig in note.signatures:
+        if sig.name == operator and sig.key_id == operator_id:
             continue
-        known = [public for partner, public in bundle.keys.values() if partner == sig.name
+        known = [public for partner, public in keys.values() if partner == sig.name
                  and note_key_id(sig.name, public, COSIGNATURE_KEY_TYPE) == sig.key_id]
         if not known:
             # C2SP signed-note: a line under a key the verifier does not know is ignored; it
@@ -391,7 +407,7 @@ def verify_bundle(bundle: Bundle, expected_operator_key: bytes | None = None,
             ignored += 1
             continue
         try:
-            verify_cosignature(bundle.checkpoint, sig.name, known[0])
+            verify_cosignature(note, sig.name, known[0])
             cosigners.append(sig.name)
         except LedgerError as exc:
             fail(Failure(f"checkpoint: {exc.diagnostics()}"))
@@ -400,12 +416,7 @@ def verify_bundle(bundle: Bundle, expected_operator_key: bytes | None = None,
     report.checks.append("checkpoint signed by the operator"
                          + (f", cosigned by {', '.join(cosigners)}" if cosigners else "")
                          + ignoring)
-    # Every agreement replayed from its entries (signatures, chain, keys, rules): in worker
-    # processes, while this one checks the proofs.
-    with _Replay(bundle, report, workers) as replay:
-        _check_proofs(bundle, checkpoint, report)
-        replay.finish()
-    return report
+    return checkpoint
 
 
 def _check_proofs(bundle: Bundle, checkpoint: Checkpoint | None, report: Report) -> None:

@@ -35,6 +35,7 @@ __all__ = [
     "leaf_hash",
     "node_hash",
     "nodes_to_store",
+    "peaks",
     "root",
     "root_from_inclusion",
     "root_of",
@@ -151,6 +152,19 @@ def root(size: int, get_node: GetNode) -> bytes:
     return subtree_root(0, size, get_node)
 
 
+def peaks(size: int, get_node: GetNode) -> list[bytes]:
+    """The roots of the complete subtrees that make up the first ``size`` leaves, largest
+    first: at most log2(size) + 1 stored nodes, from which the tree can grow
+    (:meth:`CompactRange.of_peaks`)."""
+    found = []
+    position = 0
+    while position < size:
+        level = (size - position).bit_length() - 1
+        found.append(get_node(level, position >> level))
+        position += 1 << level
+    return found
+
+
 def inclusion_proof(index: int, size: int, get_node: GetNode) -> list[bytes]:
     """The audit path of leaf ``index`` in the tree of ``size`` leaves (RFC 9162 2.1.3.1).
 
@@ -187,6 +201,17 @@ class CompactRange:
     def __init__(self) -> None:
         self.size = 0
         self._peaks: list[bytes] = []
+
+    @classmethod
+    def of_peaks(cls, size: int, found: Sequence[bytes]) -> CompactRange:
+        """The range of the first ``size`` leaves, from their :func:`peaks`."""
+        if len(found) != size.bit_count():
+            raise ProofError(f"a tree of {size} leaves has {size.bit_count()} peaks, not "
+                             f"{len(found)}")
+        grown = cls()
+        grown.size = size
+        grown._peaks = list(found)
+        return grown
 
     def append(self, leaf: bytes) -> None:
         """Add the next leaf hash."""

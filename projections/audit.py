@@ -21,9 +21,9 @@ from eventsourcing.persistence import PersistenceError
 
 from ledger import merkle
 from ledger.application import Ledger
-from ledger.bundle import Bundle, BundleEntry, partner_keys, verify_bundle
+from ledger.bundle import Bundle, BundleEntry, check_checkpoint, partner_keys, verify_bundle
 from ledger.checkpoints import CheckpointRecord, signed_checkpoint
-from ledger.domain import agreement_id
+from ledger.domain import Agreement, agreement_id
 from ledger.errors import (
     InvalidInput,
     LedgerError,
@@ -33,7 +33,15 @@ from ledger.errors import (
     VerificationFailed,
 )
 from ledger.keys import Signer
-from ledger.note import COSIGNATURE_KEY_TYPE, Checkpoint, SignedNote, cosign, note_key_id
+from ledger.note import (
+    COSIGNATURE_KEY_TYPE,
+    Checkpoint,
+    NoteSignature,
+    SignedNote,
+    cosign,
+    note_key_id,
+)
+from ledger.statement import Entry
 from ledger.storage import Location
 from ledger.values import parse_slug
 from ledger.verify import (
@@ -43,7 +51,7 @@ from ledger.verify import (
     drafted_agreements,
     verify_agreements,
 )
-from ledger.witness import WitnessState, check_may_cosign, check_operator_key
+from ledger.witness import Seen, WitnessState, check_may_cosign, check_operator_key
 from projections.check import ReadModelCheck
 from projections.db import default_workers
 from projections.log import MerkleLog, b64
@@ -403,20 +411,124 @@ def import_bundle(location: Location, bundle: Bundle,
 
 
 def _bundle_checkpoint(bundle: Bundle) -> CheckpointRecord:
-    """The bundle's checkpoint as the copy keeps it: the operator's note, and each cosignature
-    made under a key the bundle gives its partner (lines of other keys are ignored, as C2SP
-    signed-note says; verification checked the ones it knows)."""
-    signatures = bundle.checkpoint.signatures
-    operator_only = SignedNote(bundle.checkpoint.text, tuple(
-        s for s in signatures if s.name == bundle.operator))
-    record = CheckpointRecord.record(operator_only, bundle.origin, bundle.operator,
-                                     bundle.operator_key)
-    for sig in signatures:
-        for partner, public in sorted(set(bundle.keys.values())):
-            if partner == sig.name and sig.key_id == note_key_id(
-                    partner, public, COSIGNATURE_KEY_TYPE):
-                record.cosign(partner, public, sig)
+    """The bundle's checkpoint as the copy keeps it (:func:`_kept_checkpoint`)."""
+    return _kept_checkpoint(bundle.checkpoint, bundle.origin, bundle.operator,
+                            bundle.operator_key, bundle.keys)
+
+
+def _kept_checkpoint(note: SignedNote, origin: str, operator: str, operator_key: bytes,
+                     keys: dict[str, tuple[str, bytes]]) -> CheckpointRecord:
+    """A checkpoint as a copy keeps it: the operator's note, and each cosignature made under
+    a key its partner has signed with (lines of other keys are ignored, as C2SP signed-note
+    says; verification checked the ones it knows)."""
+    operator_only = SignedNote(note.text, tuple(s for s in note.signatures
+                                                if s.name == operator))
+    record = CheckpointRecord.record(operator_only, origin, operator, operator_key)
+    for partner, public, sig in _cosignatures(note, keys):
+        record.cosign(partner, public, sig)
     return record
+
+
+def _cosignatures(note: SignedNote, keys: dict[str, tuple[str, bytes]]
+                  ) -> list[tuple[str, bytes, NoteSignature]]:
+    """Each signature line of ``note`` under a key its partner has signed with."""
+    return [(partner, public, sig) for sig in note.signatures
+            for partner, public in sorted(set(keys.values()))
+            if partner == sig.name
+            and sig.key_id == note_key_id(partner, public, COSIGNATURE_KEY_TYPE)]
+
+
+class StaleCopy(LedgerError):
+    """A copy's log is not the one verified before: it must be made again, whole."""
+
+
+def extend_copy(ledger: Ledger, note: SignedNote, new: Sequence[BundleEntry],
+                seen: Seen) -> Report:
+    """Check what follows an auditor's verified copy of a ledger and, only if every check
+    passes, add it: the entries since, then the checkpoint that covers them. The incremental
+    form of :func:`import_bundle`.
+
+    The copy's log must still give the root verified before (``seen``), from its O(log n)
+    peaks; the entries after it must grow that tree to the checkpoint's root, which the
+    operator's key (the one verified before) signed; each is read strictly and replayed,
+    signature and rules, on its agreement as the copy holds it; cosignatures are checked
+    under every key the partners have signed with. The entries before are not read again:
+    the root verified before binds them. Raises :class:`StaleCopy` if the copy's log is not
+    the one verified before."""
+    report = Report()
+    fail = report.failures.append
+    identity = ledger.identity
+    if identity.operator_public_key != seen.operator_key:
+        raise StaleCopy("the copy's operator key is not the one verified before")
+    models = ReadModels(ledger)
+    try:
+        log = MerkleLog(models)
+        log.catch_up()
+        if log.current_size() != seen.size:
+            raise StaleCopy(f"the copy holds {log.current_size()} entries, not the "
+                            f"{seen.size} verified before")
+        tree = merkle.CompactRange.of_peaks(seen.size, log.peaks(seen.size))
+        if tree.root() != seen.root:
+            raise StaleCopy("the copy's log no longer gives the root verified before")
+        checkpoint = Checkpoint.parse(note.text)
+        if checkpoint.size < seen.size:
+            fail(Failure(f"the log has {checkpoint.size} entries; {seen.size} were verified "
+                         f"here before: it was cut back"))
+            return report
+        if [e.log_index for e in new] != list(range(seen.size, checkpoint.size)):
+            raise InvalidInput(f"the entries after {seen.size} must be those up to the "
+                               f"checkpoint's size {checkpoint.size}, in log order")
+        for item in new:
+            tree.append(merkle.leaf_hash(item.text.encode()))
+        if tree.root() != checkpoint.root:
+            fail(Failure(f"the {seen.size} entries verified here before and the {len(new)} "
+                         f"served since do not give the checkpoint's root: the log was "
+                         f"rewritten, or the entries served are not its own"))
+            return report
+        report.checks.append(f"consistent with the checkpoint of size {seen.size} verified "
+                             f"here before: its entries, and the {len(new)} since, give the "
+                             f"root of size {checkpoint.size}")
+        replayed = _replay_new(ledger, identity.origin, new, report)
+        keys = {**models.signatory_keys(), **partner_keys(list(replayed.values()))}
+        check_checkpoint(note, identity.origin, identity.operator, identity.operator_public_key,
+                         keys, report)
+        report.checks.append(f"each of the {len(new)} new entries: read strictly, its place "
+                             f"in its agreement's chain, its signature by the key its partner "
+                             f"held, every rule replayed on the agreement as verified before")
+        report.entries = checkpoint.size
+        report.agreements = len(ledger.references())
+        if report.ok:
+            if new:
+                kept = _kept_checkpoint(note, identity.origin, identity.operator,
+                                        identity.operator_public_key, keys)
+                ledger.store_verified([ledger.stored_event(e) for e in new]
+                                      + ledger.checkpoint_events_of(kept))
+            else:
+                # The checkpoint verified before: only the cosignatures made since are new.
+                for witness, public, sig in _cosignatures(note, keys):
+                    ledger.add_cosignature(checkpoint.size, witness, public, sig)
+    finally:
+        models.close()
+    return report
+
+
+def _replay_new(ledger: Ledger, origin: str, new: Sequence[BundleEntry],
+                report: Report) -> dict[str, Agreement]:
+    """Each agreement the new entries touch, with them replayed (every rule and signature)
+    after what the copy holds of it; a failure names the first entry that breaks a rule."""
+    touched: dict[str, list[BundleEntry]] = {}
+    for item in new:
+        touched.setdefault(item.agreement, []).append(item)
+    replayed: dict[str, Agreement] = {}
+    for reference, items in touched.items():
+        try:
+            start = ledger.agreement(reference) if ledger.exists(reference) else None
+            replayed[reference] = Agreement.replay(
+                [(Entry.parse(item.text), item.recorded) for item in items], origin,
+                start=start)
+        except LedgerError as exc:
+            report.failures.append(Failure(f"agreement {reference}: {exc.diagnostics()}"))
+    return replayed
 
 
 def _empty_ledger(location: Location, bundle: Bundle) -> tuple[Ledger, bool]:

@@ -309,6 +309,17 @@ class MerkleLog:
             self._check_size(conn, size)
             return merkle.root(size, self.getter(conn))
 
+    def peaks(self, size: int) -> list[bytes]:
+        """The roots of the complete subtrees that make up the first ``size`` entries
+        (:func:`ledger.merkle.peaks`): what the tree grows from."""
+        computed = self.computed()
+        if computed is not None:
+            computed.check_size(size)
+            return merkle.peaks(size, computed.tree.node)
+        with reading(self.engine) as conn:
+            self._check_size(conn, size)
+            return merkle.peaks(size, self.getter(conn))
+
     def inclusion(self, index: int, size: int) -> list[bytes]:
         """An inclusion proof of entry ``index`` in the tree of ``size`` entries."""
         if not 0 <= index < size:

@@ -246,6 +246,19 @@ class ReadModels(Store):
                            f"'ledger list' shows them")
         return found
 
+    def signatory_keys(self) -> dict[str, tuple[str, bytes]]:
+        """Every key any partner has signed with, in any agreement: key id -> (partner,
+        key), as :func:`ledger.bundle.partner_keys` gives it of agreements."""
+        self.catch_up()
+        if self.read_only and self.behind():
+            from ledger.bundle import partner_keys  # noqa: PLC0415 - bundles' own module
+
+            return partner_keys(list(self.agreements()))
+        with reading(self.engine) as conn:
+            return {str(kid): (str(partner), bytes(public)) for partner, kid, public in
+                    conn.execute(select(SignatoryRow.partner, SignatoryRow.key_id,
+                                        SignatoryRow.public_key))}
+
     def all_rows(self) -> list[AgreementRows]:
         """Every row of every agreement (for views across agreements: a partner's to-do)."""
         self.catch_up()

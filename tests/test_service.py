@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -206,7 +207,7 @@ def test_the_southwark_walk_through_over_the_service(served: Served, tmp_path: P
     report = auditor.json("verify", "--json")
     checks = " ".join(report["checks"])
     assert report["ok"] is True, report
-    assert "the log: checkpoint signed by the operator, cosigned by southwark-pct" in checks
+    assert "checkpoint signed by the operator, cosigned by southwark-pct" in checks
     bundle = tmp_path / "bundle.json"
     auditor.run("export", "-o", str(bundle))
     offline = auditor.json("verify-bundle", str(bundle), "--json")
@@ -369,6 +370,50 @@ def test_an_entry_that_lost_the_race_is_a_conflict_to_retry(served: Served) -> N
     assert (code, answer["kind"]) == (409, "conflict")
     assert "read it again" in answer["error"]
     assert len(stored_texts(served.ledger_url)) == 2
+
+
+def test_a_client_signs_on_what_it_read_and_reads_again_only_when_it_must(
+        served: Served, tmp_path: Path) -> None:
+    clis = {SSD: partner_cli(served.url, tmp_path / "ssd", SSD),
+            PCT: partner_cli(served.url, tmp_path / "pct", PCT)}
+    for partner, args in SOUTHWARK[:2]:
+        clis[partner].json(*args, "--as", partner, "--json")
+    ssd, pct = RemoteLedger(served.url), RemoteLedger(served.url)
+    assert ssd.agreement(REF).version == 2
+    asked: list[str] = []
+    sending = RemoteLedger._send
+
+    def send(self: RemoteLedger, method: str, path: str, body: bytes | None = None) -> bytes:
+        asked.append(f"{method} {path}")
+        return sending(self, method, path, body)
+
+    entries = f"GET /v1/agreements/{REF}/entries"
+    with mock.patch.object(RemoteLedger, "_send", send):
+        # The PCT signs first: the SSD's signature, signed on what it read, is a conflict;
+        # it reads again and signs the same act again.
+        clis[PCT].json(*SOUTHWARK[3][1], "--as", PCT, "--json")
+        asked.clear()
+        done = ssd.sign(REF, SSD, fixed_key(SSD), datetime(2003, 12, 17, tzinfo=UTC))
+        assert asked == ["POST /v1/entries", f"{entries}?after=2", "POST /v1/entries"]
+        assert (done.entry.statement.seq, done.attempts) == (4, 2)
+        # The SSD proposes a variation the PCT has not read: refused on what the PCT read,
+        # its consent is judged again on the agreement as it now stands, and lands.
+        assert pct.agreement(REF).version == 4
+        clis[SSD].json(*SOUTHWARK[4][1], "--as", SSD, "--json")
+        asked.clear()
+        done = pct.consent(REF, PCT, "pooled-budget", fixed_key(PCT),
+                           datetime(2004, 3, 2, tzinfo=UTC))
+        assert asked == [f"{entries}?after=4", "POST /v1/entries"]
+        assert (done.entry.statement.seq, done.attempts, done.agreement.version) == (6, 1, 6)
+        # Nothing new since: one post, and the agreement after it is the stored entry
+        # replayed here.
+        asked.clear()
+        done = pct.notice(REF, PCT, "termination", "Service re-tendered", fixed_key(PCT),
+                          datetime(2004, 10, 1, tzinfo=UTC))
+        assert asked == ["POST /v1/entries"]
+        assert (done.entry.statement.seq, done.agreement.version) == (7, 7)
+    texts = stored_texts(served.ledger_url)
+    assert len(texts) == len(set(texts)) == 7
 
 
 def test_the_operator_decides_who_may_draft_and_who_may_read(tmp_path: Path) -> None:
@@ -614,26 +659,32 @@ def _ledger_of(url: str, amounts: list[int], operator: str = "operator") -> None
     _checkpoint(url, operator)
 
 
+@pytest.mark.parametrize("copy_kept", [True, False], ids=["copy-kept", "copy-lost"])
 @pytest.mark.parametrize(("later", "amounts", "operator", "says"), [
-    ("rewritten", [1000, 2000], "operator", "no longer give the root verified here"),
+    ("rewritten", [1000, 2000], "operator", "the log was rewritten"),
     ("cut back", [1000], "operator", "it was cut back"),
     ("another operator", [1000, 1000, 3000], "mallory", "is not the expected one"),
 ])
 def test_an_auditor_remembers_what_it_verified(tmp_path: Path, later: str, amounts: list[int],
-                                               operator: str, says: str) -> None:
+                                               operator: str, says: str,
+                                               copy_kept: bool) -> None:
     first, second = str(tmp_path / "first.db"), str(tmp_path / "second.db")
     _ledger_of(first, [1000, 1000])
     _ledger_of(second, amounts, operator)
     memory = WitnessState()
+    copy = tmp_path / "auditor" / "copy.db"
+    copy.parent.mkdir()
     servers = [_serve(url, Policy()) for url in (first, second)]
     url_first, url_second = (next(server) for server in servers)
     try:
-        assert RemoteLedger(url_first).verify_log(memory).ok
+        assert RemoteLedger(url_first).copy(copy, memory).ok
         assert memory.ledgers[ORIGIN].size == 3
+        if not copy_kept:
+            copy.unlink()  # made again, whole: what is remembered still holds it to account
         # The service now serves another history under the same origin: a fresh auditor
         # finds it well signed, the one that remembers catches it.
-        assert RemoteLedger(url_second).verify_log().ok
-        report = RemoteLedger(url_second).verify_log(memory)
+        assert RemoteLedger(url_second).copy(tmp_path / "fresh.db", WitnessState()).ok
+        report = RemoteLedger(url_second).copy(copy, memory)
         assert not report.ok, later
         assert any(says in f.what for f in report.failures), report.failures
         assert memory.ledgers[ORIGIN].size == 3  # a failed check remembers nothing
@@ -641,6 +692,90 @@ def test_an_auditor_remembers_what_it_verified(tmp_path: Path, later: str, amoun
         for server in servers:
             for _ in server:
                 pass
+
+
+def test_a_re_check_reads_only_what_is_new(tmp_path: Path) -> None:
+    url = str(tmp_path / "ledger.db")
+    _ledger_of(url, [1000, 1000])
+    memory = WitnessState()
+    copy = tmp_path / "copy.db"
+    asked: list[str] = []
+    sending = RemoteLedger._send
+
+    def send(self: RemoteLedger, method: str, path: str, body: bytes | None = None) -> bytes:
+        asked.append(path)
+        return sending(self, method, path, body)
+
+    for served in _serve(url, Policy()):
+        with mock.patch.object(RemoteLedger, "_send", send):
+            assert RemoteLedger(served).copy(copy, memory).ok
+            assert f"/v1/agreements/{REF}/entries?after=0" in asked
+            # Two more entries and a checkpoint of 5: the next check reads the checkpoint,
+            # the entries since (from the entry tile), and when they were recorded.
+            ledger = Ledger(parse_location(url))
+            try:
+                for amount in (5000, 6000):
+                    ledger.declare(REF, FundingLine(SSD, FinancialYear(2006), "Grant",
+                                                    Decimal(amount), "confirmed"),
+                                   fixed_key(SSD), datetime(2003, 12, 17, tzinfo=UTC))
+            finally:
+                ledger.close()
+            assert _checkpoint(url) == 5
+            asked.clear()
+            report = RemoteLedger(served).copy(copy, memory)
+            assert report.ok, report.failures
+            assert asked == ["/v1/ledger", "/v1/ledger", "/checkpoint",
+                             "/tile/entries/000.p/5", f"/v1/agreements/{REF}/entries?after=3"]
+            assert "consistent with the checkpoint of size 3 verified here before" in " ".join(
+                report.checks)
+            assert (report.entries, memory.ledgers[ORIGIN].size) == (5, 5)
+            # The copy holds what was checked: the same entries as the service's ledger.
+            assert stored_texts(str(copy)) == stored_texts(url)
+            # Nothing new: nothing but the checkpoint is read, and nothing is added.
+            asked.clear()
+            assert RemoteLedger(served).copy(copy, memory).ok
+            assert "/tile/entries/000.p/5" not in asked
+            assert stored_texts(str(copy)) == stored_texts(url)
+            # A copy whose log was damaged is not extended: it is made again, whole.
+            with sqlite3.connect(copy) as db:
+                db.execute("UPDATE log_nodes SET hash = zeroblob(32) WHERE level = 2")
+            asked.clear()
+            assert RemoteLedger(served).copy(copy, memory).ok
+            assert f"/v1/agreements/{REF}/entries?after=0" in asked
+            assert stored_texts(str(copy)) == stored_texts(url)
+
+
+def test_a_re_check_refuses_entries_that_are_not_the_logs(tmp_path: Path) -> None:
+    # The agreement's entries, as served, differ from those of the log's tiles: nothing is
+    # added to the copy, nothing remembered.
+    url = str(tmp_path / "ledger.db")
+    _ledger_of(url, [1000])
+    memory = WitnessState()
+    copy = tmp_path / "copy.db"
+    for served in _serve(url, Policy()):
+        assert RemoteLedger(served).copy(copy, memory).ok
+        ledger = Ledger(parse_location(url))
+        try:
+            ledger.declare(REF, FundingLine(SSD, FinancialYear(2006), "Grant", Decimal(7),
+                                            "confirmed"), fixed_key(SSD),
+                           datetime(2003, 12, 17, tzinfo=UTC))
+        finally:
+            ledger.close()
+        _checkpoint(url)
+        def get(self: RemoteLedger, path: str, getting: Any = RemoteLedger._get
+                ) -> dict[str, Any]:
+            answer = getting(self, path)
+            if "/entries?after=" in path:
+                for item in answer["entries"]:
+                    item["entry"] = item["entry"].replace('"Grant"', '"Grunt"')
+            return answer
+
+        with mock.patch.object(RemoteLedger, "_get", get):
+            report = RemoteLedger(served).copy(copy, memory)
+        assert not report.ok
+        assert "are not the ones its log's tiles give" in report.failures[0].what
+        assert memory.ledgers[ORIGIN].size == 2
+        assert len(stored_texts(str(copy))) == 2
 
 
 # --- hostile clients, generated ---------------------------------------------------------------
