@@ -11,21 +11,14 @@ import hashlib
 import string
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from commands import render, screen
+from commands import screen
 from commands.app import app, keys_app
 from commands.common import Common, command, emit_json, open_regular
-from ledger import bodies
-from ledger.acts import Recorded
-from ledger.bodies import Changes, FundingLine, NewPartner, PartnerDetails, Terms
-from ledger.domain import STATES, lifecycle_state
 from ledger.errors import InvalidInput, NotFound
-from ledger.identity import new_origin
-from ledger.keys import key_id, parse_public_key
-from ledger.keystore import PublicKeyInfo, check_key_name
 from ledger.values import (
     at_text,
     parse_date,
@@ -35,16 +28,15 @@ from ledger.values import (
     read_money,
     read_notice,
 )
-from ledger.verify import Report
-from ledger.witness import WitnessState
-from projections.asof import agreement_as_of
-from projections.audit import remembered, verify_ledger
-from projections.budget import BudgetView
-from projections.db import default_workers
-from projections.models import PartnerRow, PaymentRow
-from projections.readmodels import ReadModels
-from projections.rows import AgreementRows, rows_for
-from projections.views import budget_view, history_json, history_view, status_view, todo_view
+
+if TYPE_CHECKING:
+    from ledger.acts import Recorded
+    from ledger.bodies import FundingLine, PartnerDetails
+    from ledger.verify import Report
+    from projections.rows import AgreementRows
+
+# A command imports what it uses in its body (the event store, the read models, the tables):
+# '--help' and every command start without loading what the others need.
 
 # --- shared option types -------------------------------------------------------------------------
 
@@ -95,12 +87,16 @@ def _terms_hash(terms: Path | None, terms_hash: str | None) -> str | None:
                 raise InvalidInput(f"cannot read terms document {terms}: "
                                    f"{exc.strerror}") from None
     if terms_hash is not None:
+        from ledger import bodies  # noqa: PLC0415
+
         return bodies.parse_sign({"state": terms_hash.lower()})
     return None
 
 
 def _details(*, name: str, role: str, lead: bool, host: bool, pool: bool,
              signatory: str, designation: str, public_key: bytes) -> PartnerDetails:
+    from ledger.bodies import PartnerDetails  # noqa: PLC0415
+
     return PartnerDetails(name, role, lead, host, pool, signatory, designation,
                           public_key).checked()
 
@@ -125,6 +121,10 @@ def init(opts: Common,
              help="Name of the operator's key in the key folder (created if missing).")]
          = "operator") -> None:
     """Create a new ledger and its operator (checkpoint-signing) key."""
+    from ledger.identity import new_origin  # noqa: PLC0415
+    from ledger.keystore import PublicKeyInfo, check_key_name  # noqa: PLC0415
+    from projections.readmodels import ReadModels  # noqa: PLC0415
+
     location = opts.location
     stem = location.path.stem if location.path else location.dbname
     # Everything that can be refused is refused before a file or table is made.
@@ -177,6 +177,8 @@ def keys_new(opts: Common,
              partner: Annotated[str, typer.Argument(help="Name of the key (usually the "
                                                          "partner id).")]) -> None:
     """Create an Ed25519 key, stored encrypted (PKCS#8 PEM) in the key folder."""
+    from ledger.keystore import check_key_name  # noqa: PLC0415
+
     store = opts.keystore
     check_key_name(partner)
     if store.exists(partner):
@@ -251,6 +253,8 @@ def draft(opts: Common, reference: Ref, partner: As,
               help="The convenor manages the pooled fund.")] = False,
           key: KeyName = None, at: At = None) -> None:
     """Draft a new agreement; the convening partner is its first partner."""
+    from ledger.bodies import Terms  # noqa: PLC0415
+
     parse_slug(reference, "agreement reference")
     parse_slug(partner, "partner id")
     digest = _terms_hash(terms, terms_hash)
@@ -307,6 +311,8 @@ def contribute(opts: Common, reference: Ref, partner: As,
                                        "(invoice or remittance number).")] = None,
                key: KeyName = None, at: At = None) -> None:
     """Declare one of the partner's funding lines, or record a payment (--paid)."""
+    from ledger.bodies import FundingLine  # noqa: PLC0415
+
     if sum((indicative, tba, paid)) > 1:
         raise InvalidInput("give at most one of --indicative, --tba and --paid")
     if payment_reference is not None and not paid:
@@ -355,6 +361,8 @@ def sign(opts: Common, reference: Ref, partner: As,
 
 
 def _fund(spec: str) -> FundingLine:
+    from ledger.bodies import FundingLine  # noqa: PLC0415
+
     fields: dict[str, str] = {}
     for part in spec.split(","):
         name, sep, value = part.partition("=")
@@ -376,6 +384,8 @@ def _fund(spec: str) -> FundingLine:
 def _partner_key(opts: Common, given: str) -> bytes:
     """``--partner-key``: 64 hex digits as the new partner sent them, or the name of a key
     whose private key is in the folder, opened so that its public half cannot be swapped."""
+    from ledger.keys import parse_public_key  # noqa: PLC0415
+
     if len(given) == 64 and all(c in string.hexdigits for c in given):
         return parse_public_key(given)
     store = opts.keystore
@@ -432,6 +442,9 @@ def vary(opts: Common, reference: Ref, partner: As,
          = None,
          key: KeyName = None, at: At = None) -> None:
     """Propose a variation; it takes effect when every partner has consented."""
+    from ledger import bodies  # noqa: PLC0415
+    from ledger.bodies import Changes, NewPartner  # noqa: PLC0415
+
     if end is not None and no_end:
         raise InvalidInput("give --end or --no-end, not both")
     adds: tuple[NewPartner, ...] = ()
@@ -484,6 +497,8 @@ def consent(opts: Common, reference: Ref,
                      "the variation is another.")] = None,
             key: KeyName = None, at: At = None) -> None:
     """Consent to a pending variation; the last consent puts it into effect."""
+    from ledger.keys import key_id  # noqa: PLC0415
+
     ledger = opts.open_acting()
     # The core says which key signs: the partner's own, a key recovered for it, or the key a
     # partner the variation brings in proves by consenting.
@@ -588,6 +603,10 @@ def _rows_at(opts: Common, reference: str, as_of: str | None,
              as_of_entry: int | None) -> tuple[AgreementRows, date]:
     """The agreement's rows now (from the read models) or as it stood at a date or entry
     (replayed from that agreement's own entries)."""
+    from projections.asof import agreement_as_of  # noqa: PLC0415
+    from projections.readmodels import ReadModels  # noqa: PLC0415
+    from projections.rows import rows_for  # noqa: PLC0415
+
     day = _day(as_of, "--as-of")
     remote = opts.remote
     if remote is not None:
@@ -618,6 +637,11 @@ def list_agreements(opts: Common,
                         help="Only agreements whose end date is before this date.")] = None
                     ) -> None:
     """Every agreement in the ledger with its state today (or those a filter picks)."""
+    from ledger.domain import STATES  # noqa: PLC0415
+    from projections.models import PartnerRow  # noqa: PLC0415
+    from projections.readmodels import ReadModels  # noqa: PLC0415
+    from projections.rows import rows_for  # noqa: PLC0415
+
     if state is not None and state not in STATES:
         raise InvalidInput(f"--state {state!r}: give one of {', '.join(STATES)}")
     before = _day(ending_before, "--ending-before")
@@ -647,6 +671,9 @@ def list_agreements(opts: Common,
 
 def _list(opts: Common, rows: list[dict[str, Any]], state: str | None,
           before: date | None) -> None:
+    from commands import render  # noqa: PLC0415
+    from ledger.domain import lifecycle_state  # noqa: PLC0415
+
     today = _today()
     listed = [{"reference": r["reference"], "title": r["title"],
                "state": lifecycle_state(
@@ -671,6 +698,10 @@ def todo(opts: Common, partner: As,
              help="Show end dates due within this many days.")] = 90) -> None:
     """What is waiting for a partner across every agreement: states to sign, variations to
     consent to, late notices to acknowledge, notices running, end dates due."""
+    from commands import render  # noqa: PLC0415
+    from projections.readmodels import ReadModels  # noqa: PLC0415
+    from projections.views import todo_view  # noqa: PLC0415
+
     parse_slug(partner, "partner id")
     if within < 0:
         raise InvalidInput("--within is a number of days, 0 or more")
@@ -690,6 +721,9 @@ def todo(opts: Common, partner: As,
 def status(opts: Common, reference: Ref, as_of: AsOf = None, as_of_entry: AsOfEntry = None
            ) -> None:
     """The agreement's state, partners, signatures, pending variations and notices."""
+    from commands import render  # noqa: PLC0415
+    from projections.views import status_view  # noqa: PLC0415
+
     rows, day = _rows_at(opts, reference, as_of, as_of_entry)
     view = status_view(rows, day)
     if opts.json:
@@ -702,6 +736,9 @@ def status(opts: Common, reference: Ref, as_of: AsOf = None, as_of_entry: AsOfEn
 def signatures(opts: Common, reference: Ref, as_of: AsOf = None,
                as_of_entry: AsOfEntry = None) -> None:
     """Who signed which state of the agreement, with which key and when."""
+    from commands import render  # noqa: PLC0415
+    from projections.views import status_view  # noqa: PLC0415
+
     rows, day = _rows_at(opts, reference, as_of, as_of_entry)
     view = status_view(rows, day)
     if opts.json:
@@ -714,6 +751,9 @@ def signatures(opts: Common, reference: Ref, as_of: AsOf = None,
 def history(opts: Common, reference: Ref, as_of: AsOf = None, as_of_entry: AsOfEntry = None
             ) -> None:
     """Every entry of the agreement: seq, action, partner, key, time signed and recorded."""
+    from commands import render  # noqa: PLC0415
+    from projections.views import history_json, history_view  # noqa: PLC0415
+
     rows, _ = _rows_at(opts, reference, as_of, as_of_entry)
     entries = history_view(rows)
     if opts.json:
@@ -735,6 +775,11 @@ def budget(opts: Common, reference: Ref,
                "--payments", help="List every payment (and reversal) instead.")] = False,
            as_of: AsOf = None, as_of_entry: AsOfEntry = None) -> None:
     """Funding per financial year: confirmed, indicative, tba, paid, outstanding, share."""
+    from commands import render  # noqa: PLC0415
+    from projections.budget import BudgetView  # noqa: PLC0415
+    from projections.models import PaymentRow  # noqa: PLC0415
+    from projections.views import budget_view  # noqa: PLC0415
+
     if by not in ("partner", "source", "year"):
         raise InvalidInput("--by is partner, source or year")
     if lines and payments:
@@ -777,6 +822,10 @@ def budget(opts: Common, reference: Ref,
 @command(app, "rebuild")
 def rebuild(opts: Common) -> None:
     """Drop every read model and the log's tables and rebuild them from the event store."""
+    from commands import render  # noqa: PLC0415
+    from projections.db import default_workers  # noqa: PLC0415
+    from projections.readmodels import ReadModels  # noqa: PLC0415
+
     models = ReadModels(opts.open_ledger())
     try:
         with render.progress("rebuilding read models", quiet=opts.json) as advance:
@@ -801,6 +850,10 @@ def verify(opts: Common, reference: Annotated[str | None, typer.Argument(
     cosignature, and that the read models equal a fresh rebuild. Exit 3 on any failure,
     naming each by log index, agreement and seq. Over a service (``--ledger https://``),
     every entry it serves is checked here."""
+    from commands import render  # noqa: PLC0415
+    from ledger.witness import WitnessState  # noqa: PLC0415
+    from projections.audit import remembered, verify_ledger  # noqa: PLC0415
+
     if reference is not None:
         parse_slug(reference, "agreement reference")
     remote = opts.remote

@@ -24,19 +24,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import platformdirs
 import typer
 
 from commands import screen
-from ledger.acts import Acts
-from ledger.application import Ledger
 from ledger.errors import InvalidInput, LedgerError, NotFound, StorageError
-from ledger.keys import Signer
-from ledger.keystore import MIN_PASSPHRASE, KeyStore
 from ledger.storage import Location, parse_location
 
 if TYPE_CHECKING:
+    # A command loads what it uses when it uses it (the event store, the keys), so that
+    # '--help' and a command that fails on its options start at once.
     from commands.remote import RemoteLedger
+    from ledger.acts import Acts
+    from ledger.application import Ledger
+    from ledger.keys import Signer
+    from ledger.keystore import KeyStore
 
 
 def is_remote(url: str | None) -> bool:
@@ -85,6 +86,8 @@ class Common:
                     raise StorageError(f"{location.path} is a SQLite database of something "
                                        f"else; a ledger gets a file of its own: name a new one "
                                        f"with --ledger")
+            from ledger.application import Ledger  # noqa: PLC0415
+
             app = Ledger(location, create=not must_exist)
             if must_exist and not app.is_initialised():
                 app.close()
@@ -117,6 +120,10 @@ class Common:
     @property
     def keystore(self) -> KeyStore:
         """The key folder: ``--keys``, ``LEDGER_KEYS`` or the user data folder."""
+        import platformdirs  # noqa: PLC0415
+
+        from ledger.keystore import KeyStore  # noqa: PLC0415
+
         folder = self.keys_dir or os.environ.get("LEDGER_KEYS")
         if folder:
             return KeyStore(Path(folder).expanduser())
@@ -130,6 +137,8 @@ class Common:
             return self._passphrase_from_file(Path(self.passphrase_file).expanduser())
         value = os.environ.get("LEDGER_PASSPHRASE")
         if value is None:
+            from ledger.keystore import MIN_PASSPHRASE  # noqa: PLC0415
+
             if not sys.stdin.isatty():
                 raise InvalidInput("no passphrase: set LEDGER_PASSPHRASE, give --passphrase-file "
                                    "or run on a terminal")
