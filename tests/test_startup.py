@@ -98,9 +98,16 @@ def test_status_on_sqlite_loads_no_postgresql_driver_jinja2_or_pydantic(
         sqlite_ledger: str, tmp_path: Path) -> None:
     out, modules = run(tmp_path, "status", REF, "--json", "--ledger", sqlite_ledger)
     assert json.loads(out)["reference"] == REF
-    assert "projections.readmodels" in modules  # read from the read models, as status does
     assert among(modules, *NEVER_ON_SQLITE) == []
-    assert among(modules, "sqlalchemy.dialects.postgresql") == []
+
+
+def test_status_is_made_from_the_agreements_entries_without_sqlalchemy(
+        sqlite_ledger: str, tmp_path: Path) -> None:
+    out, modules = run(tmp_path, "status", REF, "--ledger", sqlite_ledger)
+    assert REF in out
+    assert "Partners" in out  # the tables, printed with rich
+    assert "ledger.application" in modules
+    assert among(modules, "sqlalchemy") == []
 
 
 def test_help_lists_every_command_without_loading_the_ledger(tmp_path: Path) -> None:
