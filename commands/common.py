@@ -246,6 +246,9 @@ def command(app: typer.Typer, name: str | None = None) -> Callable[[F], F]:
 
         wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
             parameters=[*own, *_COMMON])
+        # typer reads the annotations again, each time it builds the commands: give it them
+        # resolved, so that it does not evaluate every one from its text at each start.
+        wrapper.__annotations__ = {p.name: p.annotation for p in (*own, *_COMMON)}
         app.command(name)(wrapper)
         return func
     return register
