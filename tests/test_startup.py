@@ -117,3 +117,27 @@ def test_help_lists_every_command_without_loading_the_ledger(tmp_path: Path) -> 
     assert [n for n in names if n is None or n not in out] == []
     assert among(modules, "sqlalchemy", "eventsourcing", "projections",
                  *NEVER_ON_SQLITE) == []
+
+
+def test_options_are_converted_as_typer_converts_them(sqlite_ledger: str, tmp_path: Path
+                                                      ) -> None:
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    env = {"LEDGER_KEYS": str(tmp_path / "keys"), "LEDGER_PASSPHRASE": PASSPHRASE,
+           "LEDGER_URL": None}
+    runner = CliRunner()
+    for seq in ("1.5", "x1", "\u0661"):  # a fraction, a letter, an Arabic-Indic digit
+        bad = runner.invoke(app, ["reverse", REF, seq, "--as", PCT, "--reason", "typo",
+                                  "--ledger", sqlite_ledger], env=env)
+        assert bad.exit_code == 2, bad.output
+        assert bad.stderr == ("error: Invalid value for 'SEQ': Input should be a valid integer, "
+                              "unable to parse string as an integer (see 'ledger reverse "
+                              "--help')\n")
+    # A number with a sign, spaces and an underscore is read as typer reads it.
+    late = runner.invoke(app, ["history", REF, "--as-of-entry", " +4_0 ", "--ledger",
+                               sqlite_ledger], env=env)
+    assert late.exit_code == 1, late.output
+    assert "--as-of-entry 40 is not one of them" in late.stderr
+    first = runner.invoke(app, ["history", REF, "--as-of-entry", "1", "--json", "--ledger",
+                                sqlite_ledger], env=env)
+    assert [e["seq"] for e in json.loads(first.stdout)["entries"]] == [1]
