@@ -459,6 +459,8 @@ def table(result: dict[str, Any]) -> str:
         if f["baseline"] is None:
             baseline = f["baseline_name"]
         ratio = "" if f["ratio"] is None else f"{f['ratio']:.2f}"
+        if f["ratio"] is not None and f["target"].startswith("<= baseline +"):
+            ratio = f"{f['ratio']:+.3f} s"  # a margin over the baseline, not a ratio
         met = {True: "yes", False: "no", None: ""}[f["met"]]
         lines.append(f"| {f['name']} | {f['value']:.4g} {f['unit']} | {baseline} | {ratio} | "
                      f"{f['target']} | {met} |")
