@@ -7,7 +7,6 @@ documented JSON form of the result (docs/CLI.md).
 
 from __future__ import annotations
 
-import hashlib
 import string
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -80,6 +79,8 @@ def _terms_hash(terms: Path | None, terms_hash: str | None) -> str | None:
     if terms is not None and terms_hash is not None:
         raise InvalidInput("give --terms FILE or --terms-hash HEX, not both")
     if terms is not None:
+        import hashlib  # noqa: PLC0415
+
         with open_regular(terms, "terms document") as file:
             try:
                 return hashlib.file_digest(file, "sha256").hexdigest()

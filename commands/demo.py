@@ -10,10 +10,7 @@ and ``verify`` as a user would see them.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import secrets
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -86,6 +83,8 @@ def _at(day: str) -> datetime:
 
 def record_salford(ledger: Ledger, council: Signer, pct: Signer) -> None:
     """Record the Salford DAT pooled budget from draft to both signatures."""
+    import hashlib  # noqa: PLC0415
+
     from ledger.bodies import FundingLine, PartnerDetails, Terms  # noqa: PLC0415
 
     terms = Terms(
@@ -146,6 +145,9 @@ def demo(opts: Common) -> None:
     """Record the Salford drug action team pooled budget on a fresh ledger, then show its
     status, budget and verification. Needs no keys and no server."""
     # Loaded here, when the demo runs: every other command starts without them.
+    import secrets  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
     from ledger.application import Ledger  # noqa: PLC0415
     from ledger.keystore import KeyStore  # noqa: PLC0415
     from projections.audit import make_checkpoint  # noqa: PLC0415
