@@ -391,18 +391,18 @@ def run(entries: int, base: str | None, work: Path, quick: bool) -> dict[str, An
     beside = Path(sys.executable).with_name("ledger")
     ledger_cmd = str(beside) if beside.exists() else (shutil.which("ledger") or "ledger")
     # Start-up: whole processes beside the floor, each target a margin over it.
-    started = _startup(ledger_cmd, url, work, 5 if quick else 11)
-    floor = started["floor"]
+    startup = _startup(ledger_cmd, url, work, 5 if quick else 11)
+    floor = startup["floor"]
     floor_name = f'python -c "{FLOOR}"'
     for key, name, margin in (
             ("help", "ledger --help wall time", 0.15),
             ("act", "an act on SQLite wall time (ledger contribute --paid)", 0.25),
             ("status", "ledger status REF wall time on the largest ledger", 0.25)):
-        value = started[key]
+        value = startup[key]
         figures.append(Figure(name, value, "s", floor, floor_name, value - floor,
                               f"<= baseline + {margin} s", value <= floor + margin))
     figures.append(Figure("of which the act's opening of its key (scrypt N=2^14, r=8, p=5)",
-                          started["key"], "s", None, "timed in-process, the same rounds", None,
+                          startup["key"], "s", None, "timed in-process, the same rounds", None,
                           "reported", True))
     served = _service(url, location, 16, 320 if quick else 1600)
     store = "SQLite, one service process" if location.is_sqlite else \
