@@ -8,16 +8,16 @@ from typing import Any
 
 import typer
 
-# typer builds its parameter converters on a command's first parse, importing pydantic then;
-# import them with the application so that start-up is paid once, where it is measured.
-import typer._adapters
-
 # typer carries its own copy of click; its usage errors are click's (typer exports only
 # BadParameter of them).
 from typer._click.exceptions import ClickException, UsageError
 from typer.core import TyperGroup
 
-from commands import screen
+from commands import params, screen
+
+# typer converts every value with pydantic, which a command would import at its first parse:
+# the ledger's parameter types get plain converters instead.
+params.install()
 
 
 class LedgerGroup(TyperGroup):

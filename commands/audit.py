@@ -5,33 +5,30 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from commands import render, screen
+from commands import screen
 from commands.app import app
 from commands.common import Common, command, emit_json, many_objects
-from ledger.bundle import Bundle, read_bundle, verify_bundle
 from ledger.errors import InvalidInput, NotFound
-from ledger.keys import Signer, key_id, parse_public_key
-from ledger.note import Checkpoint, parse_verifier_key
 from ledger.values import parse_slug
-from ledger.witness import WitnessState
-from projections.audit import (
-    cosign_latest,
-    export_bundle,
-    import_bundle,
-    make_checkpoint,
-    proof_document,
-)
-from projections.db import default_workers
-from projections.log import MerkleLog, b64
-from projections.readmodels import ReadModels
+
+if TYPE_CHECKING:
+    from ledger.bundle import Bundle
+    from ledger.keys import Signer
+    from projections.log import MerkleLog
+
+# Each command imports what it uses in its body: the others, and '--help', start without the
+# read models, the log and bundles.
 
 
 @contextmanager
 def _log(opts: Common) -> Iterator[MerkleLog]:
+    from projections.log import MerkleLog  # noqa: PLC0415
+    from projections.readmodels import ReadModels  # noqa: PLC0415
+
     models = ReadModels(opts.open_ledger())
     try:
         log = MerkleLog(models)
@@ -49,6 +46,12 @@ def checkpoint(opts: Common,
     """Verify the log, then sign a checkpoint of it with the operator key (C2SP
     tlog-checkpoint): its size and the root the entries themselves give. The operator keeps
     the last checkpoint it signed beside its key, and refuses a log that no longer extends it."""
+    from commands import render  # noqa: PLC0415
+    from ledger.keys import key_id  # noqa: PLC0415
+    from ledger.witness import WitnessState  # noqa: PLC0415
+    from projections.audit import make_checkpoint  # noqa: PLC0415
+    from projections.log import b64  # noqa: PLC0415
+
     ledger = opts.open_ledger()
     operator_key = ledger.identity.operator_public_key
     name = key or opts.key_name("operator", key_id(operator_key))
@@ -77,6 +80,12 @@ def cosign_command(opts: Common,
                    = None) -> None:
     """Verify the log, check the latest checkpoint is consistent with the last one this partner
     cosigned, then cosign it (C2SP tlog-cosignature). A forked log is refused, loudly."""
+    from commands import render  # noqa: PLC0415
+    from ledger.keys import key_id  # noqa: PLC0415
+    from ledger.witness import WitnessState  # noqa: PLC0415
+    from projections.audit import cosign_latest  # noqa: PLC0415
+    from projections.log import b64  # noqa: PLC0415
+
     parse_slug(partner, "partner id")
     state_file = WitnessState.path_for(opts.keystore.folder, partner)
     state = WitnessState.load(state_file)
@@ -119,6 +128,8 @@ def prove(opts: Common,
           ) -> None:
     """An inclusion proof of one entry, or a consistency proof between two tree sizes
     (RFC 9162), each checked before it is printed."""
+    from projections.audit import proof_document  # noqa: PLC0415
+
     with opts.reading() as ledger:
         document = proof_document(ledger, entry, size_from, size_to)
     if opts.json:
@@ -144,6 +155,10 @@ def export(opts: Common,
            = Path("bundle.json")) -> None:
     """Write an audit bundle: every entry, the partners' keys, the latest checkpoint with its
     cosignatures, and an inclusion proof of every entry."""
+    from commands import render  # noqa: PLC0415
+    from ledger.note import Checkpoint  # noqa: PLC0415
+    from projections.audit import export_bundle  # noqa: PLC0415
+
     if output.is_dir():
         raise InvalidInput(f"-o {output} is a folder; give the bundle file's name, e.g. "
                            f"{output / 'bundle.json'}")
@@ -173,6 +188,9 @@ OperatorKey = Annotated[str | None, typer.Option(
 def _operator_key(given: str | None, bundle: Bundle) -> tuple[bytes | None, str | None]:
     """The operator key (and note name) the auditor holds, from any of the forms the ledger
     shows it in: its key id, its public key, or its verifier key."""
+    from ledger.keys import key_id, parse_public_key  # noqa: PLC0415
+    from ledger.note import parse_verifier_key  # noqa: PLC0415
+
     if given is None:
         return None, None
     text = given.strip()
@@ -191,6 +209,9 @@ def verify_bundle_command(opts: Common,
                           operator_key: OperatorKey = None) -> None:
     """Check an audit bundle offline: signatures, chains, rules replayed, every proof and the
     checkpoint's signatures. Exit 3 on any failure."""
+    from ledger.bundle import read_bundle, verify_bundle  # noqa: PLC0415
+    from projections.db import default_workers  # noqa: PLC0415
+
     with many_objects():
         bundle = read_bundle(path)
     expected, name = _operator_key(operator_key, bundle)
@@ -199,6 +220,9 @@ def verify_bundle_command(opts: Common,
 
 
 def _report(opts: Common, report: Any, bundle: Bundle) -> None:
+    from ledger.keys import key_id  # noqa: PLC0415
+    from ledger.note import Checkpoint  # noqa: PLC0415
+
     cp = Checkpoint.parse(bundle.checkpoint.text)
     if opts.json:
         emit_json({**report.to_json(), "origin": bundle.origin,
@@ -222,6 +246,9 @@ def import_command(opts: Common,
                    operator_key: OperatorKey = None) -> None:
     """Load a verified bundle into an empty ledger (an auditor's own copy). A bundle that fails
     any check is refused whole and nothing is written."""
+    from ledger.bundle import read_bundle  # noqa: PLC0415
+    from projections.audit import import_bundle  # noqa: PLC0415
+
     with many_objects():
         bundle = read_bundle(path)
     expected, name = _operator_key(operator_key, bundle)

@@ -7,25 +7,17 @@ documented JSON form of the result (docs/CLI.md).
 
 from __future__ import annotations
 
-import hashlib
 import string
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from commands import render, screen
+from commands import screen
 from commands.app import app, keys_app
 from commands.common import Common, command, emit_json, open_regular
-from ledger import bodies
-from ledger.acts import Recorded
-from ledger.bodies import Changes, FundingLine, NewPartner, PartnerDetails, Terms
-from ledger.domain import STATES
 from ledger.errors import InvalidInput, NotFound
-from ledger.identity import new_origin
-from ledger.keys import key_id, parse_public_key
-from ledger.keystore import PublicKeyInfo, check_key_name
 from ledger.values import (
     at_text,
     parse_date,
@@ -35,23 +27,15 @@ from ledger.values import (
     read_money,
     read_notice,
 )
-from ledger.verify import Report
-from ledger.witness import WitnessState
-from projections.asof import agreement_as_of
-from projections.audit import remembered, verify_ledger
-from projections.budget import BudgetView
-from projections.db import default_workers
-from projections.models import PartnerRow, PaymentRow
-from projections.readmodels import ReadModels
-from projections.rows import AgreementRows, rows_for
-from projections.views import (
-    agreement_list,
-    budget_view,
-    history_json,
-    history_view,
-    status_view,
-    todo_view,
-)
+
+if TYPE_CHECKING:
+    from ledger.acts import Recorded
+    from ledger.bodies import FundingLine, PartnerDetails
+    from ledger.verify import Report
+    from projections.rows import AgreementRows
+
+# A command imports what it uses in its body (the event store, the read models, the tables):
+# '--help' and every command start without loading what the others need.
 
 # --- shared option types -------------------------------------------------------------------------
 
@@ -95,6 +79,8 @@ def _terms_hash(terms: Path | None, terms_hash: str | None) -> str | None:
     if terms is not None and terms_hash is not None:
         raise InvalidInput("give --terms FILE or --terms-hash HEX, not both")
     if terms is not None:
+        import hashlib  # noqa: PLC0415
+
         with open_regular(terms, "terms document") as file:
             try:
                 return hashlib.file_digest(file, "sha256").hexdigest()
@@ -102,12 +88,16 @@ def _terms_hash(terms: Path | None, terms_hash: str | None) -> str | None:
                 raise InvalidInput(f"cannot read terms document {terms}: "
                                    f"{exc.strerror}") from None
     if terms_hash is not None:
+        from ledger import bodies  # noqa: PLC0415
+
         return bodies.parse_sign({"state": terms_hash.lower()})
     return None
 
 
 def _details(*, name: str, role: str, lead: bool, host: bool, pool: bool,
              signatory: str, designation: str, public_key: bytes) -> PartnerDetails:
+    from ledger.bodies import PartnerDetails  # noqa: PLC0415
+
     return PartnerDetails(name, role, lead, host, pool, signatory, designation,
                           public_key).checked()
 
@@ -132,6 +122,10 @@ def init(opts: Common,
              help="Name of the operator's key in the key folder (created if missing).")]
          = "operator") -> None:
     """Create a new ledger and its operator (checkpoint-signing) key."""
+    from ledger.identity import new_origin  # noqa: PLC0415
+    from ledger.keystore import PublicKeyInfo, check_key_name  # noqa: PLC0415
+    from projections.readmodels import ReadModels  # noqa: PLC0415
+
     location = opts.location
     stem = location.path.stem if location.path else location.dbname
     # Everything that can be refused is refused before a file or table is made.
@@ -184,6 +178,8 @@ def keys_new(opts: Common,
              partner: Annotated[str, typer.Argument(help="Name of the key (usually the "
                                                          "partner id).")]) -> None:
     """Create an Ed25519 key, stored encrypted (PKCS#8 PEM) in the key folder."""
+    from ledger.keystore import check_key_name  # noqa: PLC0415
+
     store = opts.keystore
     check_key_name(partner)
     if store.exists(partner):
@@ -258,6 +254,8 @@ def draft(opts: Common, reference: Ref, partner: As,
               help="The convenor manages the pooled fund.")] = False,
           key: KeyName = None, at: At = None) -> None:
     """Draft a new agreement; the convening partner is its first partner."""
+    from ledger.bodies import Terms  # noqa: PLC0415
+
     parse_slug(reference, "agreement reference")
     parse_slug(partner, "partner id")
     digest = _terms_hash(terms, terms_hash)
@@ -314,6 +312,8 @@ def contribute(opts: Common, reference: Ref, partner: As,
                                        "(invoice or remittance number).")] = None,
                key: KeyName = None, at: At = None) -> None:
     """Declare one of the partner's funding lines, or record a payment (--paid)."""
+    from ledger.bodies import FundingLine  # noqa: PLC0415
+
     if sum((indicative, tba, paid)) > 1:
         raise InvalidInput("give at most one of --indicative, --tba and --paid")
     if payment_reference is not None and not paid:
@@ -362,6 +362,8 @@ def sign(opts: Common, reference: Ref, partner: As,
 
 
 def _fund(spec: str) -> FundingLine:
+    from ledger.bodies import FundingLine  # noqa: PLC0415
+
     fields: dict[str, str] = {}
     for part in spec.split(","):
         name, sep, value = part.partition("=")
@@ -383,6 +385,8 @@ def _fund(spec: str) -> FundingLine:
 def _partner_key(opts: Common, given: str) -> bytes:
     """``--partner-key``: 64 hex digits as the new partner sent them, or the name of a key
     whose private key is in the folder, opened so that its public half cannot be swapped."""
+    from ledger.keys import parse_public_key  # noqa: PLC0415
+
     if len(given) == 64 and all(c in string.hexdigits for c in given):
         return parse_public_key(given)
     store = opts.keystore
@@ -439,6 +443,9 @@ def vary(opts: Common, reference: Ref, partner: As,
          = None,
          key: KeyName = None, at: At = None) -> None:
     """Propose a variation; it takes effect when every partner has consented."""
+    from ledger import bodies  # noqa: PLC0415
+    from ledger.bodies import Changes, NewPartner  # noqa: PLC0415
+
     if end is not None and no_end:
         raise InvalidInput("give --end or --no-end, not both")
     adds: tuple[NewPartner, ...] = ()
@@ -491,6 +498,8 @@ def consent(opts: Common, reference: Ref,
                      "the variation is another.")] = None,
             key: KeyName = None, at: At = None) -> None:
     """Consent to a pending variation; the last consent puts it into effect."""
+    from ledger.keys import key_id  # noqa: PLC0415
+
     ledger = opts.open_acting()
     # The core says which key signs: the partner's own, a key recovered for it, or the key a
     # partner the variation brings in proves by consenting.
@@ -593,25 +602,20 @@ AsOfEntry = Annotated[int | None, typer.Option(
 
 def _rows_at(opts: Common, reference: str, as_of: str | None,
              as_of_entry: int | None) -> tuple[AgreementRows, date]:
-    """The agreement's rows now (from the read models) or as it stood at a date or entry
-    (replayed from that agreement's own entries)."""
+    """The agreement's rows now, or as it stood at a date or entry, made from that agreement's
+    own entries: one agreement replayed costs less than bringing every read model up to date
+    (which acts leave to the next read), and needs no SQLAlchemy. Over a service, every
+    signature and rule is checked here."""
+    from projections.asof import agreement_as_of  # noqa: PLC0415
+    from projections.rows import rows_for  # noqa: PLC0415
+
     day = _day(as_of, "--as-of")
     remote = opts.remote
-    if remote is not None:
-        # Over a service: the agreement its entries make, every signature and rule checked.
-        agreement = agreement_as_of(remote, reference, day, as_of_entry)
-        return rows_for(agreement), day or (
-            agreement.last_at.date() if as_of_entry is not None else _today())
-    ledger = opts.open_ledger()
-    if day is None and as_of_entry is None:
-        models = ReadModels(ledger)
-        try:
-            return models.load(reference), _today()
-        finally:
-            models.close()
-    agreement = agreement_as_of(ledger, reference, day, as_of_entry)
+    source = remote if remote is not None else opts.open_ledger()
+    agreement = agreement_as_of(source, reference, day, as_of_entry)
     # As of an entry, the agreement is judged on that entry's own date, not today's.
-    return rows_for(agreement), day or agreement.last_at.date()
+    return rows_for(agreement), day or (
+        agreement.last_at.date() if as_of_entry is not None else _today())
 
 
 @command(app, "list")
@@ -625,6 +629,11 @@ def list_agreements(opts: Common,
                         help="Only agreements whose end date is before this date.")] = None
                     ) -> None:
     """Every agreement in the ledger with its state today (or those a filter picks)."""
+    from ledger.domain import STATES  # noqa: PLC0415
+    from projections.models import PartnerRow  # noqa: PLC0415
+    from projections.readmodels import ReadModels  # noqa: PLC0415
+    from projections.rows import rows_for  # noqa: PLC0415
+
     if state is not None and state not in STATES:
         raise InvalidInput(f"--state {state!r}: give one of {', '.join(STATES)}")
     before = _day(ending_before, "--ending-before")
@@ -654,6 +663,9 @@ def list_agreements(opts: Common,
 
 def _list(opts: Common, rows: list[dict[str, Any]], state: str | None,
           before: date | None) -> None:
+    from commands import render  # noqa: PLC0415
+    from projections.views import agreement_list  # noqa: PLC0415
+
     listed = agreement_list(rows, _today(), state, before)
     if opts.json:
         emit_json({"agreements": listed})
@@ -667,6 +679,10 @@ def todo(opts: Common, partner: As,
              help="Show end dates due within this many days.")] = 90) -> None:
     """What is waiting for a partner across every agreement: states to sign, variations to
     consent to, late notices to acknowledge, notices running, end dates due."""
+    from commands import render  # noqa: PLC0415
+    from projections.readmodels import ReadModels  # noqa: PLC0415
+    from projections.views import todo_view  # noqa: PLC0415
+
     parse_slug(partner, "partner id")
     if within < 0:
         raise InvalidInput("--within is a number of days, 0 or more")
@@ -687,6 +703,9 @@ def todo(opts: Common, partner: As,
 def status(opts: Common, reference: Ref, as_of: AsOf = None, as_of_entry: AsOfEntry = None
            ) -> None:
     """The agreement's state, partners, signatures, pending variations and notices."""
+    from commands import render  # noqa: PLC0415
+    from projections.views import status_view  # noqa: PLC0415
+
     rows, day = _rows_at(opts, reference, as_of, as_of_entry)
     view = status_view(rows, day)
     if opts.json:
@@ -699,6 +718,9 @@ def status(opts: Common, reference: Ref, as_of: AsOf = None, as_of_entry: AsOfEn
 def signatures(opts: Common, reference: Ref, as_of: AsOf = None,
                as_of_entry: AsOfEntry = None) -> None:
     """Who signed which state of the agreement, with which key and when."""
+    from commands import render  # noqa: PLC0415
+    from projections.views import status_view  # noqa: PLC0415
+
     rows, day = _rows_at(opts, reference, as_of, as_of_entry)
     view = status_view(rows, day)
     if opts.json:
@@ -711,6 +733,9 @@ def signatures(opts: Common, reference: Ref, as_of: AsOf = None,
 def history(opts: Common, reference: Ref, as_of: AsOf = None, as_of_entry: AsOfEntry = None
             ) -> None:
     """Every entry of the agreement: seq, action, partner, key, time signed and recorded."""
+    from commands import render  # noqa: PLC0415
+    from projections.views import history_json, history_view  # noqa: PLC0415
+
     rows, _ = _rows_at(opts, reference, as_of, as_of_entry)
     entries = history_view(rows)
     if opts.json:
@@ -732,6 +757,11 @@ def budget(opts: Common, reference: Ref,
                "--payments", help="List every payment (and reversal) instead.")] = False,
            as_of: AsOf = None, as_of_entry: AsOfEntry = None) -> None:
     """Funding per financial year: confirmed, indicative, tba, paid, outstanding, share."""
+    from commands import render  # noqa: PLC0415
+    from projections.budget import BudgetView  # noqa: PLC0415
+    from projections.tables import PAYMENTS  # noqa: PLC0415
+    from projections.views import budget_view  # noqa: PLC0415
+
     if by not in ("partner", "source", "year"):
         raise InvalidInput("--by is partner, source or year")
     if lines and payments:
@@ -739,7 +769,7 @@ def budget(opts: Common, reference: Ref,
     wanted = None if year is None else str(parse_year(year))
     rows, _ = _rows_at(opts, reference, as_of, as_of_entry)
     if payments:
-        listed = [p for p in sorted(rows[PaymentRow], key=lambda p: p["seq"])
+        listed = [p for p in sorted(rows[PAYMENTS], key=lambda p: p["seq"])
                   if wanted is None or p["year"] == wanted]
         if opts.json:
             emit_json({"reference": reference, "payments": [render.payment_json(p)
@@ -774,6 +804,10 @@ def budget(opts: Common, reference: Ref,
 @command(app, "rebuild")
 def rebuild(opts: Common) -> None:
     """Drop every read model and the log's tables and rebuild them from the event store."""
+    from commands import render  # noqa: PLC0415
+    from projections.db import default_workers  # noqa: PLC0415
+    from projections.readmodels import ReadModels  # noqa: PLC0415
+
     models = ReadModels(opts.open_ledger())
     try:
         with render.progress("rebuilding read models", quiet=opts.json) as advance:
@@ -794,6 +828,10 @@ def verify(opts: Common, reference: Annotated[str | None, typer.Argument(
     cosignature, and that the read models equal a fresh rebuild. Exit 3 on any failure,
     naming each by log index, agreement and seq. Over a service (``--ledger https://``),
     every entry it serves is checked here."""
+    from commands import render  # noqa: PLC0415
+    from ledger.witness import WitnessState  # noqa: PLC0415
+    from projections.audit import remembered, verify_ledger  # noqa: PLC0415
+
     if reference is not None:
         parse_slug(reference, "agreement reference")
     remote = opts.remote

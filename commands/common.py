@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import hashlib
 import inspect
 import io
 import json
@@ -25,20 +24,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import platformdirs
 import typer
 
 from commands import screen
-from ledger.acts import Acts
-from ledger.application import Ledger
 from ledger.errors import InvalidInput, LedgerError, NotFound, StorageError
-from ledger.keys import Signer
-from ledger.keystore import MIN_PASSPHRASE, KeyStore
 from ledger.storage import Location, parse_location
-from ledger.witness import WitnessState
 
 if TYPE_CHECKING:
+    # A command loads what it uses when it uses it (the event store, the keys), so that
+    # '--help' and a command that fails on its options start at once.
     from commands.remote import RemoteLedger
+    from ledger.acts import Acts
+    from ledger.application import Ledger
+    from ledger.keys import Signer
+    from ledger.keystore import KeyStore
     from ledger.verify import Report
 
 
@@ -91,6 +90,8 @@ class Common:
                     raise StorageError(f"{location.path} is a SQLite database of something "
                                        f"else; a ledger gets a file of its own: name a new one "
                                        f"with --ledger")
+            from ledger.application import Ledger  # noqa: PLC0415
+
             app = Ledger(location, create=not must_exist)
             if must_exist and not app.is_initialised():
                 app.close()
@@ -129,6 +130,7 @@ class Common:
         if remote is None:
             yield self.open_ledger()
             return
+        from ledger.application import Ledger  # noqa: PLC0415
         from projections.audit import refuse_unless_verified  # noqa: PLC0415
 
         path, report = self.verified_copy()
@@ -145,6 +147,10 @@ class Common:
         date (:meth:`RemoteLedger.copy`), and what was checked. The checkpoint it was brought
         to is remembered in the folder (``verified.witness.json``, as a witness keeps what it
         cosigned), so the next time only what is new is read, and must extend it."""
+        import hashlib  # noqa: PLC0415
+
+        from ledger.witness import WitnessState  # noqa: PLC0415
+
         remote = self.remote
         if remote is None:
             raise InvalidInput("only a ledger service is copied; this ledger is read in place")
@@ -162,6 +168,10 @@ class Common:
     @property
     def keystore(self) -> KeyStore:
         """The key folder: ``--keys``, ``LEDGER_KEYS`` or the user data folder."""
+        import platformdirs  # noqa: PLC0415
+
+        from ledger.keystore import KeyStore  # noqa: PLC0415
+
         folder = self.keys_dir or os.environ.get("LEDGER_KEYS")
         if folder:
             return KeyStore(Path(folder).expanduser())
@@ -175,6 +185,8 @@ class Common:
             return self._passphrase_from_file(Path(self.passphrase_file).expanduser())
         value = os.environ.get("LEDGER_PASSPHRASE")
         if value is None:
+            from ledger.keystore import MIN_PASSPHRASE  # noqa: PLC0415
+
             if not sys.stdin.isatty():
                 raise InvalidInput("no passphrase: set LEDGER_PASSPHRASE, give --passphrase-file "
                                    "or run on a terminal")
@@ -282,6 +294,9 @@ def command(app: typer.Typer, name: str | None = None) -> Callable[[F], F]:
 
         wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
             parameters=[*own, *_COMMON])
+        # typer reads the annotations again, each time it builds the commands: give it them
+        # resolved, so that it does not evaluate every one from its text at each start.
+        wrapper.__annotations__ = {p.name: p.annotation for p in (*own, *_COMMON)}
         app.command(name)(wrapper)
         return func
     return register

@@ -10,29 +10,26 @@ and ``verify`` as a user would see them.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import secrets
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from commands import screen
 from commands.app import app
 from commands.common import Common, command, emit_json
-from ledger.application import Ledger
-from ledger.bodies import FundingLine, PartnerDetails, Terms
 from ledger.errors import InvalidInput
-from ledger.keys import Signer
-from ledger.keystore import KeyStore
 from ledger.storage import parse_location
 from ledger.values import FinancialYear
-from projections.audit import make_checkpoint
+
+if TYPE_CHECKING:
+    from ledger.application import Ledger
+    from ledger.keys import Signer
 
 REFERENCE = "salford-dat-2004"
 ORIGIN = "ledger.salford.example/dat"
@@ -86,6 +83,10 @@ def _at(day: str) -> datetime:
 
 def record_salford(ledger: Ledger, council: Signer, pct: Signer) -> None:
     """Record the Salford DAT pooled budget from draft to both signatures."""
+    import hashlib  # noqa: PLC0415
+
+    from ledger.bodies import FundingLine, PartnerDetails, Terms  # noqa: PLC0415
+
     terms = Terms(
         title="Salford drug action team pooled treatment budget",
         basis="Health Act 1999 s.31",
@@ -143,6 +144,14 @@ def _run(args: Sequence[str], env: dict[str, str]) -> int:
 def demo(opts: Common) -> None:
     """Record the Salford drug action team pooled budget on a fresh ledger, then show its
     status, budget and verification. Needs no keys and no server."""
+    # Loaded here, when the demo runs: every other command starts without them.
+    import secrets  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    from ledger.application import Ledger  # noqa: PLC0415
+    from ledger.keystore import KeyStore  # noqa: PLC0415
+    from projections.audit import make_checkpoint  # noqa: PLC0415
+
     folder = Path(tempfile.mkdtemp(prefix="ledger-demo-"))
     location = parse_location(opts.ledger_url or str(folder / "ledger.db"))
     if location.is_sqlite and location.path is not None and location.path.exists():

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -294,6 +293,14 @@ def progress(what: str, *, quiet: bool = False) -> Iterator[Callable[[int], None
     if quiet or not sys.stderr.isatty():
         yield lambda _n: None
         return
+    from rich.progress import (  # noqa: PLC0415 - only a long command on a terminal shows one
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=Console(stderr=True, emoji=False),
                   transient=True) as bar:

@@ -8,18 +8,22 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from commands import render, screen
+from commands import screen
 from commands.app import app
 from commands.common import Common, command, emit_json
 from ledger.errors import InvalidInput, VerificationFailed
 from ledger.values import at_text, parse_date, parse_slug
-from projections.report import ReportData, build_report
-from projections.summary import pounds
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+    from projections.report import ReportData
+
+# Only this command loads Jinja2 and the report's data: every other command starts without.
 
 TEMPLATE = "report.html.j2"
 SHORT_HASH = 16
@@ -31,6 +35,10 @@ def _short(digest: str) -> str:
 
 def environment() -> Environment:
     """The templates, with autoescape on: every text in the ledger is a partner's input."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined  # noqa: PLC0415
+
+    from projections.summary import pounds  # noqa: PLC0415
+
     env = Environment(loader=PackageLoader("commands", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=True)
@@ -57,6 +65,9 @@ def report(opts: Common, reference: Ref, output: Output = None, as_of: AsOf = No
     signatories, signatures, timeline, variations, notices, budget with a chart, and the
     verification of every entry against the latest checkpoint (made now, even with --as-of).
     Exit 3 if verification fails; the report is written either way."""
+    from commands import render  # noqa: PLC0415
+    from projections.report import build_report  # noqa: PLC0415
+
     parse_slug(reference, "agreement reference")
     day: date | None = None if as_of is None else parse_date(as_of, "--as-of")
     path = output or Path(f"{reference}.html")

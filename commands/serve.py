@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
@@ -64,6 +63,7 @@ def serve(opts: Common,
 def from_environment() -> Any:
     """The application of one worker process, from the settings ``serve`` left."""
     import ast  # noqa: PLC0415
+    import logging  # noqa: PLC0415
 
     from commands.service import Policy, make_app  # noqa: PLC0415
 

@@ -11,11 +11,13 @@ import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sqlalchemy.engine import URL
-
 from ledger.errors import InvalidInput, StorageError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 DEFAULT_FILE = "ledger.db"
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -131,6 +133,9 @@ class Location:
 
     def sqlalchemy_url(self) -> URL:
         """The same database for SQLAlchemy."""
+        # Only the read models use SQLAlchemy: an act on the event store never loads it.
+        from sqlalchemy.engine import URL  # noqa: PLC0415
+
         if self.is_sqlite:
             return URL.create("sqlite", database=str(self.path))
         return URL.create(

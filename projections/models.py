@@ -17,6 +17,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from ledger.values import PENNY
+from projections import tables
 
 
 class Pence(TypeDecorator[Decimal]):
@@ -60,7 +61,7 @@ class Tracking(Base):
 class AgreementRow(Base):
     """An agreement as it stands."""
 
-    __tablename__ = "agreements"
+    __tablename__ = tables.AGREEMENTS
     reference: Mapped[str] = mapped_column(String(64), primary_key=True)
     title: Mapped[str] = mapped_column(Text)
     basis: Mapped[str] = mapped_column(Text)
@@ -87,7 +88,7 @@ class AgreementRow(Base):
 class PartnerRow(Base):
     """A partner of an agreement: role, flags, status and whether it has signed."""
 
-    __tablename__ = "partners"
+    __tablename__ = tables.PARTNERS
     reference: Mapped[str] = mapped_column(String(64), primary_key=True)
     partner: Mapped[str] = mapped_column(String(64), primary_key=True)
     position: Mapped[int] = mapped_column(Integer)
@@ -106,7 +107,7 @@ class PartnerRow(Base):
 class SignatoryRow(Base):
     """One appointment of a partner's signatory and key, with the entry that made it."""
 
-    __tablename__ = "signatories"
+    __tablename__ = tables.SIGNATORIES
     reference: Mapped[str] = mapped_column(String(64), primary_key=True)
     partner: Mapped[str] = mapped_column(String(64), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -120,7 +121,7 @@ class SignatoryRow(Base):
 class SignatureRow(Base):
     """Who signed which state, with which key, when it was said and when recorded."""
 
-    __tablename__ = "signatures"
+    __tablename__ = tables.SIGNATURES
     reference: Mapped[str] = mapped_column(String(64), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     partner: Mapped[str] = mapped_column(String(64))
@@ -133,7 +134,7 @@ class SignatureRow(Base):
 class FundingLineRow(Base):
     """One partner's funding from one source for one year, and what has been paid against it."""
 
-    __tablename__ = "funding_lines"
+    __tablename__ = tables.FUNDING_LINES
     reference: Mapped[str] = mapped_column(String(64), primary_key=True)
     year: Mapped[str] = mapped_column(String(7), primary_key=True)
     partner: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -149,7 +150,7 @@ class PaymentRow(Base):
     """A payment into the pool, or the reversal of one (a negative amount, naming the entry of
     the payment it reverses): rows are only ever added."""
 
-    __tablename__ = "payments"
+    __tablename__ = tables.PAYMENTS
     reference: Mapped[str] = mapped_column(String(64), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     partner: Mapped[str] = mapped_column(String(64))
@@ -166,7 +167,7 @@ class PaymentRow(Base):
 class VariationRow(Base):
     """A variation: what it changes, who has consented, who is still to."""
 
-    __tablename__ = "variations"
+    __tablename__ = tables.VARIATIONS
     reference: Mapped[str] = mapped_column(String(64), primary_key=True)
     variation: Mapped[str] = mapped_column(String(64), primary_key=True)
     proposer: Mapped[str] = mapped_column(String(64))
@@ -190,7 +191,7 @@ class VariationRow(Base):
 class ConsentRow(Base):
     """One partner's consent to one variation (the proposer's is its proposal)."""
 
-    __tablename__ = "consents"
+    __tablename__ = tables.CONSENTS
     reference: Mapped[str] = mapped_column(String(64), primary_key=True)
     variation: Mapped[str] = mapped_column(String(64), primary_key=True)
     partner: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -200,7 +201,7 @@ class ConsentRow(Base):
 class NoticeRow(Base):
     """A notice and its earliest effective date."""
 
-    __tablename__ = "notices"
+    __tablename__ = tables.NOTICES
     reference: Mapped[str] = mapped_column(String(64), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     partner: Mapped[str] = mapped_column(String(64))
@@ -218,7 +219,7 @@ class NoticeRow(Base):
 class TimelineRow(Base):
     """Every entry of every agreement with a one-line summary."""
 
-    __tablename__ = "timeline"
+    __tablename__ = tables.TIMELINE
     reference: Mapped[str] = mapped_column(String(64), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     action: Mapped[str] = mapped_column(String(16))

@@ -306,9 +306,9 @@ def stored_rows_of(conn: Connection, references: list[str]) -> dict[str, Agreeme
     for table in AGREEMENT_TABLES:
         t: Any = table.__table__
         for rows in found.values():
-            rows.tables[table] = []
+            rows.tables[table.__tablename__] = []
         query = (select(t).where(t.c.reference.in_(references))
                  .order_by(*t.primary_key.columns))
         for row in conn.execute(query).mappings():
-            found[row["reference"]].tables[table].append(dict(row))
+            found[row["reference"]][table].append(dict(row))
     return found

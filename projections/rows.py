@@ -12,25 +12,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledger.canonical import canonical
-from ledger.domain import Agreement
 from ledger.values import at_text
-from projections.models import (
-    AgreementRow,
-    Base,
-    ConsentRow,
-    FundingLineRow,
-    NoticeRow,
-    PartnerRow,
-    PaymentRow,
-    SignatoryRow,
-    SignatureRow,
-    TimelineRow,
-    VariationRow,
-)
 from projections.summary import summarise
+from projections.tables import (
+    AGREEMENTS,
+    CONSENTS,
+    FUNDING_LINES,
+    NOTICES,
+    PARTNERS,
+    PAYMENTS,
+    SIGNATORIES,
+    SIGNATURES,
+    TIMELINE,
+    VARIATIONS,
+)
+
+if TYPE_CHECKING:
+    from ledger.domain import Agreement
+    from projections.models import Base
 
 Row = dict[str, Any]
 
@@ -46,18 +48,23 @@ def _at(moment: datetime | None) -> str | None:
 
 @dataclass
 class AgreementRows:
-    """Every row of every table for one agreement."""
+    """Every row of every table for one agreement, by table name (:mod:`projections.tables`).
+
+    A table is named by its name or by its model class (:mod:`projections.models`): the views
+    use the names, and so never load SQLAlchemy; the read models use their classes.
+    """
 
     reference: str
-    tables: dict[type[Base], list[Row]] = field(default_factory=dict)
+    tables: dict[str, list[Row]] = field(default_factory=dict)
 
-    def __getitem__(self, table: type[Base]) -> list[Row]:
-        return self.tables.setdefault(table, [])
+    def __getitem__(self, table: str | type[Base]) -> list[Row]:
+        name = table if isinstance(table, str) else table.__tablename__
+        return self.tables.setdefault(name, [])
 
     @property
     def agreement(self) -> Row:
         """The one row of the ``agreements`` table."""
-        return self[AgreementRow][0]
+        return self[AGREEMENTS][0]
 
 
 def rows_for(agreement: Agreement) -> AgreementRows:
@@ -65,7 +72,7 @@ def rows_for(agreement: Agreement) -> AgreementRows:
     ref = agreement.reference
     t = agreement.terms
     rows = AgreementRows(ref)
-    rows[AgreementRow].append({
+    rows[AGREEMENTS].append({
         "reference": ref, "title": t.title, "basis": t.basis,
         "flexibilities": json.dumps(list(t.flexibilities)), "terms_hash": t.terms_hash,
         "agreed": None if t.agreed is None else t.agreed.isoformat(),
@@ -80,41 +87,41 @@ def rows_for(agreement: Agreement) -> AgreementRows:
     })
     signed = agreement.counted_signers()
     for position, p in enumerate(agreement.partners.values()):
-        rows[PartnerRow].append({
+        rows[PARTNERS].append({
             "reference": ref, "partner": p.id, "position": position, "name": p.name,
             "role": p.role, "lead": p.lead, "host": p.host, "pool_manager": p.pool_manager,
             "status": p.status, "signed": p.id in signed, "joined_seq": p.joined_seq,
             "left_seq": p.left_seq, "left_at": _at(p.left_at)})
         for s in p.signatories:
-            rows[SignatoryRow].append({
+            rows[SIGNATORIES].append({
                 "reference": ref, "partner": p.id, "seq": s.seq, "name": s.name,
                 "designation": s.designation, "key_id": s.key_id, "public_key": s.public_key,
                 "at": at_text(s.at)})
     for r in agreement.signatures:
-        rows[SignatureRow].append({
+        rows[SIGNATURES].append({
             "reference": ref, "seq": r.seq, "partner": r.partner, "state": r.state,
             "key_id": r.key_id, "at": at_text(r.at), "recorded": recorded_text(r.recorded)})
     for line in agreement.funding.values():
-        rows[FundingLineRow].append({
+        rows[FUNDING_LINES].append({
             "reference": ref, "year": str(line.year), "partner": line.partner,
             "source": line.source, "status": line.status, "amount": line.amount,
             "paid": agreement.paid.get(line.key, Decimal("0.00")),
             "released": agreement.released(line)})
     for pay in agreement.payments:
-        rows[PaymentRow].append({
+        rows[PAYMENTS].append({
             "reference": ref, "seq": pay.seq, "partner": pay.partner, "year": str(pay.year),
             "source": pay.source, "amount": pay.amount, "at": at_text(pay.at),
             "payment_ref": pay.reference, "reverses": None})
         if pay.reversed_seq is not None:
             reversal = agreement.history[pay.reversed_seq - 1].entry.statement
-            rows[PaymentRow].append({
+            rows[PAYMENTS].append({
                 "reference": ref, "seq": pay.reversed_seq, "partner": reversal.partner,
                 "year": str(pay.year), "source": pay.source, "amount": -pay.amount,
                 "at": at_text(reversal.at), "payment_ref": pay.reference, "reverses": pay.seq})
     for v in agreement.variations.values():
         waiting = [] if not v.open else [p for p in agreement.required_consents(v)
                                          if not v.consented(p)]
-        rows[VariationRow].append({
+        rows[VARIATIONS].append({
             "reference": ref, "variation": v.id, "proposer": v.proposer, "reason": v.reason,
             "changes": canonical(v.changes.to_json()).decode(), "seq": v.seq, "at": at_text(v.at),
             "waiting_for": json.dumps(waiting), "effective_seq": v.effective_seq,
@@ -123,10 +130,10 @@ def rows_for(agreement: Agreement) -> AgreementRows:
             "ended": v.ended, "ended_seq": v.ended_seq, "ended_at": _at(v.ended_at),
             "ended_by": v.ended_by})
         for partner, seq in v.consents:
-            rows[ConsentRow].append({"reference": ref, "variation": v.id, "partner": partner,
+            rows[CONSENTS].append({"reference": ref, "variation": v.id, "partner": partner,
                                      "seq": seq})
     for n in agreement.notices:
-        rows[NoticeRow].append({
+        rows[NOTICES].append({
             "reference": ref, "seq": n.seq, "partner": n.partner, "kind": n.kind,
             "reason": n.reason, "at": at_text(n.at),
             "effective_from": n.effective_from.isoformat(), "done": n.done,
@@ -134,7 +141,7 @@ def rows_for(agreement: Agreement) -> AgreementRows:
             "acknowledged": json.dumps(list(n.acknowledged)), "withdrawn": n.withdrawn})
     for act in agreement.history:
         st = act.entry.statement
-        rows[TimelineRow].append({
+        rows[TIMELINE].append({
             "reference": ref, "seq": st.seq, "action": st.action, "partner": st.partner,
             "key_id": st.key, "at": at_text(st.at), "recorded": recorded_text(act.recorded),
             "summary": summarise(st), "entry_hash": act.entry.hash})

@@ -9,7 +9,6 @@ database role may do.
 from __future__ import annotations
 
 from sqlalchemy import Connection, Engine, delete, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ProgrammingError, SQLAlchemyError
 
 from ledger.application import ENTRY_TOPICS, Ledger
@@ -113,9 +112,17 @@ class Store:
         found: int | None = conn.execute(query).scalar()
         if found is None:
             # Another process may create it first; then it holds 0 or more, and is kept.
-            dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-            conn.execute(dialect.insert(Tracking).values(name=name, position=0)
-                         .on_conflict_do_nothing())
+            # Each backend's own INSERT ... ON CONFLICT (only its dialect is ever loaded).
+            if conn.dialect.name == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert as sqlite_insert  # noqa: PLC0415
+
+                conn.execute(sqlite_insert(Tracking).values(name=name, position=0)
+                             .on_conflict_do_nothing())
+            else:
+                from sqlalchemy.dialects.postgresql import insert as pg_insert  # noqa: PLC0415
+
+                conn.execute(pg_insert(Tracking).values(name=name, position=0)
+                             .on_conflict_do_nothing())
             found = conn.execute(query).scalar() or 0
         return int(found)
 

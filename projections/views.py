@@ -16,17 +16,17 @@ from typing import Any
 from ledger.domain import Agreement, lifecycle_state, variation_status
 from ledger.values import at_text
 from projections.budget import BudgetView, LineRow, budget_from_lines
-from projections.models import (
-    ConsentRow,
-    FundingLineRow,
-    NoticeRow,
-    PartnerRow,
-    SignatoryRow,
-    SignatureRow,
-    TimelineRow,
-    VariationRow,
-)
 from projections.rows import AgreementRows, rows_for
+from projections.tables import (
+    CONSENTS,
+    FUNDING_LINES,
+    NOTICES,
+    PARTNERS,
+    SIGNATORIES,
+    SIGNATURES,
+    TIMELINE,
+    VARIATIONS,
+)
 
 
 def _date(d: date | None) -> str | None:
@@ -260,16 +260,16 @@ def status_view(rows: AgreementRows, day: date) -> StatusView:
     """The status of an agreement on ``day`` from its rows."""
     a = rows.agreement
     signatories: dict[str, list[SignatoryView]] = {}
-    for s in rows[SignatoryRow]:
+    for s in rows[SIGNATORIES]:
         signatories.setdefault(s["partner"], []).append(
             SignatoryView(s["name"], s["designation"], s["key_id"], s["seq"], _when(s["at"])))
     partners = tuple(
         PartnerView(p["partner"], p["name"], p["role"], p["lead"], p["host"], p["pool_manager"],
                     p["status"], p["signed"],
                     tuple(sorted(signatories[p["partner"]], key=lambda s: s.seq)))
-        for p in sorted(rows[PartnerRow], key=lambda p: p["position"]))
+        for p in sorted(rows[PARTNERS], key=lambda p: p["position"]))
     consents: dict[str, list[tuple[int, str]]] = {}
-    for c in rows[ConsentRow]:
+    for c in rows[CONSENTS]:
         consents.setdefault(c["variation"], []).append((c["seq"], c["partner"]))
     variations = tuple(
         VariationView(v["variation"], v["proposer"], v["reason"], json.loads(v["changes"]),
@@ -281,7 +281,7 @@ def status_view(rows: AgreementRows, day: date) -> StatusView:
                                        _day(v["expires"]), day),
                       v["proposal"], _day(v["expires"]), v["ended_seq"], _time(v["ended_at"]),
                       v["ended_by"])
-        for v in sorted(rows[VariationRow], key=lambda v: v["seq"]))
+        for v in sorted(rows[VARIATIONS], key=lambda v: v["seq"]))
     start = _day(a["start"])
     assert start is not None
     end = _day(a["end"])
@@ -298,13 +298,13 @@ def status_view(rows: AgreementRows, day: date) -> StatusView:
         partners=partners,
         signatures=tuple(SignatureView(s["partner"], s["state"], s["key_id"], _when(s["at"]),
                                        _when(s["recorded"]), s["seq"])
-                         for s in sorted(rows[SignatureRow], key=lambda s: s["seq"])),
+                         for s in sorted(rows[SIGNATURES], key=lambda s: s["seq"])),
         variations=variations,
         notices=tuple(NoticeView(n["partner"], n["kind"], n["reason"], _when(n["at"]), n["seq"],
                                  date.fromisoformat(n["effective_from"]), n["done"],
                                  _day(n["runs_from"]), tuple(json.loads(n["acknowledged"])),
                                  n["withdrawn"])
-                      for n in sorted(rows[NoticeRow], key=lambda n: n["seq"])),
+                      for n in sorted(rows[NOTICES], key=lambda n: n["seq"])),
     )
 
 
@@ -390,7 +390,7 @@ def history_view(rows: AgreementRows) -> list[HistoryRow]:
     """Every entry of the agreement, oldest first."""
     return [HistoryRow(t["seq"], t["action"], t["partner"], t["key_id"], _when(t["at"]),
                        _when(t["recorded"]), t["summary"], t["entry_hash"])
-            for t in sorted(rows[TimelineRow], key=lambda t: t["seq"])]
+            for t in sorted(rows[TIMELINE], key=lambda t: t["seq"])]
 
 
 def budget_view(rows: AgreementRows) -> BudgetView:
@@ -398,7 +398,7 @@ def budget_view(rows: AgreementRows) -> BudgetView:
     return budget_from_lines(rows.reference, (
         LineRow(f["partner"], f["year"], f["source"], f["status"], f["amount"], f["paid"],
                 f["released"])
-        for f in rows[FundingLineRow]))
+        for f in rows[FUNDING_LINES]))
 
 
 def status_of(agreement: Agreement, day: date) -> StatusView:

@@ -635,7 +635,10 @@ def test_read_models_rolled_back_to_an_earlier_state_are_named(cli: Cli) -> None
     finally:
         models.close()
         ledger.close()
-    assert cli.json("status", SALFORD)["entries"] == 7  # the screens lie...
+    # The screens that read the tables lie (status replays the agreement's own entries)...
+    listed = {a["reference"]: a["entries"] for a in cli.json("list")["agreements"]}
+    assert listed[SALFORD] == 7
+    assert cli.json("status", SALFORD)["entries"] > 7
     for args in ((), (SALFORD,)):  # ...and verify says so
         failures = cli.json("verify", *args, code=3)["failures"]
         assert any(f["agreement"] == SALFORD and "read model shows 7 entries of" in f["what"]

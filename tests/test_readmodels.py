@@ -298,7 +298,7 @@ def test_the_stored_rows_are_exactly_what_the_entries_give(ledger: Ledger,
     stored = models.load(SALFORD)
     wanted = rows_for(ledger.agreement(SALFORD))
     for table, rows in wanted.tables.items():
-        assert sorted(stored[table], key=repr) == sorted(rows, key=repr), table.__tablename__
+        assert sorted(stored[table], key=repr) == sorted(rows, key=repr), table
     # Rows of another agreement stay out of this one's.
     record_southwark(ledger)
     models.catch_up()
