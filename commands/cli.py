@@ -103,6 +103,9 @@ def _details(*, name: str, role: str, lead: bool, host: bool, pool: bool,
 
 
 def _signer_for_partner(opts: Common, reference: str, partner: str, key: str | None) -> Any:
+    # The key is most often the one named like the partner: its opening begins now, beside
+    # the reading of the agreement that says which key is the partner's current one.
+    opts.prepare_key(key or partner)
     agreement = opts.open_acting().agreement(reference)
     current = agreement.partners.get(partner)
     if current is None:

@@ -215,6 +215,16 @@ class Common:
             self._from_file = line
         return self._from_file
 
+    def prepare_key(self, name: str) -> None:
+        """Begin opening key NAME while the command goes on (:meth:`KeyStore.prepare`), when
+        its passphrase is at hand without asking: a file or the environment."""
+        if self.passphrase_file or os.environ.get("LEDGER_PASSPHRASE"):
+            try:
+                passphrase = self.passphrase(name)
+            except LedgerError:
+                return  # said again, and stops the command, when the key is opened
+            self.keystore.prepare(name, passphrase)
+
     def signer(self, name: str) -> Signer:
         """Open key NAME from the key folder."""
         return self.keystore.open(name, self.passphrase(name))

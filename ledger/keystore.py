@@ -25,6 +25,7 @@ import binascii
 import hashlib
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
     PrivateFormat,
+    load_der_private_key,
     load_pem_private_key,
 )
 
@@ -211,6 +213,65 @@ def _excessive_work(pem: bytes) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Sealed:
+    """What a key file written by :func:`_encrypt` holds: scrypt's salt and parameters, and
+    the AES-256-CBC IV and ciphertext of the PKCS#8 key."""
+
+    salt: bytes
+    cost: int
+    block: int
+    parallel: int
+    iv: bytes
+    encrypted: bytes
+
+    @staticmethod
+    def read(pem: bytes) -> _Sealed | None:
+        """The sealed key, if ``pem`` is a key file of exactly the form this module writes
+        (PBES2, scrypt with a 32-byte key, AES-256-CBC); None for any other file."""
+        match = _PEM_BODY.search(pem)
+        if match is None:
+            return None
+        try:
+            der = base64.b64decode(b"".join(match.group(1).split()), validate=True)
+            _, info, _ = _read_tlv(der, 0)
+            (_, algorithm), (_, encrypted) = _elements(info)[:2]
+            (_, scheme), (_, pbes2) = _elements(algorithm)[:2]
+            (_, kdf), (_, cipher) = _elements(pbes2)[:2]
+            (_, kdf_name), (_, kdf_params) = _elements(kdf)[:2]
+            (_, cipher_name), (_, iv) = _elements(cipher)[:2]
+            (_, salt), *numbers = _elements(kdf_params)
+            cost, block, parallel, length = (int.from_bytes(body, "big")
+                                             for tag, body in numbers if tag == _INTEGER)
+        except (ValueError, IndexError, binascii.Error):
+            return None
+        if (scheme, kdf_name, cipher_name) != (_oid(_PBES2)[2:], _oid(_SCRYPT)[2:],
+                                               _oid(_AES256_CBC)[2:]) or length != 32:
+            return None
+        return _Sealed(salt, cost, block, parallel, iv, encrypted)
+
+    def open(self, passphrase: bytes) -> Signer | None:
+        """The key, opened with ``passphrase``; None if it does not open it (the ordinary
+        opening, :meth:`KeyStore.open`, then says why). scrypt runs here through
+        :func:`hashlib.scrypt`, which leaves Python's lock to other threads while it works
+        (the same function, RFC 7914, as the loader's)."""
+        try:
+            secret = hashlib.scrypt(passphrase, salt=self.salt, n=self.cost, r=self.block,
+                                    p=self.parallel, dklen=32,
+                                    maxmem=128 * self.cost * self.block * (self.parallel + 2))
+            decryptor = Cipher(algorithms.AES(secret), modes.CBC(self.iv)).decryptor()
+            padded = decryptor.update(self.encrypted) + decryptor.finalize()
+            unpadder = padding.PKCS7(128).unpadder()
+            key = load_der_private_key(unpadder.update(padded) + unpadder.finalize(), None)
+        except (ValueError, TypeError, MemoryError, InternalError):
+            return None
+        return Signer(key) if isinstance(key, Ed25519PrivateKey) else None
+
+
+#: Keys being opened in the background (:meth:`KeyStore.prepare`), as :data:`_OPENED`.
+_OPENING: dict[tuple[bytes, bytes], tuple[threading.Thread, list[Signer | None]]] = {}
+
+
 class KeyStore:
     """A folder of encrypted Ed25519 keys."""
 
@@ -299,6 +360,26 @@ class KeyStore:
                 return info
         return None
 
+    def prepare(self, name: str, passphrase: bytes) -> None:
+        """Begin opening key NAME with ``passphrase`` in a thread of its own, while the
+        command goes on (reading the ledger, loading its modules): scrypt's work, most of the
+        time an act takes beyond start-up, then overlaps the rest. :meth:`open` of the same
+        file with the same passphrase takes the key from it; anything else (no such key, a
+        file of another form, a wrong passphrase) is left to :meth:`open` to tell."""
+        try:
+            data = self._pem(name).read_bytes()
+        except (OSError, InvalidInput):
+            return  # open() says what is wrong with the name or the file
+        ident = (data, hashlib.sha256(passphrase).digest())
+        sealed = _Sealed.read(data)
+        if sealed is None or ident in _OPENED or ident in _OPENING or _excessive_work(data):
+            return
+        result: list[Signer | None] = []
+        thread = threading.Thread(target=lambda: result.append(sealed.open(passphrase)),
+                                  name=f"open key {name}", daemon=True)
+        _OPENING[ident] = (thread, result)
+        thread.start()
+
     def open(self, name: str, passphrase: bytes) -> Signer:
         """Decrypt NAME with the passphrase; one clear error for every way that can fail.
 
@@ -316,7 +397,16 @@ class KeyStore:
             raise NotFound(
                 f"no key named {name!r} in {self.folder}; create it with 'ledger keys new {name}'"
             ) from None
-        opened = _OPENED.get((data, hashlib.sha256(passphrase).digest()))
+        ident = (data, hashlib.sha256(passphrase).digest())
+        opening = _OPENING.pop(ident, None)
+        if opening is not None:
+            thread, result = opening
+            thread.join()
+            if result and result[0] is not None:
+                if len(_OPENED) >= _OPENED_MAX:
+                    _OPENED.clear()
+                _OPENED[ident] = result[0]
+        opened = _OPENED.get(ident)
         if opened is not None:
             return self._checked(name, opened)
         excessive = _excessive_work(data)

@@ -505,3 +505,67 @@ def test_vary_refuses_a_partner_key_name_with_only_a_public_half(salford: Cli) -
     # The 64 hex digits the hospice sent are taken as they are.
     salford.run(*_vary_adding_the_hospice(fixed_key(HOSPICE).public_key.hex()))
     assert _added_key(salford) == fixed_key(HOSPICE).public_key.hex()
+
+
+# --- opening a key beside the rest of the command -------------------------------------------
+
+
+def _private_bytes(signer: Any) -> bytes:
+    return bytes(signer.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw,
+                                                  NoEncryption()))
+
+
+def test_a_key_opened_in_the_background_is_the_key_the_loader_opens(store: KeyStore) -> None:
+    from ledger import keystore  # noqa: PLC0415
+
+    info = store.create("p", PASSPHRASE, cost=TEST_COST)
+    data = (store.folder / "p.pem").read_bytes()
+    sealed = keystore._Sealed.read(data)
+    assert sealed is not None
+    # The reference: cryptography's loader of PBES2 key files.
+    loaded = load_pem_private_key(data, PASSPHRASE)
+    opened = sealed.open(PASSPHRASE)
+    assert opened is not None
+    assert _private_bytes(opened) == loaded.private_bytes(Encoding.Raw, PrivateFormat.Raw,
+                                                          NoEncryption())
+    assert sealed.open(b"not the passphrase at all") is None
+    store.prepare("p", PASSPHRASE)
+    assert keystore._OPENING, "nothing was begun"
+    signer = store.open("p", PASSPHRASE)
+    assert signer.public_key == info.public_key
+    assert not keystore._OPENING
+
+
+def test_a_key_begun_with_a_wrong_passphrase_is_refused_as_ever(store: KeyStore) -> None:
+    store.create("p", PASSPHRASE, cost=TEST_COST)
+    store.prepare("p", b"not the passphrase at all")
+    with pytest.raises(KeyFileError, match="wrong passphrase"):
+        store.open("p", b"not the passphrase at all")
+
+
+def test_a_key_file_replaced_after_its_opening_began_is_opened_as_it_now_is(
+        store: KeyStore) -> None:
+    store.create("p", PASSPHRASE, cost=TEST_COST)
+    store.prepare("p", PASSPHRASE)
+    replaced = store.folder / "q"
+    replaced.mkdir()
+    other = KeyStore(replaced).create("p", PASSPHRASE, cost=TEST_COST)
+    (store.folder / "p.pem").write_bytes((replaced / "p.pem").read_bytes())
+    (store.folder / "p.pub").write_bytes((replaced / "p.pub").read_bytes())
+    assert store.open("p", PASSPHRASE).public_key == other.public_key
+
+
+def test_only_key_files_of_the_ledgers_own_form_are_opened_in_the_background(
+        store: KeyStore) -> None:
+    from ledger import keystore  # noqa: PLC0415
+
+    # A key file written before scrypt (PBES2 with PBKDF2), as in the test above.
+    store.folder.mkdir(parents=True)
+    (store.folder / f"{PCT}.pem").write_bytes(fixed_key(PCT).private_key.private_bytes(
+        Encoding.PEM, PrivateFormat.PKCS8, BestAvailableEncryption(b"salford1")))
+    store.prepare(PCT, b"salford1")
+    store.prepare("missing", PASSPHRASE)
+    store.prepare("../escape", PASSPHRASE)
+    pem = (store.folder / f"{PCT}.pem").read_bytes()
+    assert not any(data == pem for data, _ in keystore._OPENING)
+    assert store.open(PCT, b"salford1").key_id == fixed_key(PCT).key_id
