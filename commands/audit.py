@@ -124,6 +124,7 @@ def _entry_index(log: MerkleLog, entry: str) -> int:
 @command(app, "prove")
 def prove(opts: Common,
           entry: Annotated[str | None, typer.Argument(
+              metavar="ENTRY",
               help="A log index, or REF:SEQ, to prove included in the latest checkpoint.")]
           = None,
           size_from: Annotated[int | None, typer.Option(
@@ -196,7 +197,7 @@ def prove(opts: Common,
 @command(app, "export")
 def export(opts: Common,
            reference: Annotated[str | None, typer.Argument(
-               help="The agreement to export (default: the whole ledger).")] = None,
+               metavar="REF", help="The agreement to export (default: the whole ledger).")] = None,
            output: Annotated[Path, typer.Option("-o", "--output", help="Bundle file to write.")]
            = Path("bundle.json")) -> None:
     """Write an audit bundle: every entry, the partners' keys, the latest checkpoint with its
@@ -256,7 +257,8 @@ def _operator_key(given: str | None, bundle: Bundle) -> tuple[bytes | None, str 
 
 @command(app, "verify-bundle")
 def verify_bundle_command(opts: Common,
-                          path: Annotated[Path, typer.Argument(help="The bundle file.")],
+                          path: Annotated[Path, typer.Argument(metavar="FILE",
+                                                               help="The bundle file.")],
                           operator_key: OperatorKey = None) -> None:
     """Check an audit bundle offline: signatures, chains, rules replayed, every proof and the
     checkpoint's signatures. Exit 3 on any failure."""
@@ -287,7 +289,7 @@ def _report(opts: Common, report: Any, bundle: Bundle) -> None:
 
 @command(app, "import")
 def import_command(opts: Common,
-                   path: Annotated[Path, typer.Argument(help="The bundle file.")],
+                   path: Annotated[Path, typer.Argument(metavar="FILE", help="The bundle file.")],
                    operator_key: OperatorKey = None) -> None:
     """Load a verified bundle into an empty ledger (an auditor's own copy). A bundle that fails
     any check is refused whole and nothing is written."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import importlib.metadata
 import inspect
 import io
 import json
@@ -26,8 +27,11 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import platformdirs
 import typer
+from typer._click.core import ParameterSource
+from typer._click.globals import get_current_context
 
 from commands import screen
+from commands.app import LedgerCommand, app
 from ledger.acts import Acts
 from ledger.application import Ledger
 from ledger.errors import InvalidInput, LedgerError, NotFound, StorageError
@@ -214,6 +218,38 @@ _COMMON = [
 ]
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"ledger {importlib.metadata.version('agreement-ledger')}")
+        raise typer.Exit
+
+
+@app.callback()
+def common_options(
+        ledger_url: LedgerOpt = None, keys_dir: KeysOpt = None,
+        passphrase_file: PassphraseFileOpt = None, json_output: JsonOpt = False,
+        verbose: VerboseOpt = False,
+        version: Annotated[bool, typer.Option(
+            "--version", is_eager=True, callback=_print_version,
+            help="Print the version and exit.")] = False) -> None:
+    """The common options, also taken before the command (``ledger --json list``)."""
+
+
+def _before_the_command(kwargs: dict[str, Any]) -> None:
+    """The common options given before the command name, where the same option is not given
+    after it (an option after the command wins; an environment variable loses to both)."""
+    context = get_current_context(silent=True)
+    if context is None:
+        return
+    root = context.find_root()
+    if root is context:
+        return
+    for name in ("ledger_url", "keys_dir", "passphrase_file", "json_output", "verbose"):
+        if (root.get_parameter_source(name) is ParameterSource.COMMANDLINE
+                and context.get_parameter_source(name) is not ParameterSource.COMMANDLINE):
+            kwargs[name] = root.params[name]
+
+
 def command(app: typer.Typer, name: str | None = None) -> Callable[[F], F]:
     """Register ``func(opts: Common, ...)`` as a command with the common options."""
     def register(func: F) -> F:
@@ -226,6 +262,7 @@ def command(app: typer.Typer, name: str | None = None) -> Callable[[F], F]:
 
         @functools.wraps(func)
         def wrapper(**kwargs: Any) -> Any:
+            _before_the_command(kwargs)
             opts = Common(kwargs.pop("ledger_url"), kwargs.pop("keys_dir"),
                           kwargs.pop("json_output"), kwargs.pop("verbose"),
                           passphrase_file=kwargs.pop("passphrase_file"))
@@ -237,7 +274,7 @@ def command(app: typer.Typer, name: str | None = None) -> Callable[[F], F]:
 
         wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
             parameters=[*own, *_COMMON])
-        app.command(name)(wrapper)
+        app.command(name, cls=LedgerCommand)(wrapper)
         return func
     return register
 
