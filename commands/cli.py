@@ -73,18 +73,25 @@ def _today() -> date:
 
 
 def _acted(opts: Common, recorded: Recorded) -> None:
-    s = recorded.entry.statement
-    agreement = recorded.agreement
-    state = agreement.state_on(s.at.date())
-    if opts.json:
-        emit_json({"reference": s.agreement, "seq": s.seq, "action": s.action,
-                   "partner": s.partner, "key_id": s.key, "at": at_text(s.at),
-                   "entry_hash": recorded.entry.hash, "state": state,
-                   "state_digest": agreement.state_digest(), "attempts": recorded.attempts})
-        return
-    screen.echo(f"recorded {s.agreement} entry {s.seq}: {s.action} by {s.partner} "
-               f"at {at_text(s.at)} (entry {recorded.entry.hash[:16]}); "
-               f"agreement then {state}")
+    def tell() -> None:
+        s = recorded.entry.statement
+        agreement = recorded.agreement
+        state = agreement.state_on(s.at.date())
+        if opts.json:
+            emit_json({"reference": s.agreement, "seq": s.seq, "action": s.action,
+                       "partner": s.partner, "key_id": s.key, "at": at_text(s.at),
+                       "entry_hash": recorded.entry.hash, "state": state,
+                       "state_digest": agreement.state_digest(),
+                       "attempts": recorded.attempts})
+            return
+        screen.echo(f"recorded {s.agreement} entry {s.seq}: {s.action} by {s.partner} "
+                    f"at {at_text(s.at)} (entry {recorded.entry.hash[:16]}); "
+                    f"agreement then {state}")
+
+    # The act has landed: from here on, however the command ends, it is reported as done.
+    opts.landed = tell
+    tell()
+    opts.told = True
 
 
 def _terms_hash(terms: Path | None, terms_hash: str | None) -> str | None:
@@ -98,7 +105,11 @@ def _terms_hash(terms: Path | None, terms_hash: str | None) -> str | None:
                 raise InvalidInput(f"cannot read terms document {terms}: "
                                    f"{exc.strerror}") from None
     if terms_hash is not None:
-        return bodies.parse_sign({"state": terms_hash.lower()})
+        digest = terms_hash.strip().lower()
+        if len(digest) != 64 or digest.strip(string.hexdigits.lower()):
+            raise InvalidInput(f"--terms-hash {terms_hash!r}: a SHA-256 is 64 hex digits (or give "
+                               f"the document itself with --terms FILE)")
+        return digest
     return None
 
 
@@ -848,8 +859,7 @@ def _verdict(opts: Common, checked: Report) -> None:
             screen.echo(f"FAILED {failure.line()}", err=True)
         for check in checked.checks:
             screen.echo(f"checked: {check}")
-        verdict = "verified" if checked.ok else "verification FAILED"
-        screen.echo(f"{verdict}: {checked.entries} entries in {checked.agreements} agreements")
+        screen.echo(checked.verdict())
     checked.raise_for_failures()
 
 

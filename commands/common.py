@@ -63,6 +63,10 @@ class Common:
     _ledger: Ledger | None = field(default=None, repr=False)
     _from_file: bytes | None = field(default=None, repr=False)
     _remote: RemoteLedger | None = field(default=None, repr=False)
+    #: Tells the act this command recorded: set the moment the act has landed, so that an
+    #: interruption after it still reports the act as done (a retry would record it twice).
+    landed: Callable[[], None] | None = field(default=None, repr=False)
+    told: bool = field(default=False, repr=False)
 
     @property
     def location(self) -> Location:
@@ -290,6 +294,12 @@ def handle_errors(opts: Common) -> Iterator[None]:
         screen.echo(f"error: {exc.diagnostics()}", err=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
+        if opts.landed is not None:
+            if not opts.told:
+                opts.landed()
+            typer.echo("interrupted after the act was recorded: it stands; do not repeat it",
+                       err=True)
+            raise typer.Exit(0) from None
         typer.echo("interrupted; nothing more was written", err=True)
         raise typer.Exit(130) from None
 
