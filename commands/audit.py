@@ -281,9 +281,7 @@ def _report(opts: Common, report: Any, bundle: Bundle) -> None:
             screen.echo(f"checked: {check}")
         screen.echo(f"operator key id {key_id(bundle.operator_key)} (compare it with the one "
                    f"you hold)")
-        verdict = "verified" if report.ok else "verification FAILED"
-        screen.echo(f"{verdict}: {report.entries} entries in {report.agreements} agreements, "
-                   f"checkpoint of size {cp.size} of {bundle.origin}")
+        screen.echo(f"{report.verdict()}, checkpoint of size {cp.size} of {bundle.origin}")
     report.raise_for_failures()
 
 
