@@ -168,7 +168,7 @@ def status(view: StatusView) -> None:
     table("Partners", ("partner", "name", "role", "lead", "host", "pool", "signatory", "key id",
                        "status", "signed"),
           [(c(p.id), c(p.name), c(p.role), _yes(p.lead), _yes(p.host), _yes(p.pool_manager),
-            c(_signatory(p.signatory.name, p.signatory.designation)),
+            c(f"{p.signatory.name}, {p.signatory.designation}"),
             c(p.signatory.key_id[:16]), c(p.status), "yes" if p.signed else "no")
            for p in view.partners])
     for v in view.variations:
@@ -193,12 +193,6 @@ def status(view: StatusView) -> None:
                         f"{', '.join(n.acknowledged) or 'nobody yet'})")
             _emit(c(f"  notice of {n.kind} by {n.partner} given {n.at.date()} (entry "
                             f"{n.seq}); earliest effective date {n.effective_from}{late}"))
-
-
-def _signatory(name: str, designation: str) -> str:
-    """A signatory as people name one: "Anne Williams, Chair", or the designation alone when
-    it already holds the name."""
-    return designation if designation.startswith(name) else f"{name}, {designation}"
 
 
 def signatures(view: StatusView) -> None:
