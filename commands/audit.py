@@ -119,6 +119,7 @@ def cosign_command(opts: Common,
 @command(app, "prove")
 def prove(opts: Common,
           entry: Annotated[str | None, typer.Argument(
+              metavar="ENTRY",
               help="A log index, or REF:SEQ, to prove included in the latest checkpoint.")]
           = None,
           size_from: Annotated[int | None, typer.Option(
@@ -150,7 +151,7 @@ def prove(opts: Common,
 @command(app, "export")
 def export(opts: Common,
            reference: Annotated[str | None, typer.Argument(
-               help="The agreement to export (default: the whole ledger).")] = None,
+               metavar="REF", help="The agreement to export (default: the whole ledger).")] = None,
            output: Annotated[Path, typer.Option("-o", "--output", help="Bundle file to write.")]
            = Path("bundle.json")) -> None:
     """Write an audit bundle: every entry, the partners' keys, the latest checkpoint with its
@@ -205,7 +206,8 @@ def _operator_key(given: str | None, bundle: Bundle) -> tuple[bytes | None, str 
 
 @command(app, "verify-bundle")
 def verify_bundle_command(opts: Common,
-                          path: Annotated[Path, typer.Argument(help="The bundle file.")],
+                          path: Annotated[Path, typer.Argument(metavar="FILE",
+                                                               help="The bundle file.")],
                           operator_key: OperatorKey = None) -> None:
     """Check an audit bundle offline: signatures, chains, rules replayed, every proof and the
     checkpoint's signatures. Exit 3 on any failure."""
@@ -234,15 +236,13 @@ def _report(opts: Common, report: Any, bundle: Bundle) -> None:
             screen.echo(f"checked: {check}")
         screen.echo(f"operator key id {key_id(bundle.operator_key)} (compare it with the one "
                    f"you hold)")
-        verdict = "verified" if report.ok else "verification FAILED"
-        screen.echo(f"{verdict}: {report.entries} entries in {report.agreements} agreements, "
-                   f"checkpoint of size {cp.size} of {bundle.origin}")
+        screen.echo(f"{report.verdict()}, checkpoint of size {cp.size} of {bundle.origin}")
     report.raise_for_failures()
 
 
 @command(app, "import")
 def import_command(opts: Common,
-                   path: Annotated[Path, typer.Argument(help="The bundle file.")],
+                   path: Annotated[Path, typer.Argument(metavar="FILE", help="The bundle file.")],
                    operator_key: OperatorKey = None) -> None:
     """Load a verified bundle into an empty ledger (an auditor's own copy). A bundle that fails
     any check is refused whole and nothing is written."""

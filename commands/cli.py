@@ -39,12 +39,15 @@ if TYPE_CHECKING:
 
 # --- shared option types -------------------------------------------------------------------------
 
-Ref = Annotated[str, typer.Argument(help="Agreement reference, e.g. salford-dat-2004.")]
-As = Annotated[str, typer.Option("--as", help="The partner acting (its id).")]
+Ref = Annotated[str, typer.Argument(metavar="REF",
+                                    help="Agreement reference, e.g. salford-dat-2004.")]
+As = Annotated[str, typer.Option("--as", metavar="PARTNER", help="The partner acting (its id).")]
 At = Annotated[str | None, typer.Option(
-    "--at", help="When the act was done: YYYY-MM-DD or RFC 3339 (default: now).")]
+    "--at", metavar="WHEN",
+    help="When the act was done: YYYY-MM-DD or RFC 3339 (default: now).")]
 KeyName = Annotated[str | None, typer.Option(
-    "--key", help="Key to sign with (default: the partner's current key in the key folder).")]
+    "--key", metavar="KEY",
+    help="Key to sign with (default: the partner's current key in the key folder).")]
 DEFAULT_SOURCE = "contribution"
 
 
@@ -61,18 +64,25 @@ def _today() -> date:
 
 
 def _acted(opts: Common, recorded: Recorded) -> None:
-    s = recorded.entry.statement
-    agreement = recorded.agreement
-    state = agreement.state_on(s.at.date())
-    if opts.json:
-        emit_json({"reference": s.agreement, "seq": s.seq, "action": s.action,
-                   "partner": s.partner, "key_id": s.key, "at": at_text(s.at),
-                   "entry_hash": recorded.entry.hash, "state": state,
-                   "state_digest": agreement.state_digest(), "attempts": recorded.attempts})
-        return
-    screen.echo(f"recorded {s.agreement} entry {s.seq}: {s.action} by {s.partner} "
-               f"at {at_text(s.at)} (entry {recorded.entry.hash[:16]}); "
-               f"agreement then {state}")
+    def tell() -> None:
+        s = recorded.entry.statement
+        agreement = recorded.agreement
+        state = agreement.state_on(s.at.date())
+        if opts.json:
+            emit_json({"reference": s.agreement, "seq": s.seq, "action": s.action,
+                       "partner": s.partner, "key_id": s.key, "at": at_text(s.at),
+                       "entry_hash": recorded.entry.hash, "state": state,
+                       "state_digest": agreement.state_digest(),
+                       "attempts": recorded.attempts})
+            return
+        screen.echo(f"recorded {s.agreement} entry {s.seq}: {s.action} by {s.partner} "
+                    f"at {at_text(s.at)} (entry {recorded.entry.hash[:16]}); "
+                    f"agreement then {state}")
+
+    # The act has landed: from here on, however the command ends, it is reported as done.
+    opts.landed = tell
+    tell()
+    opts.told = True
 
 
 def _terms_hash(terms: Path | None, terms_hash: str | None) -> str | None:
@@ -88,9 +98,11 @@ def _terms_hash(terms: Path | None, terms_hash: str | None) -> str | None:
                 raise InvalidInput(f"cannot read terms document {terms}: "
                                    f"{exc.strerror}") from None
     if terms_hash is not None:
-        from ledger import bodies  # noqa: PLC0415
-
-        return bodies.parse_sign({"state": terms_hash.lower()})
+        digest = terms_hash.strip().lower()
+        if len(digest) != 64 or digest.strip(string.hexdigits.lower()):
+            raise InvalidInput(f"--terms-hash {terms_hash!r}: a SHA-256 is 64 hex digits (or give "
+                               f"the document itself with --terms FILE)")
+        return digest
     return None
 
 
@@ -178,8 +190,8 @@ def _remove_sqlite(location: Any) -> None:
 
 @command(keys_app, "new")
 def keys_new(opts: Common,
-             partner: Annotated[str, typer.Argument(help="Name of the key (usually the "
-                                                         "partner id).")]) -> None:
+             partner: Annotated[str, typer.Argument(
+                 metavar="NAME", help="Name of the key (usually the partner id).")]) -> None:
     """Create an Ed25519 key, stored encrypted (PKCS#8 PEM) in the key folder."""
     from ledger.keystore import check_key_name  # noqa: PLC0415
 
@@ -214,7 +226,8 @@ def keys_list(opts: Common) -> None:
 
 @command(keys_app, "show")
 def keys_show(opts: Common,
-              partner: Annotated[str, typer.Argument(help="Name of the key.")]) -> None:
+              partner: Annotated[str, typer.Argument(metavar="NAME",
+                                                     help="Name of the key.")]) -> None:
     """Show one key's id and public key."""
     info = opts.keystore.public(partner)
     if opts.json:
@@ -418,8 +431,10 @@ def vary(opts: Common, reference: Ref, partner: As,
          on_withdrawal: Annotated[str | None, typer.Option(help="New withdrawal policy.")]
          = None,
          fund: Annotated[list[str] | None, typer.Option(
-             help="A funding line to set (repeat): partner=P,year=2004/05,amount=A"
-                  "[,source=S][,status=confirmed|indicative|tba].")] = None,
+             metavar="LINE", help="A funding line to set (repeat), as partner=P,year=Y,amount=A "
+                                 "and if need be ,source=S and ,status=confirmed|indicative|tba "
+                                 "(e.g. partner=salford-pct,year=2004/05,amount=368220).")]
+         = None,
          remove_partner: Annotated[list[str] | None, typer.Option(
              help="A partner to remove (repeat).")] = None,
          add_partner: Annotated[str | None, typer.Option(help="Id of a partner to add.")]
@@ -494,7 +509,8 @@ def vary(opts: Common, reference: Ref, partner: As,
 
 @command(app, "consent")
 def consent(opts: Common, reference: Ref,
-            variation: Annotated[str, typer.Argument(help="Id of the variation.")],
+            variation: Annotated[str, typer.Argument(metavar="VARIATION",
+                                                     help="Id of the variation.")],
             partner: As,
             proposal: Annotated[str | None, typer.Option(
                 help="The hash of the proposal you reviewed (from 'ledger status'); refused if "
@@ -533,7 +549,8 @@ def withdraw(opts: Common, reference: Ref, partner: As,
 
 @command(app, "reject")
 def reject(opts: Common, reference: Ref,
-           variation: Annotated[str, typer.Argument(help="Id of the variation.")],
+           variation: Annotated[str, typer.Argument(metavar="VARIATION",
+                                                    help="Id of the variation.")],
            partner: As,
            reason: Annotated[str, typer.Option(help="Why it is rejected.")] = "",
            key: KeyName = None, at: At = None) -> None:
@@ -598,9 +615,9 @@ def appoint(opts: Common, reference: Ref, partner: As,
 # --- reading -------------------------------------------------------------------------------------
 
 AsOf = Annotated[str | None, typer.Option(
-    "--as-of", help="Show the agreement as it stood at the end of this date.")]
+    "--as-of", metavar="DATE", help="Show the agreement as it stood at the end of this date.")]
 AsOfEntry = Annotated[int | None, typer.Option(
-    "--as-of-entry", help="Show the agreement as it stood after entry N.")]
+    "--as-of-entry", metavar="N", help="Show the agreement as it stood after entry N.")]
 
 
 def _rows_at(opts: Common, reference: str, as_of: str | None,
@@ -824,12 +841,12 @@ def rebuild(opts: Common) -> None:
 
 
 @command(app, "verify")
-def verify(opts: Common, reference: Annotated[str | None, typer.Argument(
+def verify(opts: Common, reference: Annotated[str | None, typer.Argument(metavar="REF",
         help="Only this agreement (default: the whole ledger).")] = None) -> None:
     """Check the whole record: every entry (signatures, seq/prev chains, keys when used, the
     rules replayed), the stored Merkle tree against the entries, every checkpoint and
     cosignature, and that the read models equal a fresh rebuild. Exit 3 on any failure,
-    naming each by log index, agreement and seq. Over a service (``--ledger https://``),
+    naming each by log index, agreement and seq. Over a service (--ledger https://...),
     every entry it serves is checked here."""
     from commands import render  # noqa: PLC0415
     from ledger.witness import WitnessState  # noqa: PLC0415
@@ -871,8 +888,7 @@ def _verdict(opts: Common, checked: Report) -> None:
             screen.echo(f"FAILED {failure.line()}", err=True)
         for check in checked.checks:
             screen.echo(f"checked: {check}")
-        verdict = "verified" if checked.ok else "verification FAILED"
-        screen.echo(f"{verdict}: {checked.entries} entries in {checked.agreements} agreements")
+        screen.echo(checked.verdict())
     checked.raise_for_failures()
 
 

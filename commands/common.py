@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import importlib.metadata
 import inspect
 import io
 import json
@@ -25,8 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from typer._click.core import ParameterSource
+from typer._click.globals import get_current_context
 
 from commands import screen
+from commands.app import LedgerCommand, app
 from ledger.errors import InvalidInput, LedgerError, NotFound, StorageError
 from ledger.storage import Location, parse_location
 
@@ -64,6 +68,10 @@ class Common:
     _ledger: Ledger | None = field(default=None, repr=False)
     _from_file: bytes | None = field(default=None, repr=False)
     _remote: RemoteLedger | None = field(default=None, repr=False)
+    #: Tells the act this command recorded: set the moment the act has landed, so that an
+    #: interruption after it still reports the act as done (a retry would record it twice).
+    landed: Callable[[], None] | None = field(default=None, repr=False)
+    told: bool = field(default=False, repr=False)
 
     @property
     def location(self) -> Location:
@@ -281,6 +289,38 @@ _COMMON = [
 ]
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"ledger {importlib.metadata.version('agreement-ledger')}")
+        raise typer.Exit
+
+
+@app.callback()
+def common_options(
+        ledger_url: LedgerOpt = None, keys_dir: KeysOpt = None,
+        passphrase_file: PassphraseFileOpt = None, json_output: JsonOpt = False,
+        verbose: VerboseOpt = False,
+        version: Annotated[bool, typer.Option(
+            "--version", is_eager=True, callback=_print_version,
+            help="Print the version and exit.")] = False) -> None:
+    """The common options, also taken before the command (``ledger --json list``)."""
+
+
+def _before_the_command(kwargs: dict[str, Any]) -> None:
+    """The common options given before the command name, where the same option is not given
+    after it (an option after the command wins; an environment variable loses to both)."""
+    context = get_current_context(silent=True)
+    if context is None:
+        return
+    root = context.find_root()
+    if root is context:
+        return
+    for name in ("ledger_url", "keys_dir", "passphrase_file", "json_output", "verbose"):
+        if (root.get_parameter_source(name) is ParameterSource.COMMANDLINE
+                and context.get_parameter_source(name) is not ParameterSource.COMMANDLINE):
+            kwargs[name] = root.params[name]
+
+
 def command(app: typer.Typer, name: str | None = None) -> Callable[[F], F]:
     """Register ``func(opts: Common, ...)`` as a command with the common options."""
     def register(func: F) -> F:
@@ -293,6 +333,7 @@ def command(app: typer.Typer, name: str | None = None) -> Callable[[F], F]:
 
         @functools.wraps(func)
         def wrapper(**kwargs: Any) -> Any:
+            _before_the_command(kwargs)
             opts = Common(kwargs.pop("ledger_url"), kwargs.pop("keys_dir"),
                           kwargs.pop("json_output"), kwargs.pop("verbose"),
                           passphrase_file=kwargs.pop("passphrase_file"))
@@ -307,7 +348,7 @@ def command(app: typer.Typer, name: str | None = None) -> Callable[[F], F]:
         # typer reads the annotations again, each time it builds the commands: give it them
         # resolved, so that it does not evaluate every one from its text at each start.
         wrapper.__annotations__ = {p.name: p.annotation for p in (*own, *_COMMON)}
-        app.command(name)(wrapper)
+        app.command(name, cls=LedgerCommand)(wrapper)
         return func
     return register
 
@@ -323,6 +364,12 @@ def handle_errors(opts: Common) -> Iterator[None]:
         screen.echo(f"error: {exc.diagnostics()}", err=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
+        if opts.landed is not None:
+            if not opts.told:
+                opts.landed()
+            typer.echo("interrupted after the act was recorded: it stands; do not repeat it",
+                       err=True)
+            raise typer.Exit(0) from None
         typer.echo("interrupted; nothing more was written", err=True)
         raise typer.Exit(130) from None
 

@@ -52,7 +52,8 @@ def render_report(data: ReportData) -> str:
     return environment().get_template(TEMPLATE).render(r=data)
 
 
-Ref = Annotated[str, typer.Argument(help="Agreement reference, e.g. salford-dat-2004.")]
+Ref = Annotated[str, typer.Argument(metavar="REF",
+                                    help="Agreement reference, e.g. salford-dat-2004.")]
 Output = Annotated[Path | None, typer.Option(
     "-o", "--output", help="HTML file to write (default: REF.html).")]
 AsOf = Annotated[str | None, typer.Option(

@@ -130,6 +130,7 @@ class Ledger(Acts, Application[UUID]):
                "AGGREGATE_CACHE_MAXSIZE": "256",
                **(extra_env or {})}
         try:
+            location.check_server()
             if create:
                 location.create_schema()
             super().__init__(env)

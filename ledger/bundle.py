@@ -359,7 +359,7 @@ def verify_bundle(bundle: Bundle, expected_operator_key: bytes | None = None,
     the auditor holds, got independently of the bundle. With ``workers`` > 1, the agreements
     are replayed in that many processes.
     """
-    report = Report()
+    report = Report(read=len(bundle.entries))
     fail = report.failures.append
     if expected_operator_key is not None and expected_operator_key != bundle.operator_key:
         fail(Failure(f"the bundle's operator key {key_id(bundle.operator_key)[:16]} is not the "

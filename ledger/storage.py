@@ -89,12 +89,32 @@ class Location:
         except psycopg.Error as exc:
             raise self.unreachable(exc) from None
 
+    def check_server(self) -> None:
+        """PostgreSQL: connect once, at once, so that a wrong database, role or password is
+        told now in the server's own words, not as a pool's timeout five seconds later."""
+        if self.is_sqlite:
+            return
+        import psycopg  # noqa: PLC0415 - only PostgreSQL ledgers need the driver
+
+        try:
+            psycopg.connect(**self.connect_args()).close()  # type: ignore[arg-type]
+        except psycopg.Error as exc:
+            raise self.unreachable(exc) from None
+
     def unreachable(self, exc: BaseException) -> StorageError:
         """One line naming the database and what to check."""
         text = str(exc).strip()
         detail = text.splitlines()[0] if text else type(exc).__name__
         if self.is_sqlite:
             return StorageError(f"cannot use the ledger file {self.path}: {detail}")
+        refused = detail.partition("FATAL:")[2].strip()
+        if refused:
+            # The server answered, and said no: "database "x" does not exist", "role "y" does
+            # not exist", "password authentication failed for user "y"".
+            fix = ("create it or name another in the URL" if refused.startswith("database ")
+                   else "check the user and password in the URL (or ~/.pgpass)")
+            return StorageError(f"PostgreSQL at {self.host}:{self.port} refused the connection: "
+                                f"{refused}; {fix}")
         return StorageError(
             f"cannot reach PostgreSQL at {self.host}:{self.port} (database {self.dbname!r}): "
             f"{detail}; check that the server is running and the URL is right")

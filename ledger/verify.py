@@ -69,6 +69,7 @@ class Report:
     """What a verification checked and what failed."""
 
     agreements: int = 0
+    #: Entries that checked out (an agreement's are checked up to its first failure).
     entries: int = 0
     failures: list[Failure] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
@@ -78,11 +79,25 @@ class Report:
     log_root: bytes | None = None
     #: Which keys each partner has held and holds now (who may cosign).
     witnesses: Witnesses = field(default_factory=Witnesses)
+    #: Every entry read, whether it checked out or not, where that is known.
+    read: int | None = None
 
     @property
     def ok(self) -> bool:
         """Whether everything checked out."""
         return not self.failures
+
+    def verdict(self) -> str:
+        """The outcome for people: "verified: 10 entries in 1 agreements", or on a failure how
+        many of the entries read checked out ("4 of 10 entries"), never a count that reads
+        as if only those exist."""
+        if self.ok:
+            return f"verified: {self.entries} entries in {self.agreements} agreements"
+        if self.read is not None:
+            return (f"verification FAILED: {self.entries} of {self.read} entries in "
+                    f"{self.agreements} agreements checked out")
+        return (f"verification FAILED: {self.entries} entries in {self.agreements} agreements "
+                f"checked out before the failures")
 
     def raise_for_failures(self) -> None:
         """Raise :class:`VerificationFailed` naming the first failure, if any."""
@@ -216,6 +231,7 @@ def verify_agreements(app: StoredLedger, agreements: Iterable[tuple[UUID, str | 
         checked, failure, agreement = check_agreement(records, origin, uuid, ref)
         report.agreements += 1
         report.entries += checked
+        report.read = (report.read or 0) + len(records)
         if failure is not None:
             report.failures.append(failure)
         if agreement is not None:

@@ -160,6 +160,8 @@ def verify_ledger(ledger: Ledger, reference: str | None = None,
 def _add(report: Report, found: Report) -> None:
     report.agreements += found.agreements
     report.entries += found.entries
+    if found.read is not None:
+        report.read = (report.read or 0) + found.read
     report.failures.extend(found.failures)
     report.witnesses.merge(found.witnesses)
 

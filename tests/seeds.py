@@ -199,11 +199,12 @@ class Cli:
     keys: Path
 
     def __call__(self, *args: str, code: int = 0) -> Result:
-        """Run ``ledger ARGS --ledger URL``; the exit status must be ``code``."""
+        """Run ``ledger ARGS --ledger URL`` on a wide terminal (tables on one line each); the
+        exit status must be ``code``."""
         result = CliRunner().invoke(
             app, [*args, "--ledger", self.ledger_url],
             env={"LEDGER_KEYS": str(self.keys), "LEDGER_PASSPHRASE": PASSPHRASE,
-                 "LEDGER_URL": None})
+                 "LEDGER_URL": None, "COLUMNS": "200"})
         assert result.exit_code == code, (
             f"ledger {' '.join(args)}: exit {result.exit_code}, wanted {code}\n"
             f"stdout: {result.stdout}\nstderr: {result.stderr}")

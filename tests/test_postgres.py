@@ -188,3 +188,21 @@ def test_an_unreachable_server_is_named_in_one_line() -> None:
     # The connection pool opened before the server was found missing is closed with it.
     assert threading.active_count() == threads
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("change", "said"), [
+    ({"dbname": "no_such_ledger_db"}, 'database "no_such_ledger_db" does not exist'),
+    ({"user": "no_such_ledger_role"}, 'role "no_such_ledger_role" does not exist'),
+])
+def test_a_wrong_database_or_role_is_named_as_the_server_names_it(
+        postgres_url: str, change: dict[str, str], said: str) -> None:
+    wrong = parse_location(postgres_url)
+    url = (f"postgresql://{change.get('user', wrong.user)}@{wrong.host}:{wrong.port}/"
+           f"{change.get('dbname', wrong.dbname)}")
+    result = CliRunner().invoke(app, ["list", "--ledger", url], env={"LEDGER_URL": None})
+    assert result.exit_code == 1
+    assert result.stderr == (f"error: PostgreSQL at {wrong.host}:{wrong.port} refused the "
+                             f"connection: {said}; " + result.stderr.split("; ", 1)[1])
+    # Told as the server said it, not as a pool that gave up waiting.
+    assert "couldn't get a connection" not in result.stderr
+    assert "cannot reach" not in result.stderr

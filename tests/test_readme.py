@@ -32,6 +32,13 @@ def test_the_southwark_walk_through_runs_as_written(tmp_path: Path) -> None:
     done = subprocess.run(["bash", "-e", "-c", walk], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
+    # What the walk-through prints is what its comments say: in force on its start date, and
+    # each signatory named once, with the body they sign for.
+    assert re.search(r"^  state: +in force \(as of 2003-12-17\)$", done.stdout, re.M)
+    assert "signatory: Chief Executive, Southwark PCT" in done.stdout
+    assert ("signatory: Strategic Director of Social Services, London Borough of Southwark"
+            in " ".join(done.stdout.split()))
+    assert "Chief Executive, Chief Executive" not in done.stdout
     # The early termination is refused with the date the notice period ends...
     assert "runs until 2005-01-01" in done.stderr
     # ...and the agreement ends, with every figure the executive report gives.

@@ -9,6 +9,7 @@ failures and on stderr, without blaming the agreement that was left alone.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -101,6 +102,27 @@ def test_one_changed_byte_in_an_entry_body_is_named(cli: Cli, backdoor: Backdoor
     named(failures, "leaf hash in the stored log does not match", log_index=SALFORD_LOG[4],
           agreement=SALFORD, seq=4)
     untouched(failures)
+
+
+def test_a_failed_verification_says_how_many_of_all_the_entries_checked_out(
+        cli: Cli, backdoor: Backdoor, tmp_path: Any) -> None:
+    bundle = tmp_path / "bundle.json"
+    cli.run("export", "-o", str(bundle))
+    backdoor.edit_entry(SALFORD, 4, lambda e: e.update(signature=flip_base64(e["signature"])))
+    checked = cli.json("verify", code=3)["entries"]
+    assert checked < ENTRIES
+    # Not "verification FAILED: 12 entries", as if only those were in the ledger.
+    verdict = cli.run("verify", code=3).stdout.splitlines()[-1]
+    assert verdict == (f"verification FAILED: {checked} of {ENTRIES} entries in 2 agreements "
+                       f"checked out")
+    # The same of a bundle whose entry was changed after it was exported.
+    document = json.loads(bundle.read_text(encoding="utf-8"))
+    entry = document["entries"][SALFORD_LOG[4]]["entry"]
+    entry["signature"] = flip_base64(entry["signature"])
+    bundle.write_text(json.dumps(document), encoding="utf-8")
+    told = cli.run("verify-bundle", str(bundle), code=3).stdout.splitlines()[-1]
+    assert told.startswith(f"verification FAILED: {checked} of {ENTRIES} entries in 2 "
+                           f"agreements checked out, checkpoint of size")
 
 
 def test_a_changed_signature_is_named(cli: Cli, backdoor: Backdoor) -> None:
