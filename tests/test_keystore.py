@@ -569,3 +569,36 @@ def test_only_key_files_of_the_ledgers_own_form_are_opened_in_the_background(
     pem = (store.folder / f"{PCT}.pem").read_bytes()
     assert not any(data == pem for data, _ in keystore._OPENING)
     assert store.open(PCT, b"salford1").key_id == fixed_key(PCT).key_id
+
+
+def test_an_act_begins_opening_its_likely_key_before_the_command_line_loads(
+        store: KeyStore) -> None:
+    from commands.entry import begin_opening_key  # noqa: PLC0415
+    from ledger import keystore  # noqa: PLC0415
+
+    store.create("salford-pct", PASSPHRASE, cost=TEST_COST)
+    store.create("spare", PASSPHRASE, cost=TEST_COST)
+    env = {"LEDGER_KEYS": str(store.folder), "LEDGER_PASSPHRASE": PASSPHRASE.decode()}
+
+    def begun(name: str) -> bool:
+        pem = (store.folder / f"{name}.pem").read_bytes()
+        return any(data == pem for data, _ in keystore._OPENING)
+
+    act = ["contribute", "ref", "--as", "salford-pct", "--year", "2004/05"]
+    # No passphrase at hand, or one in a file, or no folder named: nothing is begun.
+    begin_opening_key(act, {"LEDGER_KEYS": str(store.folder)})
+    begin_opening_key([*act, "--passphrase-file", "p.txt"], env)
+    begin_opening_key(act, {"LEDGER_PASSPHRASE": PASSPHRASE.decode()})
+    begin_opening_key(["contribute", "ref", "--as"], env)
+    assert not begun("salford-pct")
+    # --key names the key; else --as.
+    begin_opening_key([*act, "--key=spare"], env)
+    assert begun("spare")
+    assert not begun("salford-pct")
+    begin_opening_key(act, env)
+    assert begun("salford-pct")
+    assert store.open("salford-pct", PASSPHRASE).key_id == store.public("salford-pct").key_id
+    assert not begun("salford-pct")
+    # A name that is no key name, or a folder that is a file: left to the command to tell.
+    begin_opening_key([*act[:2], "--as", "../x"], env)
+    begin_opening_key(act, {**env, "LEDGER_KEYS": str(store.folder / "spare.pem")})
