@@ -373,9 +373,10 @@ class Ledger(Acts, Application[UUID]):
                 raise
             except RuleViolation:
                 # The cache may be behind another process's writes: check against the stored
-                # agreement before refusing.
-                self._forget(s.agreement)
-                agreement = self._current(s.agreement)
+                # agreement before refusing. A failed check left the cached agreement as it
+                # was, so it is brought forward (the entries stored since it, read and applied)
+                # rather than read again whole.
+                agreement = self.agreement(s.agreement, copy=False)
                 agreement.record(entry, now)
         try:
             self._save(agreement)
