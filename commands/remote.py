@@ -451,22 +451,24 @@ class RemoteLedger(Acts):
             if (s.agreement, s.partner, s.act) != (reference, partner, act):
                 raise VerificationFailed(f"{self.describe()} answered with an entry that is "
                                          f"not this act")
-            return Recorded(stored, self._after(reference, agreement, stored, answer), attempt)
+            return Recorded(stored, self._after(reference, agreement, entry, stored, answer),
+                            attempt)
         raise AgreementBusy(f"agreement {reference!r} is busy: other acts kept landing first "
                             f"({MAX_ATTEMPTS} attempts); nothing was written, try again")
 
 
-    def _after(self, reference: str, agreement: Agreement | None, stored: Entry,
-               answer: dict[str, Any]) -> Agreement:
-        """The agreement with this act's stored entry: replayed here, every rule and the
-        signature checked, on the agreement it was signed on, if it follows it; else read
-        again."""
+    def _after(self, reference: str, agreement: Agreement | None, posted: Entry,
+               stored: Entry, answer: dict[str, Any]) -> Agreement:
+        """The agreement with this act's stored entry, replayed here on the agreement it was
+        signed on, if it follows it; else read again. The entry checked here before it was
+        posted, stored as posted, is not checked again; any other is, every rule and the
+        signature."""
         self._kept.pop(reference, None)
         if agreement is not None and stored.statement.seq == agreement.version + 1:
             try:
                 after = Agreement.replay(
                     [(stored, datetime.fromisoformat(str(answer["recorded"])))], self.origin,
-                    start=agreement)
+                    start=agreement, check=stored.text != posted.text)
             except (RuleViolation, InvalidInput, ValueError) as exc:
                 raise VerificationFailed(f"{self.describe()} stored an entry of "
                                          f"{reference!r} that does not check out: "
