@@ -163,6 +163,20 @@ class LedgerGroup(PlainHelp, TyperGroup):
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
+    def _named(self, words: list[str]) -> str:
+        """The command the words name (``ledger budget``, ``ledger keys new``), for an error
+        click raised before it knew which command it was parsing for."""
+        path, group = ["ledger"], self
+        for word in words:
+            found = group.commands.get(word)
+            if found is None:
+                continue
+            path.append(word)
+            if not isinstance(found, TyperGroup):
+                break
+            group = found  # type: ignore[assignment]
+        return " ".join(path)
+
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
              windows_expand_args: bool = True, **extra: Any) -> Any:
@@ -184,7 +198,8 @@ class LedgerGroup(PlainHelp, TyperGroup):
             if context is not None and (isinstance(exc, NoArgsIsHelpError) or not message):
                 typer.echo(context.get_help())  # the command alone: its help
                 sys.exit(exc.exit_code)
-            command = context.command_path if context is not None else "ledger"
+            command = (context.command_path if context is not None
+                       else self._named(list(sys.argv[1:] if args is None else args)))
             screen.echo(f"error: {message} (see '{command} --help')", err=True)
             sys.exit(exc.exit_code)
         except typer.Abort:

@@ -80,6 +80,10 @@ def test_the_common_options_are_taken_before_the_command(ledger_url: str,
     (("status", "x", "--colour"), "ledger status --help"),
     (("statuss",), "ledger --help"),
     (("keys", "new"), "ledger keys new --help"),
+    # An option missing its value is refused before click knows the command: still named.
+    (("budget", "x", "--by"), "ledger budget --help"),
+    (("keys", "new", "k", "--passphrase-file"), "ledger keys new --help"),
+    (("--ledger",), "ledger --help"),
 ])
 def test_a_usage_error_is_one_line_with_where_to_read_more(args: tuple[str, ...],
                                                            hint: str) -> None:
