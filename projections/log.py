@@ -13,10 +13,10 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, func, select, tuple_
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from ledger import merkle, tiles
@@ -42,6 +42,8 @@ NODE_BLOCK = 512
 NODE_CACHE = 200_000
 
 Progress = Callable[[int], None]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -248,10 +250,6 @@ class MerkleLog:
                            f"run 'ledger rebuild' if the log tables were damaged")
         return bytes(found)
 
-    def getter(self, conn: Connection) -> merkle.GetNode:
-        """Read stored nodes through ``conn``."""
-        return lambda level, index: self._node(conn, level, index)
-
     @staticmethod
     def block_getter(conn: Connection) -> merkle.GetNode:
         """Read stored nodes through ``conn`` a block of a level at a time.
@@ -307,7 +305,7 @@ class MerkleLog:
             return merkle.root(size, computed.tree.node)
         with reading(self.engine) as conn:
             self._check_size(conn, size)
-            return merkle.root(size, self.getter(conn))
+            return self._planned(conn, lambda get: merkle.root(size, get))
 
     def peaks(self, size: int) -> list[bytes]:
         """The roots of the complete subtrees that make up the first ``size`` entries
@@ -318,14 +316,49 @@ class MerkleLog:
             return merkle.peaks(size, computed.tree.node)
         with reading(self.engine) as conn:
             self._check_size(conn, size)
-            return merkle.peaks(size, self.getter(conn))
+            return self._planned(conn, lambda get: merkle.peaks(size, get))
 
     def inclusion(self, index: int, size: int) -> list[bytes]:
-        """An inclusion proof of entry ``index`` in the tree of ``size`` entries."""
+        """An inclusion proof of entry ``index`` in the tree of ``size`` entries: two queries
+        (the log's size, then every node the proof needs)."""
         if not 0 <= index < size:
             self.current_size()
             raise InvalidInput(f"log index {index} is not in a log of {size} entries")
-        return self.inclusions([index], size)[index]
+        computed = self.computed()
+        if computed is not None:
+            computed.check_size(size)
+            return merkle.inclusion_proof(index, size, computed.tree.node)
+        with reading(self.engine) as conn:
+            self._check_size(conn, size)
+            return self._planned(conn, lambda get: merkle.inclusion_proof(index, size, get))
+
+    @staticmethod
+    def _planned(conn: Connection, compute: Callable[[merkle.GetNode], T]) -> T:
+        """``compute`` over stored nodes read in one query. Which nodes a root or a proof
+        needs depends only on the sizes and indexes, never on the hashes: a first run with
+        stand-in hashes names them, and the second runs on them as stored."""
+        wanted: set[tuple[int, int]] = set()
+
+        def plan(level: int, index: int) -> bytes:
+            wanted.add((level, index))
+            return bytes(merkle.HASH_SIZE)
+
+        compute(plan)
+        found: dict[tuple[int, int], bytes] = {}
+        if wanted:
+            found = {(int(level), int(index)): bytes(digest)
+                     for level, index, digest in conn.execute(
+                         select(LogNodeRow.level, LogNodeRow.index, LogNodeRow.hash).where(
+                             tuple_(LogNodeRow.level, LogNodeRow.index).in_(sorted(wanted))))}
+
+        def get(level: int, index: int) -> bytes:
+            digest = found.get((level, index))
+            if digest is None:
+                raise NotFound(f"the log has no node at level {level}, index {index}; "
+                               f"run 'ledger rebuild' if the log tables were damaged")
+            return digest
+
+        return compute(get)
 
     def consistency(self, size1: int, size2: int) -> list[bytes]:
         """A consistency proof from the tree of ``size1`` entries to that of ``size2``."""
@@ -338,7 +371,7 @@ class MerkleLog:
             return merkle.consistency_proof(size1, size2, computed.tree.node)
         with reading(self.engine) as conn:
             self._check_size(conn, size2)
-            return merkle.consistency_proof(size1, size2, self.getter(conn))
+            return self._planned(conn, lambda get: merkle.consistency_proof(size1, size2, get))
 
     def trusted_root(self, size: int) -> bytes:
         """The root of the tree of ``size`` entries, from what can be trusted: the signed

@@ -434,3 +434,51 @@ def test_proofs_in_large_trees(data: st.DataObject) -> None:
     verify_consistency(size1, size2, root1, root2, proof)
 
     assert counted(log, lambda: root(size2, log.get_node)) == size2.bit_count()
+
+
+def test_a_proof_or_a_root_of_the_stored_log_is_three_queries(ledger_url: str) -> None:
+    # Which nodes a proof needs depends on the sizes and indexes alone: they are read in one
+    # query, after those that read whether the log is up to date and its size.
+    from sqlalchemy import event  # noqa: PLC0415
+
+    from ledger import merkle  # noqa: PLC0415
+    from ledger.application import Ledger  # noqa: PLC0415
+    from ledger.storage import parse_location  # noqa: PLC0415
+    from projections.log import MerkleLog  # noqa: PLC0415
+    from projections.readmodels import ReadModels  # noqa: PLC0415
+    from tests.conftest import ORIGIN  # noqa: PLC0415
+    from tests.keys import fixed_key  # noqa: PLC0415
+    from tests.seeds import record_salford  # noqa: PLC0415
+
+    ledger = Ledger(parse_location(ledger_url), create=True)
+    ledger.initialise(ORIGIN, "operator", fixed_key("operator").public_key)
+    record_salford(ledger)
+    models = ReadModels(ledger)
+    try:
+        log = MerkleLog(models)
+        log.catch_up()
+        size = log.current_size()
+        leaves = [merkle.leaf_hash(e.entry_text.encode()) for e in ledger.stored_entries()]
+        tree = merkle.Tree(leaves)
+        statements: list[str] = []
+        event.listen(models.engine, "before_cursor_execute",
+                     lambda *args: statements.append(args[2]))
+        def queries() -> list[str]:
+            selects = [q for q in statements if q.lstrip().upper().startswith("SELECT")]
+            assert len(selects) <= 3, selects
+            assert len([q for q in selects if "log_nodes" in q]) == 1, selects
+            statements.clear()
+            return selects
+
+        for index in (0, size // 2, size - 1):
+            statements.clear()
+            assert log.inclusion(index, size) == tree.inclusion_proof(index)
+            queries()
+        statements.clear()
+        assert log.consistency(3, size) == merkle.consistency_proof(3, size, tree.node)
+        queries()
+        assert log.root(size) == tree.root
+        queries()
+    finally:
+        models.close()
+        ledger.close()
