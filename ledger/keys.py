@@ -68,10 +68,23 @@ def _public_key(raw: bytes) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
+def _check_commitment(signature: bytes) -> None:
+    """A signature's R (its first 32 bytes) must be a canonical encoding of a point not of
+    small order: the rule libsodium applies, so that whichever library checks the equation,
+    the same signatures are valid (OpenSSL alone accepts a small-order R)."""
+    if len(signature) != 64:
+        raise InvalidInput("an Ed25519 signature is 64 bytes")
+    y = int.from_bytes(signature[:32], "little") & ((1 << 255) - 1)
+    if y >= _P or y in _SMALL_ORDER_Y:
+        raise InvalidInput("the signature's R is not a canonical point of large order")
+
+
 def verify_signature(public_key: bytes, signature: bytes, message: bytes) -> None:
-    """Check an Ed25519 signature; raise :class:`SignatureInvalid` if it does not verify (or
-    the key is one under which signatures prove nothing)."""
+    """Check an Ed25519 signature by the ledger's rule: RFC 8032's equation (cofactorless,
+    S below the group order), under a key and with an R that are canonical points not of
+    small order (docs/FORMAT.md); raise :class:`SignatureInvalid` if it does not hold."""
     try:
+        _check_commitment(signature)
         _public_key(check_public_key(public_key)).verify(signature, message)
     except (InvalidSignature, ValueError, InvalidInput):
         raise SignatureInvalid(

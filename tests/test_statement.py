@@ -339,3 +339,69 @@ def test_a_signature_with_a_character_base64_never_holds_is_refused(character: s
     text = entry.text.replace('"signature":"', '"signature":"' + character, 1)
     with pytest.raises(InvalidInput):
         Entry.parse(text)
+
+
+# --- Ed25519's edge cases ---------------------------------------------------------------------
+
+
+def _speccheck() -> list[tuple[bytes, bytes, bytes]]:
+    from pathlib import Path  # noqa: PLC0415
+
+    lines = (Path(__file__).parent / "vectors" / "ed25519-speccheck" / "cases.txt").read_text(
+        ).split()
+    count, fields = int(lines[0]), [line.split("=", 1)[1] for line in lines[1:]]
+    assert len(fields) == 3 * count
+    return [(bytes.fromhex(fields[i]), bytes.fromhex(fields[i + 1]), bytes.fromhex(fields[i + 2]))
+            for i in range(0, len(fields), 3)]
+
+
+#: The published outcomes ("Taming the many EdDSAs", results.md): True where accepted.
+OPENSSL_ACCEPTS = [True, True, True, True] + [False] * 7 + [True]
+LIBSODIUM_ACCEPTS = [False, False, False, True] + [False] * 8
+
+
+def _accepts(check: Any, key: bytes, signature: bytes, message: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature  # noqa: PLC0415
+
+    try:
+        check(key, signature, message)
+    except (SignatureInvalid, InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def test_the_ledgers_rule_gives_libsodiums_outcome_on_every_ed25519_edge_case() -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (  # noqa: PLC0415
+        Ed25519PublicKey,
+    )
+
+    from ledger.keys import verify_signature  # noqa: PLC0415
+
+    cases = _speccheck()
+    assert len(cases) == 12
+
+    def openssl(key: bytes, signature: bytes, message: bytes) -> None:
+        Ed25519PublicKey.from_public_bytes(key).verify(signature, message)
+
+    # The library the ledger uses, alone, is OpenSSL's row: it takes a small-order R or key.
+    assert [_accepts(openssl, k, s, m) for m, k, s in cases] == OPENSSL_ACCEPTS
+    # The ledger's rule refuses those before the library is asked: libsodium's row.
+    assert [_accepts(verify_signature, k, s, m) for m, k, s in cases] == LIBSODIUM_ACCEPTS
+
+
+def test_pynacl_agrees_with_the_ledgers_rule_where_it_is_installed() -> None:
+    nacl = pytest.importorskip("nacl.signing", reason="PyNaCl is not installed: libsodium's "
+                                                      "own outcomes are not checked here")
+    from nacl.exceptions import CryptoError  # noqa: PLC0415
+
+    from ledger.keys import verify_signature  # noqa: PLC0415
+
+    def sodium(key: bytes, signature: bytes, message: bytes) -> None:
+        try:
+            nacl.VerifyKey(key).verify(message, signature)
+        except CryptoError:
+            raise SignatureInvalid("libsodium refused it") from None
+
+    cases = _speccheck()
+    assert [_accepts(sodium, k, s, m) for m, k, s in cases] == LIBSODIUM_ACCEPTS
+    assert [_accepts(verify_signature, k, s, m) for m, k, s in cases] == LIBSODIUM_ACCEPTS
