@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -370,38 +371,54 @@ def _accepts(check: Any, key: bytes, signature: bytes, message: bytes) -> bool:
     return True
 
 
-def test_the_ledgers_rule_gives_libsodiums_outcome_on_every_ed25519_edge_case() -> None:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import (  # noqa: PLC0415
-        Ed25519PublicKey,
-    )
+@pytest.fixture(params=["openssl", "libsodium"])
+def equation(request: pytest.FixtureRequest) -> Iterator[str]:
+    """verify_signature with the equation checked by each library in turn."""
+    from ledger import keys  # noqa: PLC0415
 
-    from ledger.keys import verify_signature  # noqa: PLC0415
+    kept = keys._verifier["checked"]
+    keys._verifier["checked"] = 0 if request.param == "openssl" else keys.SODIUM_AFTER
+    try:
+        yield request.param
+    finally:
+        keys._verifier["checked"] = kept
+
+
+def test_the_ledgers_rule_gives_libsodiums_outcome_on_every_ed25519_edge_case(
+        equation: str) -> None:
+    from ledger import keys  # noqa: PLC0415
 
     cases = _speccheck()
     assert len(cases) == 12
+    # Each library alone gives its published row: OpenSSL takes a small-order R or key.
+    alone = keys.openssl_verifies if equation == "openssl" else keys.sodium_verifies
+    published = OPENSSL_ACCEPTS if equation == "openssl" else LIBSODIUM_ACCEPTS
+    assert [alone(k, s, m) for m, k, s in cases] == published
+    # The ledger's rule refuses those before the library is asked: libsodium's row, whichever
+    # library checks the equation.
+    assert [_accepts(keys.verify_signature, k, s, m) for m, k, s in cases] == LIBSODIUM_ACCEPTS
+    assert (keys._verifier["checked"] > keys.SODIUM_AFTER) == (equation == "libsodium")
 
-    def openssl(key: bytes, signature: bytes, message: bytes) -> None:
-        Ed25519PublicKey.from_public_bytes(key).verify(signature, message)
 
-    # The library the ledger uses, alone, is OpenSSL's row: it takes a small-order R or key.
-    assert [_accepts(openssl, k, s, m) for m, k, s in cases] == OPENSSL_ACCEPTS
-    # The ledger's rule refuses those before the library is asked: libsodium's row.
-    assert [_accepts(verify_signature, k, s, m) for m, k, s in cases] == LIBSODIUM_ACCEPTS
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_both_libraries_judge_every_signature_alike_under_the_ledgers_rule(
+        data: st.DataObject) -> None:
+    from ledger import keys  # noqa: PLC0415
 
-
-def test_pynacl_agrees_with_the_ledgers_rule_where_it_is_installed() -> None:
-    nacl = pytest.importorskip("nacl.signing", reason="PyNaCl is not installed: libsodium's "
-                                                      "own outcomes are not checked here")
-    from nacl.exceptions import CryptoError  # noqa: PLC0415
-
-    from ledger.keys import verify_signature  # noqa: PLC0415
-
-    def sodium(key: bytes, signature: bytes, message: bytes) -> None:
-        try:
-            nacl.VerifyKey(key).verify(message, signature)
-        except CryptoError:
-            raise SignatureInvalid("libsodium refused it") from None
-
-    cases = _speccheck()
-    assert [_accepts(sodium, k, s, m) for m, k, s in cases] == LIBSODIUM_ACCEPTS
-    assert [_accepts(verify_signature, k, s, m) for m, k, s in cases] == LIBSODIUM_ACCEPTS
+    signer = fixed_key(data.draw(st.sampled_from(["salford-pct", "southwark-ssd"])))
+    message = data.draw(st.binary(max_size=200))
+    signature = bytearray(signer.sign(message))
+    key = bytearray(signer.public_key)
+    # A genuine signature, or one with a byte of it, of the key or of the message changed.
+    where = data.draw(st.sampled_from(["none", "signature", "key", "message"]))
+    if where == "signature":
+        signature[data.draw(st.integers(0, 63))] ^= data.draw(st.integers(1, 255))
+    elif where == "key":
+        key[data.draw(st.integers(0, 31))] ^= data.draw(st.integers(1, 255))
+    elif where == "message":
+        message += b"!"
+    verdicts = {keys.openssl_verifies(bytes(key), bytes(signature), message),
+                keys.sodium_verifies(bytes(key), bytes(signature), message)}
+    assert len(verdicts) == 1
+    assert verdicts == {where == "none"}
