@@ -196,7 +196,7 @@ class RemoteLedger(Acts):
             if entry.statement.agreement != reference or entry.statement.seq != seq:
                 raise VerificationFailed(f"{self.describe()} gave entry {seq} of "
                                          f"{reference!r} out of place")
-            acts.append(Acted(entry, datetime.fromisoformat(item["recorded"])))
+            acts.append(Acted(entry, _recorded(item)))
         return acts
 
     def bundle(self) -> Bundle:
@@ -314,7 +314,7 @@ class RemoteLedger(Acts):
                     f"the ones its log's tiles give after the {after} verified here before"))
                 return report, note
             for entry, item in zip(listed, served, strict=True):
-                recorded[entry.hash] = datetime.fromisoformat(str(item["recorded"]))
+                recorded[entry.hash] = _recorded(item)
         new = [BundleEntry.of(index, recorded[entry.hash], entry, ())
                for index, entry in enumerate(entries, seen.size)]
         return extend_copy(copy, note, new, seen), note
@@ -388,7 +388,7 @@ class RemoteLedger(Acts):
             parse_slug(ref, "agreement reference")
             answer = self._get(f"/v1/agreements/{quote(ref)}/entries")
             records = [RecordedEntry(int(item["seq"]), "", str(item["entry"]),
-                                     datetime.fromisoformat(item["recorded"]))
+                                     _recorded(item))
                        for item in answer["entries"]]
             checked, failure, _ = check_agreement(records, self.origin, agreement_id(ref), ref)
             report.agreements += 1
@@ -451,31 +451,44 @@ class RemoteLedger(Acts):
             if (s.agreement, s.partner, s.act) != (reference, partner, act):
                 raise VerificationFailed(f"{self.describe()} answered with an entry that is "
                                          f"not this act")
-            return Recorded(stored, self._after(reference, agreement, entry, stored, answer),
-                            attempt)
+            return Recorded(stored, self._after(reference, agreement, stored, answer), attempt)
         raise AgreementBusy(f"agreement {reference!r} is busy: other acts kept landing first "
                             f"({MAX_ATTEMPTS} attempts); nothing was written, try again")
 
 
-    def _after(self, reference: str, agreement: Agreement | None, posted: Entry,
-               stored: Entry, answer: dict[str, Any]) -> Agreement:
-        """The agreement with this act's stored entry, replayed here on the agreement it was
-        signed on, if it follows it; else read again. The entry checked here before it was
-        posted, stored as posted, is not checked again; any other is, every rule and the
-        signature."""
+    def _after(self, reference: str, agreement: Agreement | None, stored: Entry,
+               answer: dict[str, Any]) -> Agreement:
+        """The agreement with this act's stored entry, replayed here (every rule, with the
+        time the service says it recorded it, and the signature) on the agreement it was
+        signed on, if it follows it; else read again, and the entry must be in it."""
         self._kept.pop(reference, None)
         if agreement is not None and stored.statement.seq == agreement.version + 1:
             try:
-                after = Agreement.replay(
-                    [(stored, datetime.fromisoformat(str(answer["recorded"])))], self.origin,
-                    start=agreement, check=stored.text != posted.text)
+                after = Agreement.replay([(stored, _recorded(answer))], self.origin,
+                                         start=agreement)
             except (RuleViolation, InvalidInput, ValueError) as exc:
                 raise VerificationFailed(f"{self.describe()} stored an entry of "
                                          f"{reference!r} that does not check out: "
                                          f"{exc}") from None
             self._kept[reference] = after
             return after
-        return self.agreement(reference)
+        after = self.agreement(reference)
+        if not any(act.entry.hash == stored.hash for act in after.history):
+            raise VerificationFailed(f"{self.describe()} answered with an entry of "
+                                     f"{reference!r} that its agreement does not hold")
+        return after
+
+
+def _recorded(item: dict[str, Any]) -> datetime:
+    """The time the service says it recorded an entry: an RFC 3339 time with its zone."""
+    try:
+        recorded = datetime.fromisoformat(str(item["recorded"]))
+    except (KeyError, ValueError):
+        raise InvalidInput("the service gave an entry without a time it was recorded") from None
+    if recorded.tzinfo is None:
+        raise InvalidInput(f"the service gave an entry recorded at {item['recorded']!r}, a "
+                           f"time with no zone")
+    return recorded
 
 
 def _sqlite_files(path: Path) -> tuple[Path, Path]:

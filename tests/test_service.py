@@ -964,3 +964,62 @@ def test_an_answer_cut_off_mid_transfer_is_no_answer() -> None:
     with mock.patch("urllib.request.urlopen", return_value=CutOff()), \
             pytest.raises(_Unreachable):
         remote._request("POST", "/v1/entries", b"{}")
+
+
+# --- a service that lies about what it stored ---------------------------------------------------
+
+
+def _lied_to(post: Any, get: Any = None) -> RemoteLedger:
+    """A client whose agreement, as last read and checked, is the Southwark draft; the
+    service's answers are ``post`` (and ``get``)."""
+    from ledger.domain import Agreement  # noqa: PLC0415
+
+    draft = _draft_entry(fixed_key(SSD), act="b" * 32)
+    remote = RemoteLedger("http://127.0.0.1:9")
+    remote._origin = ORIGIN
+    remote._kept[REF] = Agreement.replay([(draft, datetime(2003, 12, 16, 10, tzinfo=UTC))],
+                                         ORIGIN)
+    remote._post = post  # type: ignore[method-assign]
+    if get is not None:
+        remote._get = get  # type: ignore[method-assign]
+    return remote
+
+
+LINE = FundingLine(SSD, FinancialYear(2004), "Social Services", Decimal(748000), "confirmed")
+
+
+@pytest.mark.parametrize("recorded", ["2003-12-01T00:00:00+00:00", "2003-12-16T12:00:00"])
+def test_an_act_stored_as_posted_at_a_time_the_rules_refuse_is_not_reported_recorded(
+        recorded: str) -> None:
+    # The entry as posted, with a recorded time two weeks before its own stated time (or a
+    # time with no zone): stored so, it breaks a rule, and no verifier would take it.
+    def post(path: str, body: bytes, lost: str = "") -> dict[str, Any]:
+        return {"entry": body.decode(), "recorded": recorded}
+
+    remote = _lied_to(post)
+    with pytest.raises(VerificationFailed, match="does not check out"):
+        remote.declare(REF, LINE, fixed_key(SSD), datetime(2003, 12, 16, 12, tzinfo=UTC))
+    assert REF not in remote._kept
+
+
+def test_an_answer_naming_an_entry_the_agreement_does_not_hold_is_not_reported_recorded(
+        ) -> None:
+    # The service answers with an entry of this act further on, signed by another key; the
+    # agreement, read again, holds no such entry.
+    draft = _draft_entry(fixed_key(SSD), act="b" * 32)
+
+    def post(path: str, body: bytes, lost: str = "") -> dict[str, Any]:
+        s = Entry.parse(body.decode()).statement
+        forged = Statement(s.origin, s.agreement, s.seq + 1, ZERO_HASH, s.action, s.partner,
+                           s.key, s.at, s.body, s.act)
+        return {"entry": Entry.sign(forged, fixed_key(PCT)).text,
+                "recorded": "2003-12-16T12:00:00+00:00"}
+
+    def get(path: str) -> dict[str, Any]:
+        if path == "/v1/ledger":
+            return {"origin": ORIGIN}
+        return {"entries": [{"entry": draft.text, "recorded": "2003-12-16T10:00:00+00:00"}]}
+
+    remote = _lied_to(post, get)
+    with pytest.raises(VerificationFailed, match="does not hold"):
+        remote.declare(REF, LINE, fixed_key(SSD), datetime(2003, 12, 16, 12, tzinfo=UTC))
