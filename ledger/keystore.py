@@ -240,14 +240,17 @@ class _Sealed:
             (_, kdf), (_, cipher) = _elements(pbes2)[:2]
             (_, kdf_name), (_, kdf_params) = _elements(kdf)[:2]
             (_, cipher_name), (_, iv) = _elements(cipher)[:2]
-            (_, salt), *numbers = _elements(kdf_params)
-            cost, block, parallel, length = (int.from_bytes(body, "big")
-                                             for tag, body in numbers if tag == _INTEGER)
+            (salt_tag, salt), *numbers = _elements(kdf_params)
+            if salt_tag != _OCTETS or [tag for tag, _ in numbers] != [_INTEGER] * 4:
+                return None
+            cost, block, parallel, length = (int.from_bytes(body, "big") for _, body in numbers)
         except (ValueError, IndexError, binascii.Error):
             return None
         if (scheme, kdf_name, cipher_name) != (_oid(_PBES2)[2:], _oid(_SCRYPT)[2:],
                                                _oid(_AES256_CBC)[2:]) or length != 32:
             return None
+        if 128 * cost * block * parallel > _MAX_WORK:
+            return None  # more work than a key file may ask for: open() refuses it
         return _Sealed(salt, cost, block, parallel, iv, encrypted)
 
     def open(self, passphrase: bytes) -> Signer | None:

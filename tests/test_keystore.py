@@ -602,3 +602,34 @@ def test_an_act_begins_opening_its_likely_key_before_the_command_line_loads(
     # A name that is no key name, or a folder that is a file: left to the command to tell.
     begin_opening_key([*act[:2], "--as", "../x"], env)
     begin_opening_key(act, {**env, "LEDGER_KEYS": str(store.folder / "spare.pem")})
+
+
+def test_a_key_file_that_hides_its_scrypt_work_is_not_opened_in_the_background(
+        store: KeyStore) -> None:
+    import base64  # noqa: PLC0415
+
+    from ledger import keystore as k  # noqa: PLC0415
+
+    def sealed_file(salt: bytes, cost: int, block: int, parallel: int) -> bytes:
+        params = k._sequence(salt, k._integer(cost), k._integer(block), k._integer(parallel),
+                             k._integer(32))
+        algorithm = k._sequence(k._oid(k._PBES2), k._sequence(
+            k._sequence(k._oid(k._SCRYPT), params),
+            k._sequence(k._oid(k._AES256_CBC), k._tlv(k._OCTETS, bytes(16)))))
+        der = k._sequence(algorithm, k._tlv(k._OCTETS, bytes(48)))
+        return (b"-----BEGIN ENCRYPTED PRIVATE KEY-----\n" + base64.b64encode(der)
+                + b"\n-----END ENCRYPTED PRIVATE KEY-----\n")
+
+    # The form itself, at a new key's cost, is read.
+    assert k._Sealed.read(sealed_file(k._tlv(k._OCTETS, bytes(16)), 2**14, 8, 5)) is not None
+    # A salt written as an INTEGER shifts what a reader taking the first three integers for
+    # N, r and p would see; and a file may not ask for more work than a key file may.
+    hidden = sealed_file(k._integer(1), 2**16, 8, 29)
+    assert k._Sealed.read(hidden) is None
+    assert k._Sealed.read(sealed_file(k._tlv(k._OCTETS, bytes(16)), 2**16, 8, 29)) is None
+    store.folder.mkdir(parents=True)
+    (store.folder / "victim.pem").write_bytes(hidden)
+    store.prepare("victim", PASSPHRASE)
+    assert not any(data == hidden for data, _ in k._OPENING)
+    with pytest.raises(KeyFileError):
+        store.open("victim", PASSPHRASE)
