@@ -109,6 +109,15 @@ SODIUM_AFTER = 64
 _verifier = {"checked": 0}
 
 
+@functools.lru_cache(maxsize=256)
+def _equation_holds(public_key: bytes, signature: bytes, message: bytes) -> bool:
+    """RFC 8032's equation for these exact bytes, remembered for the last few: an act checks
+    its own entry before posting it, and again as the service stored it."""
+    _verifier["checked"] += 1
+    equation = sodium_verifies if _verifier["checked"] > SODIUM_AFTER else openssl_verifies
+    return equation(public_key, signature, message)
+
+
 def verify_signature(public_key: bytes, signature: bytes, message: bytes) -> None:
     """Check an Ed25519 signature by the ledger's rule: RFC 8032's equation (cofactorless,
     S below the group order), under a key and with an R that are canonical points not of
@@ -119,9 +128,7 @@ def verify_signature(public_key: bytes, signature: bytes, message: bytes) -> Non
     except InvalidInput:
         holds = False
     else:
-        _verifier["checked"] += 1
-        equation = sodium_verifies if _verifier["checked"] > SODIUM_AFTER else openssl_verifies
-        holds = equation(public_key, signature, message)
+        holds = _equation_holds(public_key, signature, message)
     if not holds:
         raise SignatureInvalid(
             f"signature does not verify under key {key_id(public_key)[:16]}"
