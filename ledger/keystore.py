@@ -184,31 +184,60 @@ def _elements(data: bytes) -> list[tuple[int, bytes]]:
     return found
 
 
+@dataclass(frozen=True)
+class _Pbes2:
+    """What a PBES2 key file (RFC 8018) says of itself: its KDF with that KDF's salt and
+    numbers (an integer field stands for a number only after the salt, whatever it is), its
+    cipher with its IV, and the encrypted key. The one reading of a key file's parameters,
+    for the work guard and for opening it in the background alike."""
+
+    kdf: bytes
+    salt: tuple[int, bytes]
+    numbers: tuple[tuple[int, bytes], ...]
+    cipher: bytes
+    iv: bytes
+    encrypted: bytes
+
+    @staticmethod
+    def read(pem: bytes) -> _Pbes2 | None:
+        """The parameters of ``pem``, if it is a PBES2 key file; None for any other file."""
+        match = _PEM_BODY.search(pem)
+        if match is None:
+            return None
+        try:
+            der = base64.b64decode(b"".join(match.group(1).split()), validate=True)
+            _, info, _ = _read_tlv(der, 0)
+            (_, algorithm), (_, encrypted) = _elements(info)[:2]
+            (_, scheme), (_, pbes2) = _elements(algorithm)[:2]
+            (_, kdf), (_, cipher) = _elements(pbes2)[:2]
+            (_, kdf_name), (_, kdf_params) = _elements(kdf)[:2]
+            (_, cipher_name), (_, iv) = _elements(cipher)[:2]
+            salt, *numbers = _elements(kdf_params)
+        except (ValueError, IndexError, binascii.Error):
+            return None
+        if scheme != _oid(_PBES2)[2:]:
+            return None
+        return _Pbes2(kdf_name, salt, tuple(numbers), cipher_name, iv, encrypted)
+
+    def integers(self) -> list[int]:
+        """The KDF's numbers after its salt: scrypt's N, r, p and key length; PBKDF2's
+        iteration count (and key length)."""
+        return [int.from_bytes(body, "big") for tag, body in self.numbers if tag == _INTEGER]
+
+
 def _excessive_work(pem: bytes) -> str | None:
     """The KDF parameters of a PBES2 key file, told as ``"scrypt parameters (N=.., r=.., p=..)"``,
     when they ask for more work than a key file may; None for any other file, left to the
     loader to open or to name as corrupt."""
-    match = _PEM_BODY.search(pem)
-    if match is None:
+    sealed = _Pbes2.read(pem)
+    if sealed is None:
         return None
-    try:
-        der = base64.b64decode(b"".join(match.group(1).split()), validate=True)
-        _, info, _ = _read_tlv(der, 0)
-        _, algorithm = _elements(info)[0]
-        (_, scheme), (_, pbes2) = _elements(algorithm)[:2]
-        _, kdf = _elements(pbes2)[0]
-        (_, kdf_name), (_, kdf_params) = _elements(kdf)[:2]
-        numbers = [int.from_bytes(body, "big") for tag, body in _elements(kdf_params)
-                   if tag == _INTEGER]
-    except (ValueError, IndexError, binascii.Error):
-        return None
-    if scheme != _oid(_PBES2)[2:]:
-        return None
-    if kdf_name == _oid(_SCRYPT)[2:] and len(numbers) >= 3:
+    numbers = sealed.integers()
+    if sealed.kdf == _oid(_SCRYPT)[2:] and len(numbers) >= 3:
         cost, block, parallel = numbers[:3]
         if 128 * cost * block * parallel > _MAX_WORK:
             return f"scrypt parameters (N={cost}, r={block}, p={parallel})"
-    if kdf_name == _oid(_PBKDF2)[2:] and numbers and numbers[0] > _MAX_ITERATIONS:
+    if sealed.kdf == _oid(_PBKDF2)[2:] and numbers and numbers[0] > _MAX_ITERATIONS:
         return f"PBKDF2 parameters ({numbers[0]} iterations)"
     return None
 
@@ -228,30 +257,18 @@ class _Sealed:
     @staticmethod
     def read(pem: bytes) -> _Sealed | None:
         """The sealed key, if ``pem`` is a key file of exactly the form this module writes
-        (PBES2, scrypt with a 32-byte key, AES-256-CBC); None for any other file."""
-        match = _PEM_BODY.search(pem)
-        if match is None:
+        (PBES2, scrypt with a 32-byte key, AES-256-CBC) and within the work a key file may ask
+        for (:func:`_excessive_work`); None for any other file."""
+        found = _Pbes2.read(pem)
+        if (found is None or found.kdf != _oid(_SCRYPT)[2:]
+                or found.cipher != _oid(_AES256_CBC)[2:] or found.salt[0] != _OCTETS
+                or [tag for tag, _ in found.numbers] != [_INTEGER] * 4
+                or _excessive_work(pem) is not None):
             return None
-        try:
-            der = base64.b64decode(b"".join(match.group(1).split()), validate=True)
-            _, info, _ = _read_tlv(der, 0)
-            (_, algorithm), (_, encrypted) = _elements(info)[:2]
-            (_, scheme), (_, pbes2) = _elements(algorithm)[:2]
-            (_, kdf), (_, cipher) = _elements(pbes2)[:2]
-            (_, kdf_name), (_, kdf_params) = _elements(kdf)[:2]
-            (_, cipher_name), (_, iv) = _elements(cipher)[:2]
-            (salt_tag, salt), *numbers = _elements(kdf_params)
-            if salt_tag != _OCTETS or [tag for tag, _ in numbers] != [_INTEGER] * 4:
-                return None
-            cost, block, parallel, length = (int.from_bytes(body, "big") for _, body in numbers)
-        except (ValueError, IndexError, binascii.Error):
+        cost, block, parallel, length = found.integers()
+        if length != 32:
             return None
-        if (scheme, kdf_name, cipher_name) != (_oid(_PBES2)[2:], _oid(_SCRYPT)[2:],
-                                               _oid(_AES256_CBC)[2:]) or length != 32:
-            return None
-        if 128 * cost * block * parallel > _MAX_WORK:
-            return None  # more work than a key file may ask for: open() refuses it
-        return _Sealed(salt, cost, block, parallel, iv, encrypted)
+        return _Sealed(found.salt[1], cost, block, parallel, found.iv, found.encrypted)
 
     def open(self, passphrase: bytes) -> Signer | None:
         """The key, opened with ``passphrase``; None if it does not open it (the ordinary
