@@ -299,38 +299,31 @@ class MerkleLog:
 
     def root(self, size: int) -> bytes:
         """The root of the tree of the first ``size`` entries."""
-        computed = self.computed()
-        if computed is not None:
-            computed.check_size(size)
-            return merkle.root(size, computed.tree.node)
-        with reading(self.engine) as conn:
-            self._check_size(conn, size)
-            return self._planned(conn, lambda get: merkle.root(size, get))
+        return self._over_tree(size, lambda get: merkle.root(size, get))
 
     def peaks(self, size: int) -> list[bytes]:
         """The roots of the complete subtrees that make up the first ``size`` entries
         (:func:`ledger.merkle.peaks`): what the tree grows from."""
-        computed = self.computed()
-        if computed is not None:
-            computed.check_size(size)
-            return merkle.peaks(size, computed.tree.node)
-        with reading(self.engine) as conn:
-            self._check_size(conn, size)
-            return self._planned(conn, lambda get: merkle.peaks(size, get))
+        return self._over_tree(size, lambda get: merkle.peaks(size, get))
 
     def inclusion(self, index: int, size: int) -> list[bytes]:
-        """An inclusion proof of entry ``index`` in the tree of ``size`` entries: two queries
-        (the log's size, then every node the proof needs)."""
+        """An inclusion proof of entry ``index`` in the tree of ``size`` entries."""
         if not 0 <= index < size:
             self.current_size()
             raise InvalidInput(f"log index {index} is not in a log of {size} entries")
+        return self._over_tree(size, lambda get: merkle.inclusion_proof(index, size, get))
+
+    def _over_tree(self, size: int, compute: Callable[[merkle.GetNode], T]) -> T:
+        """``compute`` over the tree of ``size`` entries: the log computed from the entries
+        where the stored one is behind them, else the stored nodes it needs, read in one query
+        after the log's size."""
         computed = self.computed()
         if computed is not None:
             computed.check_size(size)
-            return merkle.inclusion_proof(index, size, computed.tree.node)
+            return compute(computed.tree.node)
         with reading(self.engine) as conn:
             self._check_size(conn, size)
-            return self._planned(conn, lambda get: merkle.inclusion_proof(index, size, get))
+            return self._planned(conn, compute)
 
     @staticmethod
     def _planned(conn: Connection, compute: Callable[[merkle.GetNode], T]) -> T:
@@ -365,13 +358,7 @@ class MerkleLog:
         if not 0 < size1 <= size2:
             raise InvalidInput(f"a consistency proof needs 0 < from <= to "
                                f"(got {size1} and {size2})")
-        computed = self.computed()
-        if computed is not None:
-            computed.check_size(size2)
-            return merkle.consistency_proof(size1, size2, computed.tree.node)
-        with reading(self.engine) as conn:
-            self._check_size(conn, size2)
-            return self._planned(conn, lambda get: merkle.consistency_proof(size1, size2, get))
+        return self._over_tree(size2, lambda get: merkle.consistency_proof(size1, size2, get))
 
     def trusted_root(self, size: int) -> bytes:
         """The root of the tree of ``size`` entries, from what can be trusted: the signed
