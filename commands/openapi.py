@@ -9,6 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+
+def _error(description: str) -> dict[str, Any]:
+    """A response that is the one-line error of docs/CLI.md, as JSON."""
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
@@ -135,18 +142,8 @@ DOCUMENT: dict[str, Any] = {
                             }
                         },
                     },
-                    "401": {
-                        "description": "reads need the read token",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                        },
-                    },
-                    "503": {
-                        "description": "the ledger's database cannot be reached",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                        },
-                    },
+                    "401": _error("reads need the read token"),
+                    "503": _error("the ledger's database cannot be reached"),
                 },
             }
         },
@@ -176,18 +173,8 @@ DOCUMENT: dict[str, Any] = {
                             }
                         },
                     },
-                    "401": {
-                        "description": "reads need the read token",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                        },
-                    },
-                    "503": {
-                        "description": "the ledger's database cannot be reached",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                        },
-                    },
+                    "401": _error("reads need the read token"),
+                    "503": _error("the ledger's database cannot be reached"),
                 },
             }
         },
@@ -254,30 +241,10 @@ DOCUMENT: dict[str, Any] = {
                             }
                         },
                     },
-                    "400": {
-                        "description": "malformed: the body is not a canonical entry",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                        },
-                    },
-                    "401": {
-                        "description": "reads need the read token",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                        },
-                    },
-                    "404": {
-                        "description": "no such agreement",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                        },
-                    },
-                    "503": {
-                        "description": "the ledger's database cannot be reached",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                        },
-                    },
+                    "400": _error("malformed: the body is not a canonical entry"),
+                    "401": _error("reads need the read token"),
+                    "404": _error("no such agreement"),
+                    "503": _error("the ledger's database cannot be reached"),
                 },
             }
         },
@@ -475,51 +442,14 @@ DOCUMENT: dict[str, Any] = {
                             "application/json": {"schema": {"$ref": "#/components/schemas/Landed"}}
                         },
                     },
-                    "400": {
-                        "description": "malformed: the body is not a canonical entry",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                        },
-                    },
-                    "403": {
-                        "description": "the operator's policy does not allow this key to draft",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                        },
-                    },
-                    "404": {
-                        "description": "no such agreement",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                        },
-                    },
-                    "409": {
-                        "description": (
-                            "conflict: the agreement moved on; read it again and sign the "
-                            "same act again"
-                        ),
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                        },
-                    },
-                    "413": {
-                        "description": "the body is larger than an entry can be",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                        },
-                    },
-                    "422": {
-                        "description": "refused by a rule or a signature check",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                        },
-                    },
-                    "503": {
-                        "description": "the ledger's database cannot be reached",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                        },
-                    },
+                    "400": _error("malformed: the body is not a canonical entry"),
+                    "403": _error("the operator's policy does not allow this key to draft"),
+                    "404": _error("no such agreement"),
+                    "409": _error("conflict: the agreement moved on; read it again and sign "
+                                  "the same act again"),
+                    "413": _error("the body is larger than an entry can be"),
+                    "422": _error("refused by a rule or a signature check"),
+                    "503": _error("the ledger's database cannot be reached"),
                 },
             }
         },

@@ -10,7 +10,6 @@ by its identity and answers with the first result, never a second entry.
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import random
@@ -502,10 +501,6 @@ def _json(data: bytes) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 def _now() -> datetime:
