@@ -76,7 +76,7 @@ class RemoteLedger(Acts):
         self.url = url.rstrip("/")
         self.read_token = read_token
         self.new_act = new_act
-        self._origin: str | None = None
+        self._ledger: dict[str, Any] | None = None
         #: reference -> the agreement as last read and checked
         self._kept: dict[str, Agreement] = {}
 
@@ -145,9 +145,13 @@ class RemoteLedger(Acts):
     @property
     def origin(self) -> str:
         """The ledger's origin, as the service gives it (every entry is checked against it)."""
-        if self._origin is None:
-            self._origin = str(self._get("/v1/ledger")["origin"])
-        return self._origin
+        return str(self._identity()["origin"])
+
+    def _identity(self) -> dict[str, Any]:
+        """The ledger's origin and operator, as the service gives them, read once."""
+        if self._ledger is None:
+            self._ledger = self._get("/v1/ledger")
+        return self._ledger
 
     def references(self) -> list[str]:
         """Every agreement's reference."""
@@ -199,15 +203,22 @@ class RemoteLedger(Acts):
         return acts
 
     def bundle(self) -> Bundle:
-        """The whole ledger as an audit bundle, made here from what the service serves: the
-        latest checkpoint, the entries of the log's entry tiles up to its size, the times the
-        agreements' entries give, the keys the agreements (each replayed and checked) show,
-        and each entry's inclusion proof computed here from the entries themselves (so every
-        proof checks out exactly when the entries give the checkpoint's root)."""
-        identity = self._get("/v1/ledger")
+        """The whole ledger as an audit bundle, made here from what the service serves, for
+        :func:`verify_bundle` (or ``import``) to check: the latest checkpoint, the entries of
+        the log's entry tiles up to its size, the times the agreements' entries give, the keys
+        the agreements show, and each entry's inclusion proof computed here from the entries
+        themselves (so every proof checks out exactly when the entries give the checkpoint's
+        root)."""
+        return self._gathered()[0]
+
+    def _gathered(self) -> tuple[Bundle, list[Agreement]]:
+        """:meth:`bundle`, with the agreements it was made from. They are only replayed to
+        follow one another: every signature and rule is checked once, by whoever checks the
+        bundle."""
+        identity = self._identity()
         note = SignedNote.parse(self._read("/checkpoint").decode())
         size = Checkpoint.parse(note.text).size
-        agreements = [self.agreement(ref) for ref in self.references()]
+        agreements = [self._unchecked(ref) for ref in self.references()]
         recorded = {act.entry.hash: act.recorded for a in agreements for act in a.history}
         texts = self._entry_texts(0, size)
         tree = merkle.Tree([merkle.leaf_hash(text) for text in texts])
@@ -222,7 +233,15 @@ class RemoteLedger(Acts):
         return Bundle(self.origin, str(identity["operator"]),
                       bytes.fromhex(str(identity["operator_public_key"])), note, True,
                       tuple(a.reference for a in agreements), partner_keys(agreements),
-                      tuple(entries))
+                      tuple(entries)), agreements
+
+    def _unchecked(self, reference: str) -> Agreement:
+        parse_slug(reference, "agreement reference")
+        try:
+            return Agreement.replay(self._fetch(reference, 0), self.origin, check=False)
+        except (RuleViolation, InvalidInput, NotFound) as exc:
+            raise VerificationFailed(f"{self.describe()} gave entries of {reference!r} that "
+                                     f"do not check out: {exc.diagnostics()}") from None
 
     def _entry_texts(self, first: int, size: int) -> list[bytes]:
         """The log's entries ``[first, size)``, read from its entry tiles (C2SP tlog-tiles)."""
@@ -285,7 +304,7 @@ class RemoteLedger(Acts):
         return report
 
     def _extend(self, copy: Ledger, seen: Seen) -> tuple[Report, SignedNote]:
-        operator_key = bytes.fromhex(str(self._get("/v1/ledger")["operator_public_key"]))
+        operator_key = bytes.fromhex(str(self._identity()["operator_public_key"]))
         note = SignedNote.parse(self._read("/checkpoint").decode())
         if operator_key != seen.operator_key:
             report = Report()
@@ -349,7 +368,7 @@ class RemoteLedger(Acts):
         operator key is the one this partner saw before, and the checkpoint extends the last
         one it cosigned (``memory``, kept in its own folder), by a consistency proof made here
         from the entries. Returns the checkpoint and the size cosigned before."""
-        bundle = self.bundle()
+        bundle, agreements = self._gathered()
         seen = memory.get(self.origin)
         operator_key = bundle.operator_key
         check_operator_key(partner, seen, operator_key)
@@ -362,8 +381,8 @@ class RemoteLedger(Acts):
         proof = [] if seen is None or seen.size in (0, cp.size) or cp.size < seen.size else (
             merkle.consistency_proof(seen.size, cp.size, tree.node))
         witnesses = Witnesses()
-        for reference in bundle.agreements:
-            learn_witnesses(witnesses, self.agreement(reference))
+        for agreement in agreements:  # every signature and rule checked with the bundle
+            learn_witnesses(witnesses, agreement)
         signer = signer_for(witnesses.current.get(partner, set()))
         witnesses.check(partner, signer.public_key, now=True)
         cosigners = tuple(sig.name for sig in bundle.checkpoint.signatures
