@@ -17,7 +17,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -54,19 +53,11 @@ from ledger.values import FinancialYear
 from ledger.witness import WitnessState
 from tests.keys import fixed_key, store_fixed_key
 from tests.scenarios import ORIGIN
+from tests.services import LEDGER, ROOT, ProcessCli, Services, free_port
 from tests.tamper import PASSPHRASE, Cli
 
-ROOT = Path(__file__).resolve().parents[1]
-#: The ``ledger`` console script, as a partner runs it.
-LEDGER = [sys.executable, "-c", "from commands.entry import main; main()"]
 SSD, PCT = "southwark-ssd", "southwark-pct"
 REF = "southwark-ices"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -79,7 +70,7 @@ class Served:
 
 def _serve(ledger_url: str, policy: Policy) -> Iterator[str]:
     """Run the service over ``ledger_url`` in this process (uvicorn in a thread)."""
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(make_app(parse_location(ledger_url), policy),
                                            host="127.0.0.1", port=port, log_level="warning",
                                            access_log=False))
@@ -452,39 +443,22 @@ def test_the_openapi_document_is_committed_and_names_every_route(served: Served)
 def test_ledger_serve_runs_as_a_process_and_partners_use_it(tmp_path: Path) -> None:
     ledger_url = str(tmp_path / "ledger.db")
     _init(ledger_url)
-    port = _free_port()
-    env = {**os.environ, "LEDGER_PASSPHRASE": PASSPHRASE, "LEDGER_URL": ""}
-    server = subprocess.Popen([*LEDGER, "serve", "--ledger",
-                               ledger_url, "--port", str(port)], cwd=ROOT, env=env,
-                              stderr=subprocess.PIPE)
+    services = Services(ledger_url, 1, tmp_path)
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if http("GET", url + "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "ledger serve did not start"
-            time.sleep(0.1)
-        store = KeyStore(tmp_path / "ssd")
-        store_fixed_key(store, SSD, PASSPHRASE.encode())
         partner, args = SOUTHWARK[0]
-        done = subprocess.run([*LEDGER, *args, "--as", partner,
-                               "--ledger", url, "--keys", str(tmp_path / "ssd"), "--json"],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-                              check=False)
-        assert done.returncode == 0, done.stderr
-        assert json.loads(done.stdout)["seq"] == 1
+        done = ProcessCli(tmp_path / "ssd", SSD).json(*args, "--as", partner,
+                                                      ledger=services.urls[0])
+        assert done["seq"] == 1
         assert len(stored_texts(ledger_url)) == 1
     finally:
-        server.send_signal(signal.SIGTERM)
-        _, err = server.communicate(timeout=60)
+        services.stop()
     # One structured line per request.
-    lines = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+    log = (tmp_path / "service-0.log").read_text(encoding="utf-8")
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     assert any(line["path"] == "/v1/entries" and line["status"] == 201 for line in lines)
     # Stopped by SIGTERM after a graceful shutdown (uvicorn exits by the signal it was sent).
+    server = services.procs[0]
+    assert server is not None
     assert server.returncode in (0, -signal.SIGTERM)
 
 
@@ -876,7 +850,7 @@ def test_ledger_serve_speaks_https_and_partners_check_its_certificate(tmp_path: 
     ledger_url = str(tmp_path / "ledger.db")
     _init(ledger_url)
     cert, key = _self_signed(tmp_path)
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([*LEDGER, "serve", "--ledger", ledger_url, "--port", str(port),
                                "--certfile", str(cert), "--keyfile", str(key)], cwd=ROOT,
                               env={**os.environ, "LEDGER_URL": ""}, stderr=subprocess.DEVNULL)

@@ -24,8 +24,7 @@ from ledger.statement import Entry
 from ledger.storage import parse_location
 from projections.audit import verify_ledger
 from tests import load
-from tests.services import Services
-from tests.test_service import ROOT
+from tests.services import ROOT, Services
 
 CLIENTS, ACTS = 8, 100
 
