@@ -31,6 +31,7 @@ from ledger.values import (
 if TYPE_CHECKING:
     from ledger.acts import Recorded
     from ledger.bodies import FundingLine, PartnerDetails
+    from ledger.domain import Agreement
     from ledger.verify import Report
     from projections.rows import AgreementRows
 
@@ -620,22 +621,29 @@ AsOfEntry = Annotated[int | None, typer.Option(
     "--as-of-entry", metavar="N", help="Show the agreement as it stood after entry N.")]
 
 
-def _rows_at(opts: Common, reference: str, as_of: str | None,
-             as_of_entry: int | None) -> tuple[AgreementRows, date]:
-    """The agreement's rows now, or as it stood at a date or entry, made from that agreement's
-    own entries: one agreement replayed costs less than bringing every read model up to date
-    (which acts leave to the next read), and needs no SQLAlchemy. Over a service, every
-    signature and rule is checked here."""
+def _agreement_at(opts: Common, reference: str, as_of: str | None,
+                  as_of_entry: int | None) -> tuple[Agreement, date]:
+    """The agreement now, or as it stood at a date or entry, replayed from its own entries:
+    one agreement replayed costs less than bringing every read model up to date (which acts
+    leave to the next read), and needs no SQLAlchemy. Over a service, every signature and rule
+    is checked here. With it, the day it is judged on."""
     from projections.asof import agreement_as_of  # noqa: PLC0415
-    from projections.rows import rows_for  # noqa: PLC0415
 
     day = _day(as_of, "--as-of")
     remote = opts.remote
     source = remote if remote is not None else opts.open_ledger()
     agreement = agreement_as_of(source, reference, day, as_of_entry)
     # As of an entry, the agreement is judged on that entry's own date, not today's.
-    return rows_for(agreement), day or (
-        agreement.last_at.date() if as_of_entry is not None else _today())
+    return agreement, day or (agreement.last_at.date() if as_of_entry is not None else _today())
+
+
+def _rows_at(opts: Common, reference: str, as_of: str | None,
+             as_of_entry: int | None) -> tuple[AgreementRows, date]:
+    """The agreement's rows (:func:`_agreement_at`) and the day they are judged on."""
+    from projections.rows import rows_for  # noqa: PLC0415
+
+    agreement, day = _agreement_at(opts, reference, as_of, as_of_entry)
+    return rows_for(agreement), day
 
 
 @command(app, "list")
@@ -756,8 +764,8 @@ def history(opts: Common, reference: Ref, as_of: AsOf = None, as_of_entry: AsOfE
     from commands import render  # noqa: PLC0415
     from projections.views import history_json, history_view  # noqa: PLC0415
 
-    rows, _ = _rows_at(opts, reference, as_of, as_of_entry)
-    entries = history_view(rows)
+    agreement, _ = _agreement_at(opts, reference, as_of, as_of_entry)
+    entries = history_view(agreement)
     if opts.json:
         emit_json(history_json(reference, entries))
         return

@@ -287,9 +287,9 @@ class Service:
 
     def view(self, request: Request) -> Response:
         """What ``ledger status``, ``signatures``, ``history`` or ``budget --json`` print, from
-        the service's own read models (or, with ``as_of=DATE``, the agreement replayed to that
-        date): for reading at a glance; a partner's ``ledger`` computes the same from the
-        entries it checks itself."""
+        the agreement's entries (with ``as_of=DATE``, as it stood at the end of that day): for
+        reading at a glance; a partner's ``ledger`` computes the same from the entries it
+        checks itself."""
         reference = parse_slug(request.path_params["reference"], "agreement reference")
         as_of = request.query_params.get("as_of")
         day = None if as_of is None else parse_date(as_of, "as_of")
@@ -301,15 +301,13 @@ class Service:
                 raise InvalidInput("an export is of the agreement as it stands: leave out as_of")
             return self.export(reference)
         with self.catching_up:
-            if day is None:
-                rows, today = self.models.load(reference), datetime.now(UTC).date()
-            else:
-                rows, today = rows_for(agreement_as_of(self.ledger, reference, day)), day
+            agreement = agreement_as_of(self.ledger, reference, day)
+        if view == "history":
+            return JSONResponse(history_json(reference, history_view(agreement)))
+        rows = rows_for(agreement)
         if view == "budget":
             return JSONResponse(budget_view(rows).to_json())
-        if view == "history":
-            return JSONResponse(history_json(reference, history_view(rows)))
-        status = status_view(rows, today)
+        status = status_view(rows, day or datetime.now(UTC).date())
         if view == "signatures":
             return JSONResponse(status.signatures_json())
         if view == "status":

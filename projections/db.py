@@ -13,12 +13,22 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, LargeBinary, create_engine, event, insert, inspect
+from sqlalchemy import (
+    Connection,
+    Engine,
+    LargeBinary,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+    insert,
+    inspect,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.errors import NotPermitted, StorageError
 from ledger.storage import Location
-from projections.models import Base
+from projections.models import RETIRED_TABLES, Base
 
 _IMMEDIATE = "ledger_immediate"
 
@@ -124,9 +134,12 @@ def create_tables(engine: Engine | Connection) -> None:
 
 
 def drop_tables(engine: Engine | Connection) -> None:
-    """Drop every read-model table (the event store is untouched)."""
+    """Drop every read-model table, those of earlier shapes included (the event store is
+    untouched)."""
     try:
         Base.metadata.drop_all(engine)
+        for name in RETIRED_TABLES:
+            Table(name, MetaData()).drop(engine, checkfirst=True)
     except SQLAlchemyError as exc:
         if is_permission_error(exc):
             raise NotPermitted(f"this role may not rebuild the read models "

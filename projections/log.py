@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, Engine, func, select, tuple_
+from sqlalchemy import Connection, Engine, Select, func, literal, select, tuple_, union_all
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from ledger import merkle, tiles
@@ -198,10 +198,11 @@ class MerkleLog:
             if row.topic in ENTRY_TOPICS:
                 text: str = self.ledger.decode_state(row)["entry"]
                 reference, seq = _entry_place(text, row.id)
+                leaf = merkle.leaf_hash(text.encode())
                 leaves.append({"index": size, "notification_id": row.id,
-                               "reference": reference, "seq": seq})
-                for level, index, digest in merkle.nodes_to_store(
-                        size, merkle.leaf_hash(text.encode()), node):
+                               "reference": reference, "seq": seq, "hash": leaf})
+                fresh[(0, size)] = leaf
+                for level, index, digest in merkle.nodes_to_store(size, leaf, node)[1:]:
                     fresh[(level, index)] = digest
                 size += 1
                 continue
@@ -227,7 +228,7 @@ class MerkleLog:
                               (CosignatureRow, cosignatures)):
             insert_many(conn, table, values)
         insert_many(conn, LogNodeRow, [{"level": lv, "index": ix, "hash": h}
-                                       for (lv, ix), h in fresh.items()])
+                                       for (lv, ix), h in fresh.items() if lv])
 
     def _checkpoint_size(self, uuid: Any) -> int:
         record: Any = self.ledger.load(uuid, version=1)
@@ -243,8 +244,8 @@ class MerkleLog:
 
     @staticmethod
     def _node(conn: Connection, level: int, index: int) -> bytes:
-        found = conn.execute(select(LogNodeRow.hash).where(
-            LogNodeRow.level == level, LogNodeRow.index == index)).scalar()
+        row = conn.execute(node_rows(level, index, index + 1)).first()
+        found = None if row is None else row[1]
         if found is None:
             raise NotFound(f"the log has no node at level {level}, index {index}; "
                            f"run 'ledger rebuild' if the log tables were damaged")
@@ -265,10 +266,7 @@ class MerkleLog:
                 if len(cache) > NODE_CACHE:
                     cache.clear()
                 start = index - index % NODE_BLOCK
-                for at, digest in conn.execute(
-                        select(LogNodeRow.index, LogNodeRow.hash).where(
-                            LogNodeRow.level == level, LogNodeRow.index >= start,
-                            LogNodeRow.index < start + NODE_BLOCK)):
+                for at, digest in conn.execute(node_rows(level, start, start + NODE_BLOCK)):
                     cache[(level, int(at))] = bytes(digest)
                 found = cache.get((level, index))
             if found is None:
@@ -338,11 +336,17 @@ class MerkleLog:
 
         compute(plan)
         found: dict[tuple[int, int], bytes] = {}
-        if wanted:
+        leaves = sorted(index for level, index in wanted if not level)
+        nodes = sorted(place for place in wanted if place[0])
+        parts = [select(literal(0).label("level"), LogLeafRow.index, LogLeafRow.hash)
+                 .where(LogLeafRow.index.in_(leaves))] if leaves else []
+        if nodes:
+            parts.append(select(LogNodeRow.level, LogNodeRow.index, LogNodeRow.hash)
+                         .where(tuple_(LogNodeRow.level, LogNodeRow.index).in_(nodes)))
+        if parts:
             found = {(int(level), int(index)): bytes(digest)
                      for level, index, digest in conn.execute(
-                         select(LogNodeRow.level, LogNodeRow.index, LogNodeRow.hash).where(
-                             tuple_(LogNodeRow.level, LogNodeRow.index).in_(sorted(wanted))))}
+                         parts[0] if len(parts) == 1 else union_all(*parts))}
 
         def get(level: int, index: int) -> bytes:
             digest = found.get((level, index))
@@ -437,9 +441,7 @@ class MerkleLog:
         if computed is not None:
             return b"".join(computed.tree.node(height, first + k) for k in range(width))
         with reading(self.engine) as conn:
-            found = dict(conn.execute(select(LogNodeRow.index, LogNodeRow.hash).where(
-                LogNodeRow.level == height, LogNodeRow.index >= first,
-                LogNodeRow.index < first + width)).all())
+            found = dict(conn.execute(node_rows(height, first, first + width)).all())
         if len(found) != width:
             raise NotFound(f"the log's tables lack nodes of tile {level}/{index}; run "
                            f"'ledger rebuild'")
@@ -504,6 +506,18 @@ class MerkleLog:
             verify_cosignature(note, witness, bytes.fromhex(public_key))
         return StoredCheckpoint(checkpoint, note,
                                 tuple(sorted({w for w, _, _ in record.cosignatures})))
+
+
+def node_rows(level: int, start: int, stop: int) -> Select[int, bytes]:
+    """The stored nodes ``(index, hash)`` of one level of the tree from index ``start`` to
+    before ``stop``, by index: at level 0 the leaf hashes, which are kept with the leaves."""
+    if level == 0:
+        return (select(LogLeafRow.index, LogLeafRow.hash)
+                .where(LogLeafRow.index >= start, LogLeafRow.index < stop)
+                .order_by(LogLeafRow.index))
+    return (select(LogNodeRow.index, LogNodeRow.hash)
+            .where(LogNodeRow.level == level, LogNodeRow.index >= start, LogNodeRow.index < stop)
+            .order_by(LogNodeRow.index))
 
 
 def b64(data: bytes) -> str:

@@ -46,7 +46,7 @@ from ledger.note import (
 from ledger.verify import Failure, Report
 from ledger.witness import Witnesses
 from projections.db import reading
-from projections.log import MerkleLog
+from projections.log import MerkleLog, node_rows
 from projections.models import CheckpointRow, CosignatureRow, LogLeafRow, LogNodeRow
 
 CHUNK = 5000
@@ -114,9 +114,7 @@ class LogCheck:
             while True:
                 rows = conn.execute(
                     select(LogLeafRow.index, LogLeafRow.notification_id, LogLeafRow.reference,
-                           LogLeafRow.seq, LogNodeRow.hash)
-                    .join(LogNodeRow, (LogNodeRow.level == 0)
-                          & (LogNodeRow.index == LogLeafRow.index), isouter=True)
+                           LogLeafRow.seq, LogLeafRow.hash)
                     .where(LogLeafRow.index >= start).order_by(LogLeafRow.index).limit(CHUNK)
                 ).all()
                 for row in rows:
@@ -209,11 +207,7 @@ class LogCheck:
         start = 0
         with reading(self.log.engine) as conn:
             while True:
-                rows = conn.execute(
-                    select(LogNodeRow.index, LogNodeRow.hash)
-                    .where(LogNodeRow.level == level, LogNodeRow.index >= start,
-                           LogNodeRow.index < below)
-                    .order_by(LogNodeRow.index).limit(CHUNK)).all()
+                rows = conn.execute(node_rows(level, start, below).limit(CHUNK)).all()
                 for index, digest in rows:
                     yield int(index), bytes(digest)
                 if len(rows) < CHUNK:

@@ -46,8 +46,11 @@ class Base(DeclarativeBase):
 
 #: The shape of the read-model tables. A ledger whose tables are of another shape has them
 #: rebuilt from its entries the first time a role that may write reads them.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = "schema"
+#: Tables earlier shapes had and this one has not (dropped when the tables are rebuilt): an
+#: agreement's history is read from its own entries, and a leaf's hash is kept with its leaf.
+RETIRED_TABLES = ("timeline",)
 
 
 class Tracking(Base):
@@ -216,41 +219,27 @@ class NoticeRow(Base):
     withdrawn: Mapped[bool] = mapped_column(Boolean)
 
 
-class TimelineRow(Base):
-    """Every entry of every agreement with a one-line summary."""
-
-    __tablename__ = tables.TIMELINE
-    reference: Mapped[str] = mapped_column(String(64), primary_key=True)
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
-    action: Mapped[str] = mapped_column(String(16))
-    partner: Mapped[str] = mapped_column(String(64))
-    key_id: Mapped[str] = mapped_column(String(64))
-    at: Mapped[str] = mapped_column(String(20))
-    recorded: Mapped[str] = mapped_column(String(40))
-    summary: Mapped[str] = mapped_column(Text)
-    entry_hash: Mapped[str] = mapped_column(String(64))
-
-
 #: Tables that hold one agreement's rows, keyed by reference first, in the order they are
 #: compared by ``verify`` and written by a sync.
 AGREEMENT_TABLES = (AgreementRow, PartnerRow, SignatoryRow, SignatureRow, FundingLineRow,
-                    PaymentRow, VariationRow, ConsentRow, NoticeRow, TimelineRow)
-
-Index("ix_timeline_at", TimelineRow.reference, TimelineRow.at)
+                    PaymentRow, VariationRow, ConsentRow, NoticeRow)
 
 
 class LogLeafRow(Base):
-    """The log's dense index: the n-th entry committed, whatever its notification id."""
+    """The log's dense index: the n-th entry committed, whatever its notification id, with
+    its leaf hash (the tree's level 0)."""
 
     __tablename__ = "log_leaves"
     index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     notification_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     reference: Mapped[str] = mapped_column(String(64))
     seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
 class LogNodeRow(Base):
-    """The hash of every complete subtree of the Merkle tree (level 0: the leaf hashes)."""
+    """The hash of every complete subtree of the Merkle tree of two leaves or more (level 1
+    up; the leaf hashes, level 0, are kept with the leaves)."""
 
     __tablename__ = "log_nodes"
     level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)

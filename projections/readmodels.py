@@ -43,15 +43,13 @@ from projections.models import (
     PaymentRow,
     SignatoryRow,
     SignatureRow,
-    TimelineRow,
 )
 from projections.rows import AgreementRows, Row, rows_for
 from projections.store import VIEWS, Store
 
 #: Rows that never change once written (each is created by one entry, its seq): a sync appends
 #: those past the last seq stored instead of rewriting them.
-APPEND_ONLY: tuple[type[Base], ...] = (SignatoryRow, SignatureRow, PaymentRow, ConsentRow,
-                                       TimelineRow)
+APPEND_ONLY: tuple[type[Base], ...] = (SignatoryRow, SignatureRow, PaymentRow, ConsentRow)
 BATCH = 2000
 INSERT_CHUNK = 5000
 REBUILD_CHUNK = 50

@@ -32,11 +32,12 @@ from projections.asof import agreement_as_of
 from projections.audit import verify_ledger
 from projections.budget import ZERO, LineRow, Position
 from projections.log import MerkleLog, StoredCheckpoint
-from projections.models import ConsentRow, SignatoryRow, TimelineRow
+from projections.models import ConsentRow, SignatoryRow
 from projections.readmodels import ReadModels
 from projections.rows import AgreementRows, rows_for
 from projections.summary import pounds
 from projections.views import (
+    HistoryRow,
     NoticeView,
     PartnerView,
     StatusView,
@@ -278,8 +279,8 @@ def build_report(ledger: Ledger, reference: str, as_of: date | None = None,
     generated = (now or datetime.now(UTC)).astimezone(UTC)
     models = ReadModels(ledger)
     try:
-        rows = (models.load(reference) if as_of is None
-                else rows_for(agreement_as_of(ledger, reference, as_of)))
+        agreement = agreement_as_of(ledger, reference, as_of)
+        rows = rows_for(agreement)
         log = MerkleLog(models)
         log.catch_up()
         indexes = log.indexes(reference)
@@ -296,6 +297,7 @@ def build_report(ledger: Ledger, reference: str, as_of: date | None = None,
     status = status_view(rows, as_of or generated.date())
     names = {p.id: p.name for p in status.partners}
     budget = _budget(rows, names)
+    history = history_view(agreement)
     return ReportData(
         generated_at=generated,
         origin=ledger.identity.origin,
@@ -305,8 +307,8 @@ def build_report(ledger: Ledger, reference: str, as_of: date | None = None,
         signatures=_signatures(status, rows, indexes, names),
         timeline=tuple(TimelineLine(h.seq, indexes.get(h.seq), h.action, h.partner, h.key_id,
                                     h.at, h.recorded, h.summary, h.entry_hash)
-                       for h in history_view(rows)),
-        variations=_variations(status.variations, rows, indexes, names),
+                       for h in history),
+        variations=_variations(status.variations, rows, history, indexes, names),
         notices=_notices(status.notices, indexes, names),
         budget=budget,
         chart=budget_chart(budget),
@@ -346,8 +348,9 @@ def _change_text(name: str, value: Any) -> str:
 
 
 def _variations(variations: Sequence[VariationView], rows: AgreementRows,
-                indexes: dict[int, int], names: dict[str, str]) -> tuple[VariationLine, ...]:
-    when = {t["seq"]: t["at"] for t in rows[TimelineRow]}
+                history: Sequence[HistoryRow], indexes: dict[int, int], names: dict[str, str]
+                ) -> tuple[VariationLine, ...]:
+    when = {h.seq: h.at for h in history}
     consents: dict[str, list[dict[str, Any]]] = {}
     for c in rows[ConsentRow]:
         consents.setdefault(c["variation"], []).append(c)
@@ -356,7 +359,7 @@ def _variations(variations: Sequence[VariationView], rows: AgreementRows,
         given = tuple(
             ConsentLine(c["partner"], names.get(c["partner"], c["partner"]), c["seq"],
                         indexes.get(c["seq"]),
-                        None if c["seq"] not in when else _moment(when[c["seq"]]))
+                        when.get(c["seq"]))
             for c in sorted(consents.get(v.id, []), key=lambda c: c["seq"]))
         lines.append(VariationLine(
             v.id, v.proposer, v.reason,
@@ -364,10 +367,6 @@ def _variations(variations: Sequence[VariationView], rows: AgreementRows,
             v.seq, v.at, given, v.waiting_for, v.effective_seq, v.effective_at, v.status,
             v.ended_by))
     return tuple(lines)
-
-
-def _moment(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _notices(notices: Sequence[NoticeView], indexes: dict[int, int],

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from ledger.canonical import canonical
 from ledger.values import at_text
-from projections.summary import summarise
 from projections.tables import (
     AGREEMENTS,
     CONSENTS,
@@ -26,7 +25,6 @@ from projections.tables import (
     PAYMENTS,
     SIGNATORIES,
     SIGNATURES,
-    TIMELINE,
     VARIATIONS,
 )
 
@@ -139,12 +137,6 @@ def rows_for(agreement: Agreement) -> AgreementRows:
             "effective_from": n.effective_from.isoformat(), "done": n.done,
             "runs_from": (n.runs_from or n.at.date()).isoformat(),
             "acknowledged": json.dumps(list(n.acknowledged)), "withdrawn": n.withdrawn})
-    for act in agreement.history:
-        st = act.entry.statement
-        rows[TIMELINE].append({
-            "reference": ref, "seq": st.seq, "action": st.action, "partner": st.partner,
-            "key_id": st.key, "at": at_text(st.at), "recorded": recorded_text(act.recorded),
-            "summary": summarise(st), "entry_hash": act.entry.hash})
     return rows
 
 

@@ -1,7 +1,7 @@
 """The names of the read-model tables that hold an agreement's rows.
 
 An agreement's rows (:class:`projections.rows.AgreementRows`) are keyed by these names, so that
-the views a command shows (``status``, ``history``, ``budget``) can be made from an agreement
+the views a command shows (``status``, ``budget``) can be made from an agreement
 without loading SQLAlchemy; :mod:`projections.models` names its tables with them.
 """
 
@@ -16,4 +16,3 @@ PAYMENTS = "payments"
 VARIATIONS = "variations"
 CONSENTS = "consents"
 NOTICES = "notices"
-TIMELINE = "timeline"

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from ledger.domain import Agreement, lifecycle_state, variation_status
 from ledger.values import at_text
 from projections.budget import BudgetView, LineRow, budget_from_lines
 from projections.rows import AgreementRows, rows_for
+from projections.summary import summarise
 from projections.tables import (
     CONSENTS,
     FUNDING_LINES,
@@ -24,7 +25,6 @@ from projections.tables import (
     PARTNERS,
     SIGNATORIES,
     SIGNATURES,
-    TIMELINE,
     VARIATIONS,
 )
 
@@ -386,11 +386,11 @@ def history_json(reference: str, entries: list[HistoryRow]) -> dict[str, Any]:
     return {"reference": reference, "entries": [r.to_json() for r in entries]}
 
 
-def history_view(rows: AgreementRows) -> list[HistoryRow]:
-    """Every entry of the agreement, oldest first."""
-    return [HistoryRow(t["seq"], t["action"], t["partner"], t["key_id"], _when(t["at"]),
-                       _when(t["recorded"]), t["summary"], t["entry_hash"])
-            for t in sorted(rows[TIMELINE], key=lambda t: t["seq"])]
+def history_view(agreement: Agreement) -> list[HistoryRow]:
+    """Every entry of the agreement, oldest first, as its own entries say."""
+    return [HistoryRow(st.seq, st.action, st.partner, st.key, st.at.astimezone(UTC),
+                       act.recorded.astimezone(UTC), summarise(st), act.entry.hash)
+            for act in agreement.history for st in (act.entry.statement,)]
 
 
 def budget_view(rows: AgreementRows) -> BudgetView:

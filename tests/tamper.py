@@ -380,16 +380,21 @@ class Backdoor:
     # --- the stored tree ------------------------------------------------------------------
 
     def node(self, level: int, index: int) -> bytes:
-        """A stored hash of the Merkle tree."""
-        found = self.execute('SELECT hash FROM log_nodes WHERE level = ? AND "index" = ?',
-                             (level, index))
+        """A stored hash of the Merkle tree (level 0: a leaf's, kept with the leaf)."""
+        found = (self.execute('SELECT hash FROM log_leaves WHERE "index" = ?', (index,))
+                 if level == 0 else
+                 self.execute('SELECT hash FROM log_nodes WHERE level = ? AND "index" = ?',
+                              (level, index)))
         assert found, f"no stored node ({level}, {index})"
         return bytes(found[0][0])
 
     def set_node(self, level: int, index: int, digest: bytes) -> None:
         """Overwrite a stored hash of the Merkle tree."""
-        self.execute('UPDATE log_nodes SET hash = ? WHERE level = ? AND "index" = ?',
-                     (digest, level, index))
+        if level == 0:
+            self.execute('UPDATE log_leaves SET hash = ? WHERE "index" = ?', (digest, index))
+        else:
+            self.execute('UPDATE log_nodes SET hash = ? WHERE level = ? AND "index" = ?',
+                         (digest, level, index))
 
 
 # --- forgeries --------------------------------------------------------------------------------
