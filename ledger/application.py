@@ -34,6 +34,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment, TopicError, get_topic
 
 from ledger._internal import codec
+from ledger._internal.notifications import StateRow, select_states
 from ledger.acts import Acts, BodyOf, Recorded, signed_entry
 from ledger.checkpoints import CheckpointRecord, checkpoint_id
 from ledger.domain import Acted, Agreement, agreement_id
@@ -272,11 +273,27 @@ class Ledger(Acts, Application[UUID]):
                 return
             position = rows[-1].id + 1
 
-    def decode_state(self, row: StoredEvent) -> dict[str, Any]:
+    def states(self, start: int, limit: int, stop: int | None = None,
+               topics: Sequence[str] = ()) -> Sequence[StateRow | Notification]:
+        """The notification log's rows from ``start`` (to ``stop``), with their ids, topics
+        and stored states: what ``select_notifications`` gives, without a ``Notification`` and
+        a ``UUID`` a row where the states are stored as plain JSON (sequencing the log reads
+        every entry this way)."""
+        try:
+            if self.mapper.cipher or self.mapper.compressor:
+                # Reading such a state makes the event, which needs the whole notification.
+                return self.recorder.select_notifications(start, limit, stop, topics)
+            return select_states(self.recorder, start, limit, stop, topics)
+        except (PersistenceError, OSError) as exc:
+            raise unreachable(self.location, exc) from None
+
+    def decode_state(self, row: StoredEvent | StateRow | Notification) -> dict[str, Any]:
         """The stored state of one event (its entry and recorded time), without building the
         event object: verification, rebuilding and the log read every entry this way."""
         try:
             if self.mapper.cipher or self.mapper.compressor:
+                # Such rows come whole (see ``states``): the event is made to read them.
+                assert isinstance(row, StoredEvent)
                 event: Any = self.mapper.to_domain_event(row)
                 state = {"entry": event.entry, "timestamp": event.timestamp}
             else:
@@ -285,13 +302,13 @@ class Ledger(Acts, Application[UUID]):
                 state = codec.read_state(row.state) or self.mapper.transcoder.decode(row.state)
         except Exception as exc:  # noqa: BLE001 - stored data is untrusted: name it
             raise VerificationFailed(
-                f"the stored event {row.originator_id} version {row.originator_version} cannot "
-                f"be read ({type(exc).__name__}): it was altered") from None
+                f"the stored event {_named(row)} cannot be read ({type(exc).__name__}): it "
+                f"was altered") from None
         if (not isinstance(state, dict) or type(state.get("entry")) is not str
                 or not isinstance(state.get("timestamp"), datetime)):
             raise VerificationFailed(
-                f"the stored event {row.originator_id} version {row.originator_version} holds "
-                f"no entry and time of recording: it was altered")
+                f"the stored event {_named(row)} holds no entry and time of recording: it was "
+                f"altered")
         return state
 
     def restored(self, aggregate_id: UUID) -> Agreement:
@@ -739,3 +756,9 @@ def refused(location: Location, exc: BaseException) -> StorageError:
 def as_of_version(acts: Sequence[Acted], day: date) -> int:
     """How many entries of an agreement had been made by the end of ``day``."""
     return sum(1 for act in acts if act.entry.statement.at.date() <= day)
+
+
+def _named(row: StoredEvent | StateRow | Notification) -> str:
+    if isinstance(row, StateRow):
+        return f"of notification {row.id}"
+    return f"{row.originator_id} version {row.originator_version}"

@@ -179,8 +179,7 @@ class MerkleLog:
         """Sequence the next ``batch`` entries and checkpoints after notification ``start`` (up
         to ``stop``) through ``conn``, a write transaction the caller holds; return how many
         there were and the notification reached."""
-        rows = self.ledger.recorder.select_notifications(
-            start + 1, batch, stop=stop, topics=(*ENTRY_TOPICS, *CHECKPOINT_TOPICS))
+        rows = self.ledger.states(start + 1, batch, stop, (*ENTRY_TOPICS, *CHECKPOINT_TOPICS))
         if not rows:
             return 0, start
         self._append(conn, rows)
@@ -193,7 +192,9 @@ class MerkleLog:
         def node(level: int, index: int) -> bytes:
             return fresh.get((level, index)) or self._node(conn, level, index)
 
-        leaves, cosignatures, checkpoints = [], [], []
+        leaves: list[dict[str, Any]] = []
+        checkpoints: list[dict[str, Any]] = []
+        cosignatures: list[dict[str, Any]] = []
         for row in rows:
             if row.topic in ENTRY_TOPICS:
                 text: str = self.ledger.decode_state(row)["entry"]
@@ -206,29 +207,35 @@ class MerkleLog:
                     fresh[(level, index)] = digest
                 size += 1
                 continue
-            try:
-                event: Any = self.ledger.mapper.to_domain_event(row)
-            except Exception as exc:  # noqa: BLE001 - stored data is untrusted: name it
-                raise VerificationFailed(
-                    f"the stored checkpoint event of notification {row.id} cannot be read "
-                    f"({type(exc).__name__}): it was altered; run 'ledger verify'") from None
-            if row.topic == CheckpointRecord.Signed.TOPIC:
-                note = SignedNote.parse(event.note)
-                cp = Checkpoint.parse(note.text)
-                checkpoints.append({"size": cp.size, "root": cp.root, "note": event.note,
-                                    "notification_id": row.id})
-                continue
-            if row.topic == CheckpointRecord.Cosigned.TOPIC:
-                sig = NoteSignature.parse_line(event.line.rstrip("\n"))
-                cosignatures.append({
-                    "size": self._checkpoint_size(row.originator_id),
-                    "witness": event.witness, "key_id": sig.key_id.hex(),
-                    "timestamp": int.from_bytes(sig.signature[:8], "big"), "line": event.line})
+            self._checkpoint_rows(row.id, checkpoints, cosignatures)
         for table, values in ((LogLeafRow, leaves), (CheckpointRow, checkpoints),
                               (CosignatureRow, cosignatures)):
             insert_many(conn, table, values)
         insert_many(conn, LogNodeRow, [{"level": lv, "index": ix, "hash": h}
                                        for (lv, ix), h in fresh.items() if lv])
+
+    def _checkpoint_rows(self, notification_id: int, checkpoints: list[dict[str, Any]],
+                         cosignatures: list[dict[str, Any]]) -> None:
+        """The row of a checkpoint or cosignature (a few in a ledger), from its whole stored
+        event."""
+        row = self.ledger.recorder.select_notifications(notification_id, 1)[0]
+        try:
+            event: Any = self.ledger.mapper.to_domain_event(row)
+        except Exception as exc:  # noqa: BLE001 - stored data is untrusted: name it
+            raise VerificationFailed(
+                f"the stored checkpoint event of notification {row.id} cannot be read "
+                f"({type(exc).__name__}): it was altered; run 'ledger verify'") from None
+        if row.topic == CheckpointRecord.Signed.TOPIC:
+            note = SignedNote.parse(event.note)
+            cp = Checkpoint.parse(note.text)
+            checkpoints.append({"size": cp.size, "root": cp.root, "note": event.note,
+                                "notification_id": row.id})
+        elif row.topic == CheckpointRecord.Cosigned.TOPIC:
+            sig = NoteSignature.parse_line(event.line.rstrip("\n"))
+            cosignatures.append({
+                "size": self._checkpoint_size(row.originator_id),
+                "witness": event.witness, "key_id": sig.key_id.hex(),
+                "timestamp": int.from_bytes(sig.signature[:8], "big"), "line": event.line})
 
     def _checkpoint_size(self, uuid: Any) -> int:
         record: Any = self.ledger.load(uuid, version=1)

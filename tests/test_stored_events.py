@@ -6,6 +6,7 @@ from __future__ import annotations
 from ledger.application import ENTRY_TOPICS, Ledger
 from ledger.bodies import Changes
 from ledger.bundle import BundleEntry
+from ledger.domain import Agreement
 from ledger.statement import Entry
 from tests.keys import fixed_key
 from tests.scenarios import COUNCIL, PCT, PROBATION, REF, line, signed_by_three
@@ -57,3 +58,22 @@ def test_a_restored_agreement_is_the_loaded_one(ledger: Ledger) -> None:
             restored.notices, restored.terminated_seq) == (
         loaded.partners, loaded.funding, loaded.paid, loaded.variations, loaded.notices,
         loaded.terminated_seq)
+
+
+def test_states_are_the_rows_select_notifications_gives(ledger: Ledger) -> None:
+    """The log reads the notification log as plain rows; they are eventsourcing's own, with its
+    filters and order, from any start, to any stop, of any topics."""
+    record_every_action(ledger)
+    last = ledger.recorder.max_notification_id()
+    assert last is not None
+    assert last > 10
+    topic_sets: list[tuple[str, ...]] = [(), ENTRY_TOPICS, (Agreement.Drafted.TOPIC,)]
+    for topics in topic_sets:
+        for start, limit, stop in ((1, 1000, None), (3, 4, None), (2, 1000, last - 2),
+                                   (last, 5, None), (last + 1, 5, None), (5, 3, 6)):
+            reference = ledger.recorder.select_notifications(start, limit, stop, topics)
+            found = ledger.states(start, limit, stop, topics)
+            assert [(r.id, r.topic, r.state) for r in found] == [
+                (r.id, r.topic, r.state) for r in reference]
+    assert len(ledger.states(1, 1000, None, ENTRY_TOPICS)) == len(
+        ledger.recorder.select_notifications(1, 1000, topics=ENTRY_TOPICS)) > 10
