@@ -9,6 +9,7 @@ a second process waits, then sees the first one's position and carries on from t
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -21,16 +22,18 @@ from sqlalchemy import (
     Table,
     create_engine,
     event,
-    insert,
     inspect,
 )
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
 
 from ledger.errors import NotPermitted, StorageError
 from ledger.storage import Location
 from projections.models import RETIRED_TABLES, Base
 
 _IMMEDIATE = "ledger_immediate"
+_IDLE_SINCE = "ledger_idle_since"
+#: A PostgreSQL connection idle in the pool this long is pinged before it is used again.
+IDLE_PING_SECONDS = 10.0
 
 
 def make_engine(location: Location) -> Engine:
@@ -49,8 +52,31 @@ def make_engine(location: Location) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    engine = create_engine(location.sqlalchemy_url(), pool_pre_ping=True,
-                           connect_args={"connect_timeout": 5})
+    import psycopg  # noqa: PLC0415 - only for a PostgreSQL ledger
+
+    engine = create_engine(location.sqlalchemy_url(), connect_args={"connect_timeout": 5})
+
+    # A connection is pinged before use only when it has been idle in the pool long enough
+    # for the server to have closed it (a restart, an idle timeout), not at every checkout:
+    # that was a round trip for every read. One found closed is replaced (SQLAlchemy retries
+    # the checkout on DisconnectionError).
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            if not dbapi_connection.autocommit:
+                dbapi_connection.rollback()
+        except psycopg.Error as exc:
+            raise DisconnectionError(str(exc)) from exc
+
     return engine.execution_options(schema_translate_map={None: location.schema})
 
 
@@ -100,15 +126,29 @@ class RawRows:
 
 
 def insert_many(conn: Connection, table: type[Base], rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert ``rows`` into ``table`` in one statement run for each row (see :class:`RawRows`
-    for how it is done on SQLite)."""
+    """Insert ``rows`` into ``table``, each value converted by its column's own type (see
+    :class:`RawRows`): on SQLite one statement run for each row, on PostgreSQL one COPY (a
+    fifth of the cost of an insert a row). A refusal is SQLAlchemy's error either way."""
     if not rows:
         return
-    if conn.dialect.name != "sqlite":
-        conn.execute(insert(table), list(rows))
-        return
     raw = RawRows(conn, table)
-    conn.exec_driver_sql(raw.insert_sql, [raw.values(row) for row in rows])
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(raw.insert_sql, [raw.values(row) for row in rows])
+        return
+    from psycopg import Error, sql  # noqa: PLC0415 - only for a PostgreSQL ledger
+
+    schema = conn.get_execution_options().get("schema_translate_map", {}).get(None)
+    name = sql.Identifier(*((schema,) if schema else ()), raw.table.name)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        name, sql.SQL(", ").join(sql.Identifier(n) for n in raw.names))
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(raw.values(row))
+    except Error as exc:
+        raise DBAPIError.instance(statement.as_string(driver), None, exc, Error) from None
 
 
 @contextmanager
