@@ -97,7 +97,8 @@ class StoredEntry:
     """An entry read back from the store's notification log, in commit order."""
 
     notification_id: int
-    originator_id: UUID
+    #: The agreement's id as 32 hexadecimal digits (``UUID.hex``).
+    originator_id: str
     version: int
     topic: str
     entry_text: str
@@ -262,11 +263,7 @@ class Ledger(Acts, Application[UUID]):
         """Every entry of the ledger in commit order, straight from the notification log."""
         position = start
         while True:
-            try:
-                rows = self.recorder.select_notifications(position, batch, stop=stop,
-                                                          topics=ENTRY_TOPICS)
-            except PersistenceError as exc:
-                raise unreachable(self.location, exc) from None
+            rows = self.states(position, batch, stop, ENTRY_TOPICS)
             for row in rows:
                 yield self.decode_entry(row)
             if len(rows) < batch:
@@ -302,13 +299,13 @@ class Ledger(Acts, Application[UUID]):
                 state = codec.read_state(row.state) or self.mapper.transcoder.decode(row.state)
         except Exception as exc:  # noqa: BLE001 - stored data is untrusted: name it
             raise VerificationFailed(
-                f"the stored event {_named(row)} cannot be read ({type(exc).__name__}): it "
-                f"was altered") from None
+                f"the stored event {row.originator_id} version {row.originator_version} cannot "
+                f"be read ({type(exc).__name__}): it was altered") from None
         if (not isinstance(state, dict) or type(state.get("entry")) is not str
                 or not isinstance(state.get("timestamp"), datetime)):
             raise VerificationFailed(
-                f"the stored event {_named(row)} holds no entry and time of recording: it was "
-                f"altered")
+                f"the stored event {row.originator_id} version {row.originator_version} holds "
+                f"no entry and time of recording: it was altered")
         return state
 
     def restored(self, aggregate_id: UUID) -> Agreement:
@@ -348,11 +345,12 @@ class Ledger(Acts, Application[UUID]):
                 f"({type(exc).__name__}): they were altered; 'ledger verify' names the "
                 f"damage") from None
 
-    def decode_entry(self, row: Notification) -> StoredEntry:
+    def decode_entry(self, row: StateRow | Notification) -> StoredEntry:
         """The entry and recorded time held by one stored event."""
         state = self.decode_state(row)
-        return StoredEntry(row.id, row.originator_id, row.originator_version,  # type: ignore[arg-type]
-                           row.topic, state["entry"], state["timestamp"])
+        originator = row.originator_id
+        return StoredEntry(row.id, originator.hex if isinstance(originator, UUID) else originator,
+                           row.originator_version, row.topic, state["entry"], state["timestamp"])
 
     # --- acting --------------------------------------------------------------------------------
 
@@ -757,8 +755,3 @@ def as_of_version(acts: Sequence[Acted], day: date) -> int:
     """How many entries of an agreement had been made by the end of ``day``."""
     return sum(1 for act in acts if act.entry.statement.at.date() <= day)
 
-
-def _named(row: StoredEvent | StateRow | Notification) -> str:
-    if isinstance(row, StateRow):
-        return f"of notification {row.id}"
-    return f"{row.originator_id} version {row.originator_version}"

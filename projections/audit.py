@@ -204,7 +204,7 @@ def _check_read_models_not_behind(ledger: Ledger, models: ReadModels, tables: Re
     for reference, compared in sorted(tables.versions.items()):
         shown = compared
         if tree is not None:
-            held = tree.versions.get(agreement_id(reference), 0)
+            held = tree.versions.get(agreement_id(reference).hex, 0)
         else:
             # One agreement: its entries now, after catching the read models up again (a
             # writer may have acted since the first catch-up).

@@ -74,16 +74,17 @@ class LogCheck:
                  remembered: Sequence[Remembered] = ()) -> None:
         self.log = log
         self.stop = stop
-        #: Ids of the drafted agreements: entries under any other id are orphans.
-        self.drafted = drafted
+        #: Ids of the drafted agreements (``UUID.hex``): entries under any other are orphans.
+        self.drafted = None if drafted is None else {uuid.hex for uuid in drafted}
         self.failures: list[Failure] = []
         self.tree_ok = True
         #: Whether every entry of the snapshot could be read (the tree is the whole log's).
         self.complete = True
         self.unsequenced = False
-        self.orphans: set[UUID] = set()
-        #: agreement id -> how many of its entries the snapshot holds
-        self.versions: dict[UUID, int] = {}
+        self.orphans: set[str] = set()
+        #: agreement id (``UUID.hex``) -> how many of its entries the snapshot holds
+        self.versions: dict[str, int] = {}
+        self._ids: dict[str, str] = {}
         #: the tree the entries give, and its root at each checkpoint's size
         self.tree = merkle.CompactRange()
         self.roots: dict[int, bytes] = {}
@@ -189,13 +190,20 @@ class LogCheck:
             self._fail("leaf hash in the stored log does not match the entry in the "
                        "event store (the entry or the tree was altered)", index, reference, seq)
             self.tree_ok = False
-        if agreement_id(reference) != entry.originator_id or seq != entry.version:
+        if self._id(reference) != entry.originator_id or seq != entry.version:
             self._fail(f"the stored log says this is entry {seq} of {reference!r}, the event "
                        f"store holds another there (the log's tables were altered)",
                        index, reference, seq)
         return True
 
-    def _orphan(self, originator: UUID) -> None:
+    def _id(self, reference: str) -> str:
+        """The id (``UUID.hex``) of the agreement ``reference`` names."""
+        found = self._ids.get(reference)
+        if found is None:
+            found = self._ids[reference] = agreement_id(reference).hex
+        return found
+
+    def _orphan(self, originator: str) -> None:
         if originator not in self.orphans:
             self.orphans.add(originator)
             self._fail(f"entries stored under {originator} belong to no drafted agreement "

@@ -130,8 +130,12 @@ def test_writers_of_the_same_payment_killed_at_random_store_every_act_they_repor
     rng = random.Random(20261130)
     workers = _identical_writers(ledger_url, tmp_path, acts=50)
     killed = 0
-    for proc, _ in workers:
-        time.sleep(rng.uniform(0.1, 1.0))
+    for proc, out in workers:
+        # Killed at a random point of its run, after it has reported some acts: by the
+        # writer's own progress, not by the clock, which a fast or a loaded machine moves.
+        after = rng.randint(1, 25)
+        while proc.poll() is None and len(_reported([out])) < after:
+            time.sleep(0.005)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             killed += 1

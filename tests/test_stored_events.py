@@ -73,7 +73,8 @@ def test_states_are_the_rows_select_notifications_gives(ledger: Ledger) -> None:
                                    (last, 5, None), (last + 1, 5, None), (5, 3, 6)):
             reference = ledger.recorder.select_notifications(start, limit, stop, topics)
             found = ledger.states(start, limit, stop, topics)
-            assert [(r.id, r.topic, r.state) for r in found] == [
-                (r.id, r.topic, r.state) for r in reference]
+            assert [tuple(r) for r in found] == [
+                (r.id, r.topic, r.state, r.originator_id.hex, r.originator_version)
+                for r in reference]
     assert len(ledger.states(1, 1000, None, ENTRY_TOPICS)) == len(
         ledger.recorder.select_notifications(1, 1000, topics=ENTRY_TOPICS)) > 10

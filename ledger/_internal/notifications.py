@@ -1,9 +1,9 @@
-"""The notification log read as plain rows: id, topic and stored state.
+"""The notification log read as plain rows: id, topic, stored state and whose event it is.
 
 eventsourcing's ``select_notifications`` builds a ``Notification`` with a ``UUID`` for every
-row; sequencing the log reads every entry of the ledger and needs neither. This reads the same
-rows, with the same filters and order, straight from the recorder's own table and connection
-(a test compares it with ``select_notifications`` on both stores).
+row; sequencing and checking the log read every entry of the ledger and need neither. This
+reads the same rows, with the same filters and order, straight from the recorder's own table
+and connection (a test compares it with ``select_notifications`` on both stores).
 """
 
 from __future__ import annotations
@@ -13,11 +13,14 @@ from typing import Any, NamedTuple
 
 
 class StateRow(NamedTuple):
-    """One row of the notification log: its id, its event's topic and its stored state."""
+    """One row of the notification log, named as eventsourcing names them, the originator's
+    id as 32 hexadecimal digits (``UUID.hex``, as eventsourcing writes it on SQLite)."""
 
     id: int
     topic: str
     state: bytes
+    originator_id: str
+    originator_version: int
 
 
 def select_states(recorder: Any, start: int, limit: int, stop: int | None = None,
@@ -30,7 +33,9 @@ def select_states(recorder: Any, start: int, limit: int, stop: int | None = None
         from psycopg import sql  # noqa: PLC0415 - only for a PostgreSQL ledger
         from psycopg.rows import tuple_row  # noqa: PLC0415
 
-        statement = sql.SQL("SELECT notification_id, topic, state FROM {}.{} "
+        statement = sql.SQL("SELECT notification_id, topic, state, "
+                            "replace(originator_id::text, '-', ''), "
+                            "originator_version FROM {}.{} "
                             "WHERE notification_id >= %s").format(
             sql.Identifier(datastore.schema), sql.Identifier(table))
         params: list[Any] = [start]
@@ -44,8 +49,10 @@ def select_states(recorder: Any, start: int, limit: int, stop: int | None = None
         params.append(limit)
         with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
             cursor.execute(statement, params, prepare=True)
-            return [StateRow(n, topic, bytes(state)) for n, topic, state in cursor.fetchall()]
-    text = f"SELECT rowid, topic, state FROM {table} WHERE rowid >= ?"  # noqa: S608 - its own name
+            return [StateRow(n, topic, bytes(state), originator, version)
+                    for n, topic, state, originator, version in cursor.fetchall()]
+    text = (f"SELECT rowid, topic, state, originator_id, originator_version FROM {table} "  # noqa: S608 - its own name
+            f"WHERE rowid >= ?")
     params = [start]
     if stop is not None:
         text += " AND rowid <= ?"
