@@ -252,7 +252,8 @@ class _Line(msgspec.Struct, forbid_unknown_fields=True):
     log_index: Annotated[int, msgspec.Meta(ge=0)]
     recorded: str
     entry: msgspec.Raw
-    proof: msgspec.Raw | None = None
+    # Raw takes no None: an empty one stands for a proof not given.
+    proof: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b""))
     last: bool = False
 
 
@@ -462,8 +463,9 @@ def _read_document(path: Path, file: IO[bytes]) -> bytes:
             f"{MAX_BUNDLE_BYTES // 2**30} GiB as one document (export a large ledger in lines, "
             f"to a .jsonl file, which is read entry by entry)")
     try:
-        # One byte more than allowed: a file that grew while it was read is refused too.
-        data = file.read(MAX_BUNDLE_BYTES + 1)
+        # One byte more than it holds (never a buffer of the largest size allowed): a file
+        # that grew past the limit while it was read is refused too.
+        data = file.read(min(size, MAX_BUNDLE_BYTES) + 1)
     except OSError as exc:
         raise InvalidInput(f"cannot read bundle {path}: {exc.strerror}") from None
     if len(data) > MAX_BUNDLE_BYTES:
@@ -482,6 +484,7 @@ class _LinesReader:
         if line is None:
             raise InvalidInput(f"bundle {path} is empty")
         head = self._read(lambda: _decode(_HEAD_LINE, line, ""))
+        self._read(lambda: _no_member_twice(line))
         if head.bundle != LINES_FORMAT:
             raise self._error(f"not an audit bundle in lines (expected \"bundle\": "
                               f"{LINES_FORMAT!r})")
@@ -525,12 +528,12 @@ class _LinesReader:
     @staticmethod
     def _item(line: bytes, whole: bool) -> BundleEntry:
         read = _decode(_LINE, line, "")
-        if whole and read.proof is not None:
+        if whole and read.proof:
             raise InvalidInput("a whole-ledger bundle in lines gives no proofs: its tree is "
                                "rebuilt from its entries")
-        if not whole and read.proof is None:
+        if not whole and not read.proof:
             raise InvalidInput("an entry of an agreement's bundle needs its proof")
-        item = _entry(read.log_index, read.recorded, read.entry, read.proof, read.last)
+        item = _entry(read.log_index, read.recorded, read.entry, read.proof or None, read.last)
         # A line as export writes it names no member twice; any other is read again for that.
         if (item.text.encode() != bytes(read.entry)
                 or item.line(lines=True, proof=not whole) + b"\n" != line):
@@ -589,7 +592,10 @@ class BundleCheck:
         self.previous = -1
         self.proved = False
         self.references: set[str] = set()
-        self.replay = _Replayers(head.origin, workers)
+        # A whole-ledger bundle says how many entries follow: a large one starts its worker
+        # processes at once, while the first entries are read.
+        size = self.checkpoint.size if head.whole_ledger and self.checkpoint else None
+        self.replay = _Replayers(head.origin, workers, size)
 
     def __enter__(self) -> BundleCheck:
         return self
@@ -813,7 +819,7 @@ class _Replayers:
     bundle) in worker processes, each agreement always in the same one, so that its entries
     follow one another there."""
 
-    def __init__(self, origin: str, workers: int) -> None:
+    def __init__(self, origin: str, workers: int, expected: int | None = None) -> None:
         self.origin, self.workers = origin, workers
         self.local = _Replays(origin)
         self.pools: list[ProcessPoolExecutor] = []
@@ -821,6 +827,9 @@ class _Replayers:
         self.running: list[deque[Future[Part]]] = []
         self.held: list[ReplayItem] | None = [] if workers > 1 else None
         self.found: Part = (0, 0, [], {})
+        if self.held is not None and expected is not None and expected >= PARALLEL_FROM:
+            self.held = None
+            self._start()
 
     def add(self, batch: Sequence[BundleEntry]) -> None:
         """Replay these entries (some time before :meth:`finish`)."""
@@ -846,7 +855,9 @@ class _Replayers:
         context = get_context("spawn")
         self.pools = [ProcessPoolExecutor(1, mp_context=context) for _ in range(self.workers)]
         self.pending = [[] for _ in self.pools]
-        self.running = [deque() for _ in self.pools]
+        # Each process starts (and imports what it replays with) while entries are read.
+        self.running = [deque([pool.submit(_replay_in_worker, self.origin, [])])
+                        for pool in self.pools]
 
     def _send(self, worker: int) -> None:
         running = self.running[worker]
