@@ -331,7 +331,7 @@ def _export(location: Location, path: Path) -> None:
 
     ledger = Ledger(location)
     try:
-        bundle = export_bundle(ledger)
+        bundle = export_bundle(ledger, proofs=False)
     finally:
         ledger.close()
     with path.open("wb") as file:

@@ -258,14 +258,18 @@ def _in_parallel(location: Location, shares: list[tuple[UUID, str | None]], work
 
 
 def export_bundle(ledger: Ledger, reference: str | None = None,
-                  progress: Progress | None = None) -> Bundle:
+                  progress: Progress | None = None, *, proofs: bool = True) -> Bundle:
     """A bundle of one agreement (or the whole ledger) against the latest checkpoint.
 
     The checkpoint and its cosignatures are read from the event store and checked; every
     entry's inclusion proof is checked against the checkpoint's root, from the entry's own
     bytes, before it is written: edited log tables make export fail, naming the entry, never
-    hand out a proof the signed checkpoint does not back.
+    hand out a proof the signed checkpoint does not back. Without ``proofs`` (a whole ledger
+    in lines, whose reader rebuilds the tree), the entries themselves, in log order, must give
+    the checkpoint's root instead.
     """
+    if not proofs and reference is not None:
+        raise InvalidInput("an agreement's bundle needs its proofs")
     identity = ledger.identity
     models = ReadModels(ledger)
     try:
@@ -274,12 +278,17 @@ def export_bundle(ledger: Ledger, reference: str | None = None,
         if latest is None:
             raise NotFound("no checkpoint yet; the operator makes one with 'ledger checkpoint'")
         cp = latest.checkpoint
-        if reference is not None:
-            agreements = [ledger.agreement(reference)]
-        else:
-            agreements = [ledger.load(uuid) for uuid in drafted_agreements(ledger)]
+        uuids = [agreement_id(reference)] if reference is not None else list(
+            drafted_agreements(ledger))
         entries = []
-        for agreement in agreements:
+        references: list[str] = []
+        keys: dict[str, tuple[str, bytes]] = {}
+        for uuid in uuids:
+            # One agreement at a time: only its keys are kept once its entries are listed.
+            agreement = ledger.agreement(reference) if reference is not None else ledger.load(
+                uuid)
+            references.append(agreement.reference)
+            keys.update(partner_keys([agreement]))
             indexes = log.indexes(agreement.reference)
             newer = [seq for seq, index in indexes.items() if index >= cp.size]
             if newer or len(indexes) < agreement.version:
@@ -287,19 +296,21 @@ def export_bundle(ledger: Ledger, reference: str | None = None,
                     f"entry {min(newer or [len(indexes) + 1])} of {agreement.reference!r} is "
                     f"newer than the latest checkpoint (size {cp.size}); make a checkpoint "
                     f"first")
-            proofs = log.inclusions(indexes.values(), cp.size)
+            found = log.inclusions(indexes.values(), cp.size) if proofs else {}
             for act in agreement.history:
                 seq = act.entry.statement.seq
                 index = indexes[seq]
-                proof = proofs[index]
-                try:
-                    merkle.verify_inclusion(merkle.leaf_hash(act.entry.text.encode()), index,
-                                            cp.size, proof, cp.root)
-                except ProofError:
-                    raise VerificationFailed(
-                        f"the stored log does not prove entry {seq} of {agreement.reference!r} "
-                        f"(log index {index}) in the checkpoint of size {cp.size}: its tables "
-                        f"were altered; run 'ledger verify'") from None
+                proof = found.get(index, [])
+                if proofs:
+                    try:
+                        merkle.verify_inclusion(merkle.leaf_hash(act.entry.text.encode()),
+                                                index, cp.size, proof, cp.root)
+                    except ProofError:
+                        raise VerificationFailed(
+                            f"the stored log does not prove entry {seq} of "
+                            f"{agreement.reference!r} (log index {index}) in the checkpoint of "
+                            f"size {cp.size}: its tables were altered; run 'ledger verify'") \
+                            from None
                 entries.append(BundleEntry.of(index, act.recorded, act.entry, tuple(proof)))
             if progress is not None:
                 progress(agreement.version)
@@ -309,9 +320,24 @@ def export_bundle(ledger: Ledger, reference: str | None = None,
     finally:
         models.close()
     entries.sort(key=lambda e: e.log_index)
+    if not proofs:
+        _check_whole_log(entries, cp)
     return Bundle(identity.origin, identity.operator, identity.operator_public_key,
-                  latest.note, reference is None, tuple(a.reference for a in agreements),
-                  partner_keys(agreements), tuple(entries))
+                  latest.note, reference is None, tuple(references), keys, tuple(entries))
+
+
+def _check_whole_log(entries: Sequence[BundleEntry], cp: Checkpoint) -> None:
+    """Refuse a whole ledger's entries that are not the checkpoint's log: log indexes 0 to
+    size-1, whose leaves give its root."""
+    tree = merkle.CompactRange()
+    for item in entries:
+        if item.log_index != tree.size:
+            raise VerificationFailed(f"the stored log places no entry at log index {tree.size}: "
+                                     f"its tables were altered; run 'ledger verify'")
+        tree.append(merkle.leaf_hash(item.text.encode()))
+    if tree.root() != cp.root:
+        raise VerificationFailed(f"the entries do not give the root of the checkpoint of size "
+                                 f"{cp.size}: the stored log was altered; run 'ledger verify'")
 
 
 _NUMBER = re.compile(r"[0-9]{1,18}")

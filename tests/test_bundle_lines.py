@@ -29,6 +29,7 @@ from tests.tamper import (
     ORIGIN,
     PROBATION,
     SALFORD,
+    SALFORD_LOG,
     Backdoor,
     Cli,
     backend_of,
@@ -396,3 +397,27 @@ def test_importing_a_bundle_in_lines_takes_no_more_memory_for_four_times_the_ent
     # show anything kept of each entry (its text alone is about 1 KB).
     assert peaks[big_document.name] - peaks[small_document.name] > 20 * 2**20, peaks
     assert peaks[big_lines.name] - peaks[small_lines.name] < 2 * 2**20, peaks
+
+
+# --- export -------------------------------------------------------------------------------------
+
+
+def test_export_in_lines_refuses_a_stored_log_whose_entries_were_moved(ledger_url: str,
+                                                                       tmp_path: Path) -> None:
+    # Entries 4 and 5 of Salford trade places in the log's index behind the ledger's back: a
+    # whole ledger in lines carries no proofs, so its entries in log order must give the
+    # checkpoint's root before a line is written.
+    cli = Cli(ledger_url, tmp_path)
+    cli.salford()
+    cli.run("checkpoint")
+    backdoor = Backdoor(ledger_url)
+    for index, seq in ((SALFORD_LOG[4], -1), (SALFORD_LOG[5], 4), (SALFORD_LOG[4], 5)):
+        backdoor.execute(f'UPDATE log_leaves SET seq = {seq} WHERE "index" = {index}')
+    path = tmp_path / "whole.jsonl"
+    refused = cli.run("export", "-o", str(path), code=3).stderr
+    assert "the entries do not give the root of the checkpoint of size 10" in refused
+    assert refused.count("\n") == 1
+    assert not path.exists()
+    # The document, with its proofs, is refused too, naming the entry.
+    refused = cli.run("export", "-o", str(tmp_path / "whole.json"), code=3).stderr
+    assert "does not prove entry 4 of 'salford-dat-2004'" in refused
