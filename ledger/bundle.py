@@ -614,11 +614,12 @@ class BundleCheck:
         checkpoint = self.checkpoint
         for item in batch:
             index = item.log_index
+            leaf = merkle.leaf_hash(item.text.encode())
             if self.tree is not None:
                 # A whole-ledger bundle holds log entries 0 to size-1, in order: any other
                 # index ends the tree (finish says so).
                 if index == self.tree.size and (checkpoint is None or index < checkpoint.size):
-                    self.tree.append(merkle.leaf_hash(item.text.encode()))
+                    self.tree.append(leaf)
                 else:
                     self.tree = None
             elif not self.head.whole_ledger and index <= self.previous:
@@ -631,8 +632,8 @@ class BundleCheck:
             if checkpoint is not None and item.proof_text is not None:
                 self.proved = True
                 try:
-                    merkle.verify_inclusion(merkle.leaf_hash(item.text.encode()), index,
-                                            checkpoint.size, item.proof, checkpoint.root)
+                    merkle.verify_inclusion(leaf, index, checkpoint.size, item.proof,
+                                            checkpoint.root)
                 except LedgerError as exc:
                     report.failures.append(Failure(f"inclusion proof: {exc.diagnostics()}",
                                                    item.agreement, item.seq, index))
