@@ -745,10 +745,10 @@ class _Replays:
         grouped: dict[str, list[ReplayItem]] = {}
         for item in items:
             grouped.setdefault(item[0], []).append(item)
-        part: Part = (0, 0, [], {})
+        found = _Found()
         for reference, group in grouped.items():
-            part = _plus(part, self._replay(reference, group))
-        return part
+            found.add(self._replay(reference, group))
+        return found.part()
 
     def _replay(self, reference: str, group: list[ReplayItem]) -> Part:
         failures: list[Failure] = []
@@ -791,16 +791,32 @@ class _Replays:
 
     def end(self) -> Part:
         """The agreements still open when the bundle ends: their last entry is missing."""
-        part: Part = (0, 0, [], {})
+        found = _Found()
         for reference in sorted(self.open):
-            part = _plus(part, (0, 1, [Failure(
+            found.add((0, 1, [Failure(
                 "the bundle marks no entry as this agreement's last: it ends before the "
                 "agreement does", reference)], self._close(reference)))
-        return part
+        return found.part()
 
 
-def _plus(a: Part, b: Part) -> Part:
-    return a[0] + b[0], a[1] + b[1], a[2] + b[2], {**a[3], **b[3]}
+@dataclass
+class _Found:
+    """Parts added up in place (never copied for each part added)."""
+
+    entries: int = 0
+    agreements: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    seen: dict[str, str] = field(default_factory=dict)
+
+    def add(self, part: Part) -> None:
+        entries, agreements, failures, seen = part
+        self.entries += entries
+        self.agreements += agreements
+        self.failures.extend(failures)
+        self.seen.update(seen)
+
+    def part(self) -> Part:
+        return self.entries, self.agreements, self.failures, self.seen
 
 
 #: The replays of the worker process this is (each worker replays its own agreements).
@@ -827,7 +843,7 @@ class _Replayers:
         self.pending: list[list[ReplayItem]] = []
         self.running: list[deque[Future[Part]]] = []
         self.held: list[ReplayItem] | None = [] if workers > 1 else None
-        self.found: Part = (0, 0, [], {})
+        self.found = _Found()
         if self.held is not None and expected is not None and expected >= PARALLEL_FROM:
             self.held = None
             self._start()
@@ -869,7 +885,7 @@ class _Replayers:
             self._take(running.popleft().result())
 
     def _take(self, part: Part) -> None:
-        self.found = _plus(self.found, part)
+        self.found.add(part)
 
     def finish(self, report: Report, keys: dict[str, tuple[str, bytes]]) -> None:
         """Wait for the replay and put what it found into the report, with the keys the bundle
@@ -886,7 +902,7 @@ class _Replayers:
                 self._take(self.pools[worker].submit(_end_in_worker, self.origin).result())
         else:
             self._take(self.local.end())
-        entries, agreements, failures, seen_keys = self.found
+        entries, agreements, failures, seen_keys = self.found.part()
         report.entries += entries
         report.agreements += agreements
         report.failures.extend(failures)
