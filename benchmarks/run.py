@@ -326,14 +326,16 @@ def _proofs(location: Location) -> tuple[float, int, int]:
 
 
 def _export(location: Location, path: Path) -> None:
+    """A whole-ledger bundle in lines, as ``ledger export -o FILE.jsonl`` writes it."""
     from projections.audit import export_bundle  # noqa: PLC0415
 
     ledger = Ledger(location)
     try:
-        bundle = export_bundle(ledger)
+        bundle = export_bundle(ledger, proofs=False)
     finally:
         ledger.close()
-    path.write_bytes(bundle.dumps())
+    with path.open("wb") as file:
+        bundle.write_lines(file)
 
 
 def run(entries: int, base: str | None, work: Path, quick: bool) -> dict[str, Any]:
@@ -357,14 +359,16 @@ def run(entries: int, base: str | None, work: Path, quick: bool) -> dict[str, An
         rounds = [_task("raw-verify", url, "2000" if quick else "5000") for _ in range(3)]
         return statistics.median(r["entries"] / r["seconds"] for r in rounds)
 
-    # Import: a whole-ledger bundle; on the largest runs the one-tenth ledger's, to keep the
-    # bundle file (about 2 KB an entry) within memory.
-    source_location = small_location if entries >= 200_000 else location
-    bundle_path = work / "bundle.json"
-    _export(source_location, bundle_path)
+    # Import: the whole ledger's bundle in lines, read entry by entry, and the one-tenth
+    # ledger's beside it for the memory figure.
+    bundle_path, small_bundle_path = work / "bundle.jsonl", work / "bundle-small.jsonl"
+    _export(location, bundle_path)
+    _export(small_location, small_bundle_path)
     target_url, _ = _location(base, work, "imported")
+    small_target_url, _ = _location(base, work, "imported_small")
     raw = raw_rate()
     imported = _task("import", target_url, str(bundle_path))
+    imported_small = _task("import", small_target_url, str(small_bundle_path))
     import_rate = imported["entries"] / imported["seconds"]
     cores = int(imported["workers"])
     figures.append(Figure(f"bulk import of an exported bundle ({imported['entries']} entries)",
@@ -421,7 +425,8 @@ def run(entries: int, base: str | None, work: Path, quick: bool) -> dict[str, An
                           "ms", None, f"proof length {longest}, ceil(log2 n) = {bound}", None,
                           "<= 20 ms, <= ceil(log2 n) hashes", proof_ms <= 20 and longest <= bound))
     for name, big, little in (("verify", verified, verified_small),
-                              ("rebuild", rebuilt, rebuilt_small)):
+                              ("rebuild", rebuilt, rebuilt_small),
+                              ("import", imported, imported_small)):
         growth = big["peak_mb"] / little["peak_mb"]
         figures.append(Figure(f"peak memory of {name}", big["peak_mb"], "MB",
                               little["peak_mb"], f"the same at {small} entries", growth,
@@ -430,7 +435,7 @@ def run(entries: int, base: str | None, work: Path, quick: bool) -> dict[str, An
     # replaying the bundle's agreements in one process (what verifying costs before reading a
     # store, checking a tree or comparing tables), and SQLite's own time to insert the rows a
     # rebuild writes (which one process must do, whatever the number of cores).
-    replayed = _task("replay", url, str(bundle_path))
+    replayed = _task("replay", url, str(small_bundle_path))
     inserted = _task("inserts", url) if location.is_sqlite else None
     floors = {
         "replay_us_per_entry": replayed["seconds"] / replayed["entries"] * 1e6,

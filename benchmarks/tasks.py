@@ -84,22 +84,22 @@ def select(url: str) -> dict[str, Any]:
 
 
 def import_bundle(url: str, path: str) -> dict[str, Any]:
-    """``ledger import``: a whole-ledger bundle into an empty ledger."""
+    """``ledger import``: a whole-ledger bundle into an empty ledger, read entry by entry (a
+    bundle in lines) or whole (a document)."""
     from commands.common import many_objects  # noqa: PLC0415
-    from ledger.bundle import read_bundle  # noqa: PLC0415
+    from ledger.bundle import open_bundle  # noqa: PLC0415
     from ledger.storage import parse_location  # noqa: PLC0415
     from projections.audit import import_bundle as load  # noqa: PLC0415
     from projections.db import default_workers  # noqa: PLC0415
 
     # What `ledger import FILE` does, from reading the file to the last entry stored.
     started = time.perf_counter()
-    with many_objects():
-        bundle = read_bundle(Path(path))
-    report = load(parse_location(url), bundle)
+    with many_objects(), open_bundle(Path(path)) as source:
+        report = load(parse_location(url), source)
     seconds = time.perf_counter() - started
     if not report.ok:
         raise SystemExit(f"import refused: {report.failures[0].line()}")
-    return {"entries": len(bundle.entries), "seconds": seconds, "workers": default_workers()}
+    return {"entries": report.read, "seconds": seconds, "workers": default_workers()}
 
 
 def raw_verify(_url: str, count: str = "3000") -> dict[str, Any]:
@@ -120,13 +120,16 @@ def replay(_url: str, path: str) -> dict[str, Any]:
     Each entry read strictly and every rule checked, its signature included, as ``verify`` and
     ``import`` do, but nothing read from a store, no tree, no read models.
     """
-    from ledger.bundle import _Replay, _replay_share, read_bundle  # noqa: PLC0415
-    from ledger.verify import Report  # noqa: PLC0415
+    from ledger.bundle import ReplayItem, _Replays, open_bundle  # noqa: PLC0415
 
-    bundle = read_bundle(Path(path))
-    share = _Replay(bundle, Report(), 1).share
+    with open_bundle(Path(path)) as source:
+        items: list[ReplayItem] = [(e.agreement, e.text, e.recorded, e.last)
+                              for batch in source.batches() for e in batch]
+        origin = source.head.origin
+    replays = _Replays(origin)
     started = time.perf_counter()
-    entries, _, failures, _ = _replay_share(bundle.origin, share)
+    entries, _, failures, _ = replays.add(items)
+    failures += replays.end()[2]
     seconds = time.perf_counter() - started
     if failures:
         raise SystemExit(f"replay failed: {failures[0].line()}")

@@ -16,7 +16,7 @@ from ledger.errors import InvalidInput, NotFound
 from ledger.values import parse_slug
 
 if TYPE_CHECKING:
-    from ledger.bundle import Bundle
+    from ledger.bundle import BundleHead
     from ledger.keys import Signer
     from projections.log import MerkleLog
 
@@ -152,10 +152,13 @@ def prove(opts: Common,
 def export(opts: Common,
            reference: Annotated[str | None, typer.Argument(
                metavar="REF", help="The agreement to export (default: the whole ledger).")] = None,
-           output: Annotated[Path, typer.Option("-o", "--output", help="Bundle file to write.")]
+           output: Annotated[Path, typer.Option(
+               "-o", "--output", help="Bundle file to write: one JSON document, or JSON lines "
+                                      "read entry by entry if its name ends in .jsonl.")]
            = Path("bundle.json")) -> None:
     """Write an audit bundle: every entry, the partners' keys, the latest checkpoint with its
-    cosignatures, and an inclusion proof of every entry."""
+    cosignatures, and an inclusion proof of every entry (a whole ledger in lines leaves the
+    proofs out: its tree is rebuilt from the entries)."""
     from commands import render  # noqa: PLC0415
     from ledger.note import Checkpoint  # noqa: PLC0415
     from projections.audit import export_bundle  # noqa: PLC0415
@@ -165,12 +168,19 @@ def export(opts: Common,
                            f"{output / 'bundle.json'}")
     if not output.parent.is_dir():
         raise InvalidInput(f"-o {output}: there is no folder {output.parent}; make it first")
+    lines = output.suffix == ".jsonl"
     with opts.reading() as ledger, render.progress("exporting", quiet=opts.json) as advance:
-        bundle = export_bundle(ledger, reference, advance)
+        # A whole ledger in lines is checked against its root whole: it carries no proofs.
+        bundle = export_bundle(ledger, reference, advance,
+                               proofs=not (lines and reference is None))
     entries, cp = bundle.entries, Checkpoint.parse(bundle.checkpoint.text)
     agreements = bundle.agreements
     try:
-        output.write_bytes(bundle.dumps())
+        with output.open("wb") as file:
+            if lines:
+                bundle.write_lines(file)
+            else:
+                file.write(bundle.dumps())
     except OSError as exc:
         raise InvalidInput(f"cannot write the bundle to {output}: {exc.strerror}") from None
     if opts.json:
@@ -186,7 +196,7 @@ OperatorKey = Annotated[str | None, typer.Option(
          "hex digits each, as 'ledger init' and verify-bundle print them), or its note "
          "verifier key (NAME+ID+KEY).")]
 
-def _operator_key(given: str | None, bundle: Bundle) -> tuple[bytes | None, str | None]:
+def _operator_key(given: str | None, bundle: BundleHead) -> tuple[bytes | None, str | None]:
     """The operator key (and note name) the auditor holds, from any of the forms the ledger
     shows it in: its key id, its public key, or its verifier key."""
     from ledger.keys import key_id, parse_public_key  # noqa: PLC0415
@@ -211,17 +221,16 @@ def verify_bundle_command(opts: Common,
                           operator_key: OperatorKey = None) -> None:
     """Check an audit bundle offline: signatures, chains, rules replayed, every proof and the
     checkpoint's signatures. Exit 3 on any failure."""
-    from ledger.bundle import read_bundle, verify_bundle  # noqa: PLC0415
+    from ledger.bundle import open_bundle, verify_bundle  # noqa: PLC0415
     from projections.db import default_workers  # noqa: PLC0415
 
-    with many_objects():
-        bundle = read_bundle(path)
-    expected, name = _operator_key(operator_key, bundle)
-    report = verify_bundle(bundle, expected, default_workers(), expected_operator_name=name)
-    _report(opts, report, bundle)
+    with many_objects(), open_bundle(path) as source:
+        expected, name = _operator_key(operator_key, source.head)
+        report = verify_bundle(source, expected, default_workers(), expected_operator_name=name)
+    _report(opts, report, source.head)
 
 
-def _report(opts: Common, report: Any, bundle: Bundle) -> None:
+def _report(opts: Common, report: Any, bundle: BundleHead) -> None:
     from ledger.keys import key_id  # noqa: PLC0415
     from ledger.note import Checkpoint  # noqa: PLC0415
 
@@ -246,18 +255,18 @@ def import_command(opts: Common,
                    operator_key: OperatorKey = None) -> None:
     """Load a verified bundle into an empty ledger (an auditor's own copy). A bundle that fails
     any check is refused whole and nothing is written."""
-    from ledger.bundle import read_bundle  # noqa: PLC0415
+    from ledger.bundle import open_bundle  # noqa: PLC0415
     from projections.audit import import_bundle  # noqa: PLC0415
 
-    with many_objects():
-        bundle = read_bundle(path)
-    expected, name = _operator_key(operator_key, bundle)
     location = opts.location
-    report = import_bundle(location, bundle, expected, expected_operator_name=name)
+    with many_objects(), open_bundle(path) as source:
+        head = source.head
+        expected, name = _operator_key(operator_key, head)
+        report = import_bundle(location, source, expected, expected_operator_name=name)
     if not report.ok:
-        _report(opts, report, bundle)
+        _report(opts, report, head)
     if opts.json:
-        emit_json({"ledger": location.describe(), "entries": len(bundle.entries),
-                   "origin": bundle.origin})
+        emit_json({"ledger": location.describe(), "entries": report.read,
+                   "origin": head.origin})
         return
-    screen.echo(f"imported {len(bundle.entries)} verified entries into {location.describe()}")
+    screen.echo(f"imported {report.read} verified entries into {location.describe()}")

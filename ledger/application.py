@@ -413,14 +413,34 @@ class Ledger(Acts, Application[UUID]):
         through the same aggregate; the entries keep their order so that the copy's log is the
         original's.
         """
+        self.store_in_one_transaction([events])
+
+    def store_in_one_transaction(self, batches: Iterable[Sequence[StoredEvent]]) -> None:
+        """:meth:`store_verified` of events that come a batch at a time: each batch is written
+        as it comes, all of them in one transaction, committed once ``batches`` ends. If it
+        raises instead (a check of what was written failed), nothing is stored.
+        """
+        # eventsourcing inserts a list of events in a transaction of its own; its recorders'
+        # insert step within a transaction is what writes one list after another here.
+        recorder: Any = self.recorder
+        identity = False
         try:
-            self.recorder.insert_events(events)
+            with recorder.datastore.transaction(commit=True) as cursor:
+                for events in batches:
+                    if not events:
+                        continue
+                    if self.location.is_sqlite:
+                        recorder._insert_events(cursor, events)
+                    else:
+                        recorder._insert_stored_events(cursor, events)
+                    identity = identity or any(e.originator_id == IDENTITY_ID for e in events)
         except IntegrityError:
-            raise InvalidInput("some of these entries are already stored; import into an "
-                               "empty ledger") from None
+            raise InvalidInput("these entries hold one agreement's entry twice, or the ledger "
+                               "already holds some of them; import into an empty ledger") \
+                from None
         except PersistenceError as exc:
             raise refused(self.location, exc) from None
-        if any(e.originator_id == IDENTITY_ID for e in events):
+        if identity:
             make_append_only(self.location)
 
     def identity_event(self, origin: str, operator: str, operator_key: bytes) -> StoredEvent:

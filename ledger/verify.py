@@ -132,12 +132,14 @@ def topic_of(action: str) -> str:
 
 
 def check_agreement(records: Iterable[RecordedEntry], origin: str, uuid: UUID,
-                    reference: str | None = None) -> tuple[int, Failure | None, Agreement | None]:
+                    reference: str | None = None, *, start: Agreement | None = None
+                    ) -> tuple[int, Failure | None, Agreement | None]:
     """Replay one agreement's stored entries, checking everything; stop at the first failure.
 
     Each entry is read strictly and checked against where it is stored (agreement, position,
-    event type); :meth:`Agreement.replay` checks every rule. Returns the number of entries
-    that checked out, the failure (if any) and the agreement as rebuilt from the entries that
+    event type); :meth:`Agreement.replay` checks every rule. ``start`` is the agreement as its
+    earlier entries made it, where these follow them. Returns the number of entries that
+    checked out, the failure (if any) and the agreement as rebuilt from the entries that
     checked out.
     """
     at: dict[str, Any] = {"seq": None, "name": reference}
@@ -161,10 +163,10 @@ def check_agreement(records: Iterable[RecordedEntry], origin: str, uuid: UUID,
                     f"store was altered")
             yield entry, record.recorded
 
-    agreement: Agreement | None = None
+    agreement: Agreement | None = start
     checked = 0
     try:
-        for agreement in Agreement.replaying(entries(), origin):  # noqa: B007
+        for agreement in Agreement.replaying(entries(), origin, start=start):  # noqa: B007
             checked += 1
     except LedgerError as exc:
         return checked, Failure(exc.diagnostics(), at["name"], at["seq"]), agreement

@@ -10,18 +10,27 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.persistence import PersistenceError, StoredEvent
 
 from ledger import merkle
 from ledger.application import Ledger
-from ledger.bundle import Bundle, BundleEntry, check_checkpoint, partner_keys, verify_bundle
+from ledger.bundle import (
+    Bundle,
+    BundleCheck,
+    BundleEntry,
+    BundleHead,
+    BundleSource,
+    check_checkpoint,
+    partner_keys,
+)
 from ledger.checkpoints import CheckpointRecord, signed_checkpoint
 from ledger.domain import Agreement, agreement_id
 from ledger.errors import (
@@ -249,14 +258,18 @@ def _in_parallel(location: Location, shares: list[tuple[UUID, str | None]], work
 
 
 def export_bundle(ledger: Ledger, reference: str | None = None,
-                  progress: Progress | None = None) -> Bundle:
+                  progress: Progress | None = None, *, proofs: bool = True) -> Bundle:
     """A bundle of one agreement (or the whole ledger) against the latest checkpoint.
 
     The checkpoint and its cosignatures are read from the event store and checked; every
     entry's inclusion proof is checked against the checkpoint's root, from the entry's own
     bytes, before it is written: edited log tables make export fail, naming the entry, never
-    hand out a proof the signed checkpoint does not back.
+    hand out a proof the signed checkpoint does not back. Without ``proofs`` (a whole ledger
+    in lines, whose reader rebuilds the tree), the entries themselves, in log order, must give
+    the checkpoint's root instead.
     """
+    if not proofs and reference is not None:
+        raise InvalidInput("an agreement's bundle needs its proofs")
     identity = ledger.identity
     models = ReadModels(ledger)
     try:
@@ -265,12 +278,17 @@ def export_bundle(ledger: Ledger, reference: str | None = None,
         if latest is None:
             raise NotFound("no checkpoint yet; the operator makes one with 'ledger checkpoint'")
         cp = latest.checkpoint
-        if reference is not None:
-            agreements = [ledger.agreement(reference)]
-        else:
-            agreements = [ledger.load(uuid) for uuid in drafted_agreements(ledger)]
+        uuids = [agreement_id(reference)] if reference is not None else list(
+            drafted_agreements(ledger))
         entries = []
-        for agreement in agreements:
+        references: list[str] = []
+        keys: dict[str, tuple[str, bytes]] = {}
+        for uuid in uuids:
+            # One agreement at a time: only its keys are kept once its entries are listed.
+            agreement = ledger.agreement(reference) if reference is not None else ledger.load(
+                uuid)
+            references.append(agreement.reference)
+            keys.update(partner_keys([agreement]))
             indexes = log.indexes(agreement.reference)
             newer = [seq for seq, index in indexes.items() if index >= cp.size]
             if newer or len(indexes) < agreement.version:
@@ -278,19 +296,21 @@ def export_bundle(ledger: Ledger, reference: str | None = None,
                     f"entry {min(newer or [len(indexes) + 1])} of {agreement.reference!r} is "
                     f"newer than the latest checkpoint (size {cp.size}); make a checkpoint "
                     f"first")
-            proofs = log.inclusions(indexes.values(), cp.size)
+            found = log.inclusions(indexes.values(), cp.size) if proofs else {}
             for act in agreement.history:
                 seq = act.entry.statement.seq
                 index = indexes[seq]
-                proof = proofs[index]
-                try:
-                    merkle.verify_inclusion(merkle.leaf_hash(act.entry.text.encode()), index,
-                                            cp.size, proof, cp.root)
-                except ProofError:
-                    raise VerificationFailed(
-                        f"the stored log does not prove entry {seq} of {agreement.reference!r} "
-                        f"(log index {index}) in the checkpoint of size {cp.size}: its tables "
-                        f"were altered; run 'ledger verify'") from None
+                proof = found.get(index, [])
+                if proofs:
+                    try:
+                        merkle.verify_inclusion(merkle.leaf_hash(act.entry.text.encode()),
+                                                index, cp.size, proof, cp.root)
+                    except ProofError:
+                        raise VerificationFailed(
+                            f"the stored log does not prove entry {seq} of "
+                            f"{agreement.reference!r} (log index {index}) in the checkpoint of "
+                            f"size {cp.size}: its tables were altered; run 'ledger verify'") \
+                            from None
                 entries.append(BundleEntry.of(index, act.recorded, act.entry, tuple(proof)))
             if progress is not None:
                 progress(agreement.version)
@@ -300,9 +320,24 @@ def export_bundle(ledger: Ledger, reference: str | None = None,
     finally:
         models.close()
     entries.sort(key=lambda e: e.log_index)
+    if not proofs:
+        _check_whole_log(entries, cp)
     return Bundle(identity.origin, identity.operator, identity.operator_public_key,
-                  latest.note, reference is None, tuple(a.reference for a in agreements),
-                  partner_keys(agreements), tuple(entries))
+                  latest.note, reference is None, tuple(references), keys, tuple(entries))
+
+
+def _check_whole_log(entries: Sequence[BundleEntry], cp: Checkpoint) -> None:
+    """Refuse a whole ledger's entries that are not the checkpoint's log: log indexes 0 to
+    size-1, whose leaves give its root."""
+    tree = merkle.CompactRange()
+    for item in entries:
+        if item.log_index != tree.size:
+            raise VerificationFailed(f"the stored log places no entry at log index {tree.size}: "
+                                     f"its tables were altered; run 'ledger verify'")
+        tree.append(merkle.leaf_hash(item.text.encode()))
+    if tree.root() != cp.root:
+        raise VerificationFailed(f"the entries do not give the root of the checkpoint of size "
+                                 f"{cp.size}: the stored log was altered; run 'ledger verify'")
 
 
 _NUMBER = re.compile(r"[0-9]{1,18}")
@@ -380,39 +415,80 @@ def _entry_index(log: MerkleLog, entry: str) -> int:
     return log.index_of(parse_slug(reference, "agreement reference"), int(seq))
 
 
-def import_bundle(location: Location, bundle: Bundle,
+def import_bundle(location: Location, source: BundleSource,
                   expected_operator_key: bytes | None = None,
                   workers: int | None = None, *,
                   expected_operator_name: str | None = None) -> Report:
     """Check a bundle and, only if every check passes, load it into an empty ledger.
 
-    All or nothing: the ledger's identity, every entry in log order and (for a whole-ledger
-    bundle, whose log the copy's is) the checkpoint with every cosignature by a key the bundle
-    gives its partner are written in one transaction, so an import that is interrupted leaves
-    the ledger as it found it. Returns the verification report; a failing bundle is returned
-    unloaded, nothing written.
+    The bundle is read once, entry by entry (:class:`~ledger.bundle.BundleCheck`): each batch
+    of entries is checked and written as it comes, within one transaction that is committed
+    only once every check has passed. All or nothing: the ledger's identity, every entry in
+    log order and (for a whole-ledger bundle, whose log the copy's is) the checkpoint with
+    every cosignature by a key the bundle gives its partner are stored together, or, if any
+    check fails or the import is interrupted, nothing is, and a ledger file the import made is
+    removed. Returns the verification report; a failing bundle is returned unloaded.
     """
-    report = verify_bundle(bundle, expected_operator_key,
-                           workers if workers is not None else default_workers(),
-                           expected_operator_name=expected_operator_name)
+    head = source.head
+    count = workers if workers is not None else default_workers()
+    with BundleCheck(head, expected_operator_key, count,
+                     expected_operator_name=expected_operator_name) as check:
+        if not check.header_ok:
+            # Refused before any entry: the rest is checked only to report all of it.
+            for batch in source.batches():
+                check.add(batch)
+            return check.finish()
+        made = location.is_sqlite and location.sqlite_kind() == "missing"
+        try:
+            ledger, initialised = _empty_ledger(location, head)
+            try:
+                ledger.store_in_one_transaction(_checked_events(ledger, initialised, source,
+                                                                check))
+            finally:
+                ledger.close()
+        except _Refused as refused:
+            _remove_made(location, made)
+            return refused.report
+        except BaseException:
+            _remove_made(location, made)
+            raise
+    return check.report
+
+
+class _Refused(Exception):
+    """Ends an import's transaction, storing nothing: the bundle did not check out."""
+
+    def __init__(self, report: Report) -> None:
+        super().__init__("the bundle did not check out")
+        self.report = report
+
+
+def _checked_events(ledger: Ledger, initialised: bool, source: BundleSource,
+                    check: BundleCheck) -> Iterator[list[StoredEvent]]:
+    """The events of an import, a batch at a time, each batch checked as it is read; the last
+    batch (the checkpoint) only once every check has passed, else :class:`_Refused`."""
+    head = source.head
+    if not initialised:
+        yield [ledger.identity_event(head.origin, head.operator, head.operator_key)]
+    for batch in source.batches():
+        check.add(batch)
+        yield [ledger.stored_event(e) for e in batch]
+    report = check.finish()
     if not report.ok:
-        return report
-    ledger, initialised = _empty_ledger(location, bundle)
-    try:
-        events = [] if initialised else [ledger.identity_event(
-            bundle.origin, bundle.operator, bundle.operator_key)]
-        # Every entry was read strictly and replayed by the verification just passed.
-        events += [ledger.stored_event(e) for e in sorted(bundle.entries,
-                                                           key=lambda e: e.log_index)]
-        if bundle.whole_ledger:
-            events += ledger.checkpoint_events_of(_bundle_checkpoint(bundle))
-        ledger.store_verified(events)
-    finally:
-        ledger.close()
-    return report
+        raise _Refused(report)
+    if head.whole_ledger:
+        yield ledger.checkpoint_events_of(_bundle_checkpoint(head))
 
 
-def _bundle_checkpoint(bundle: Bundle) -> CheckpointRecord:
+def _remove_made(location: Location, made: bool) -> None:
+    """Remove the ledger file an import made, and what SQLite keeps beside it."""
+    if not made or location.path is None:
+        return
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{location.path}{suffix}").unlink(missing_ok=True)
+
+
+def _bundle_checkpoint(bundle: BundleHead) -> CheckpointRecord:
     """The bundle's checkpoint as the copy keeps it (:func:`_kept_checkpoint`)."""
     return _kept_checkpoint(bundle.checkpoint, bundle.origin, bundle.operator,
                             bundle.operator_key, bundle.keys)
@@ -533,7 +609,7 @@ def _replay_new(ledger: Ledger, origin: str, new: Sequence[BundleEntry],
     return replayed
 
 
-def _empty_ledger(location: Location, bundle: Bundle) -> tuple[Ledger, bool]:
+def _empty_ledger(location: Location, bundle: BundleHead) -> tuple[Ledger, bool]:
     """The ledger to import into, and whether it already has the bundle's identity."""
     ledger = Ledger(location, create=True)
     if not ledger.is_initialised():

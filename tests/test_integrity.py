@@ -427,9 +427,10 @@ def test_a_cosigner_name_stands_for_one_partner_in_the_ledger(cli: Cli) -> None:
 
 
 def test_an_import_stopped_after_its_first_write_leaves_all_or_nothing(cli: Cli) -> None:
-    bundle = cli.folder / "whole.json"
+    bundle = cli.folder / "whole.jsonl"
     cli.run("export", "-o", str(bundle))
-    target = str(cli.folder / "copy.db") if Backdoor(cli.url).sqlite else _fresh_postgres()
+    sqlite = Backdoor(cli.url).sqlite
+    target = str(cli.folder / "copy.db") if sqlite else _fresh_postgres()
     from eventsourcing.postgres import PostgresApplicationRecorder  # noqa: PLC0415
     from eventsourcing.sqlite import SQLiteApplicationRecorder  # noqa: PLC0415
 
@@ -439,20 +440,28 @@ def test_an_import_stopped_after_its_first_write_leaves_all_or_nothing(cli: Cli)
         def insert(self: Any, *args: Any, **kwargs: Any) -> Any:
             real(self, *args, **kwargs)
             calls["n"] += 1
-            raise KeyboardInterrupt  # the process dies after its first commit
+            raise KeyboardInterrupt  # the process dies after its first write
         return insert
 
-    with (mock.patch.object(SQLiteApplicationRecorder, "insert_events",
-                            insert_then_stop(SQLiteApplicationRecorder.insert_events)),
-          mock.patch.object(PostgresApplicationRecorder, "insert_events",
-                            insert_then_stop(PostgresApplicationRecorder.insert_events))):
+    # The import writes its batches in one transaction, each through the recorder's own
+    # insert step: the first batch is written, then the process stops.
+    with (mock.patch.object(SQLiteApplicationRecorder, "_insert_events",
+                            insert_then_stop(SQLiteApplicationRecorder._insert_events)),
+          mock.patch.object(PostgresApplicationRecorder, "_insert_stored_events",
+                            insert_then_stop(PostgresApplicationRecorder._insert_stored_events))):
         result = cli.runner.invoke(_app(), ["import", str(bundle), "--ledger", target],
                                    env={"LEDGER_KEYS": str(cli.keys), "LEDGER_URL": None})
     assert calls["n"] == 1
     assert result.exit_code == 130
+    # Nothing at all: the ledger file the import made is gone, the schema holds no event.
+    if sqlite:
+        assert not Path(target).exists()
+    else:
+        assert Backdoor(target).event_count() == 0
+    # The same import, not stopped, gives everything, checkpoint and cosignature included.
+    cli.run("import", str(bundle), ledger=target)
     copy = Backdoor(target)
     entries = sum(1 for r in copy.rows() if r.topic.startswith("agreement-ledger:Agreement."))
-    # Everything, checkpoint and cosignature included, or (on the old path) nothing at all.
     assert entries == ENTRIES + 2
     report = cli.json("verify", ledger=target)
     assert report["ok"]
