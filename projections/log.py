@@ -16,7 +16,17 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, Engine, Select, func, literal, select, tuple_, union_all
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    and_,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from ledger import merkle, tiles
@@ -343,13 +353,18 @@ class MerkleLog:
 
         compute(plan)
         found: dict[tuple[int, int], bytes] = {}
-        leaves = sorted(index for level, index in wanted if not level)
-        nodes = sorted(place for place in wanted if place[0])
+        by_level: dict[int, list[int]] = {}
+        for level, index in sorted(wanted):
+            by_level.setdefault(level, []).append(index)
+        leaves = by_level.pop(0, [])
         parts = [select(literal(0).label("level"), LogLeafRow.index, LogLeafRow.hash)
                  .where(LogLeafRow.index.in_(leaves))] if leaves else []
-        if nodes:
-            parts.append(select(LogNodeRow.level, LogNodeRow.index, LogNodeRow.hash)
-                         .where(tuple_(LogNodeRow.level, LogNodeRow.index).in_(nodes)))
+        if by_level:
+            # A condition for each level, each on the primary key: SQLite scans the whole
+            # table for (level, index) IN (...) pairs.
+            parts.append(select(LogNodeRow.level, LogNodeRow.index, LogNodeRow.hash).where(
+                or_(*(and_(LogNodeRow.level == level, LogNodeRow.index.in_(indexes))
+                      for level, indexes in by_level.items()))))
         if parts:
             found = {(int(level), int(index)): bytes(digest)
                      for level, index, digest in conn.execute(
