@@ -34,7 +34,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment, TopicError, get_topic
 
 from ledger._internal import codec
-from ledger._internal.notifications import StateRow, select_states
+from ledger._internal.notifications import StateRow, copy_events, select_states
 from ledger.acts import Acts, BodyOf, Recorded, signed_entry
 from ledger.checkpoints import CheckpointRecord, checkpoint_id
 from ledger.domain import Acted, Agreement, agreement_id
@@ -423,7 +423,7 @@ class Ledger(Acts, Application[UUID]):
         # eventsourcing inserts a list of events in a transaction of its own; its recorders'
         # insert step within a transaction is what writes one list after another here.
         recorder: Any = self.recorder
-        identity = False
+        identity = locked = False
         try:
             with recorder.datastore.transaction(commit=True) as cursor:
                 for events in batches:
@@ -432,7 +432,13 @@ class Ledger(Acts, Application[UUID]):
                     if self.location.is_sqlite:
                         recorder._insert_events(cursor, events)
                     else:
-                        recorder._insert_stored_events(cursor, events)
+                        if not locked:
+                            # As eventsourcing inserts: the table's lock first, so that the
+                            # notification ids are given in commit order.
+                            recorder._lock_table(cursor)
+                            recorder._notify_channel(cursor)
+                            locked = True
+                        copy_events(recorder, cursor, events)
                     identity = identity or any(e.originator_id == IDENTITY_ID for e in events)
         except IntegrityError:
             raise InvalidInput("these entries hold one agreement's entry twice, or the ledger "

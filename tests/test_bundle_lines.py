@@ -160,6 +160,28 @@ def test_both_layouts_import_into_the_same_copy(source: Source, target: str,
     assert (report["ok"], report["entries"], report["agreements"]) == (True, ENTRIES, 2)
 
 
+def test_an_import_stores_the_event_rows_of_the_ledger_it_copies(source: Source,
+                                                                  target: str) -> None:
+    """Each entry's stored row is the one the source stores, byte for byte and in the same
+    order (on PostgreSQL the import writes them by COPY, the source through eventsourcing)."""
+    from ledger.application import ENTRY_TOPICS, Ledger  # noqa: PLC0415
+    from ledger.storage import parse_location  # noqa: PLC0415
+
+    def stored(url: str) -> list[tuple[Any, ...]]:
+        ledger = Ledger(parse_location(url))
+        try:
+            return [(row.originator_id, row.originator_version, row.topic, row.state)
+                    for row in ledger.recorder.select_notifications(1, 10_000)
+                    if row.topic in ENTRY_TOPICS]
+        finally:
+            ledger.close()
+
+    source.cli.run("import", str(source.path("whole")), ledger=target)
+    copied, original = stored(target), stored(source.cli.url)
+    assert len(copied) == ENTRIES
+    assert copied == original
+
+
 def test_an_agreements_bundle_in_lines_imports_that_agreement_alone(source: Source,
                                                                     target: str) -> None:
     cli = source.cli

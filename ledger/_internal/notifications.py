@@ -1,4 +1,5 @@
-"""The notification log read as plain rows: id, topic, stored state and whose event it is.
+"""The notification log read as plain rows (id, topic, stored state and whose event it is),
+and a verified bundle's events written to it by COPY on PostgreSQL.
 
 eventsourcing's ``select_notifications`` builds a ``Notification`` with a ``UUID`` for every
 row; sequencing and checking the log read every entry of the ledger and need neither. This
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, NamedTuple
+
+from eventsourcing.persistence import StoredEvent
 
 
 class StateRow(NamedTuple):
@@ -65,3 +68,19 @@ def select_states(recorder: Any, start: int, limit: int, stop: int | None = None
     with datastore.transaction(commit=False) as cursor:
         cursor.execute(text, params)
         return [StateRow(*row) for row in cursor.fetchall()]
+
+
+def copy_events(recorder: Any, cursor: Any, events: Sequence[StoredEvent]) -> None:
+    """Write ``events`` to a PostgreSQL recorder's table through ``cursor`` (in its
+    transaction, the table already locked) with one COPY: the same columns, in the same order,
+    as eventsourcing's own insert, at a fraction of its cost a row (a test compares the rows
+    an import stores with those of the ledger it copies)."""
+    from psycopg import sql  # noqa: PLC0415 - only for a PostgreSQL ledger
+
+    statement = sql.SQL("COPY {}.{} (originator_id, originator_version, topic, state) "
+                        "FROM STDIN").format(sql.Identifier(recorder.datastore.schema),
+                                             sql.Identifier(recorder.events_table_name))
+    with cursor.copy(statement) as copy:
+        for event in events:
+            copy.write_row((event.originator_id, event.originator_version, event.topic,
+                            event.state))
