@@ -431,24 +431,25 @@ def test_an_import_stopped_after_its_first_write_leaves_all_or_nothing(cli: Cli)
     cli.run("export", "-o", str(bundle))
     sqlite = Backdoor(cli.url).sqlite
     target = str(cli.folder / "copy.db") if sqlite else _fresh_postgres()
-    from eventsourcing.postgres import PostgresApplicationRecorder  # noqa: PLC0415
     from eventsourcing.sqlite import SQLiteApplicationRecorder  # noqa: PLC0415
+
+    from ledger import application  # noqa: PLC0415
 
     calls = {"n": 0}
 
     def insert_then_stop(real: Any) -> Any:
-        def insert(self: Any, *args: Any, **kwargs: Any) -> Any:
-            real(self, *args, **kwargs)
+        def insert(*args: Any, **kwargs: Any) -> Any:
+            real(*args, **kwargs)
             calls["n"] += 1
             raise KeyboardInterrupt  # the process dies after its first write
         return insert
 
     # The import writes its batches in one transaction, each through the recorder's own
-    # insert step: the first batch is written, then the process stops.
+    # insert step (on PostgreSQL, a COPY): the first batch is written, then the process stops.
     with (mock.patch.object(SQLiteApplicationRecorder, "_insert_events",
                             insert_then_stop(SQLiteApplicationRecorder._insert_events)),
-          mock.patch.object(PostgresApplicationRecorder, "_insert_stored_events",
-                            insert_then_stop(PostgresApplicationRecorder._insert_stored_events))):
+          mock.patch.object(application, "copy_events",
+                            insert_then_stop(application.copy_events))):
         result = cli.runner.invoke(_app(), ["import", str(bundle), "--ledger", target],
                                    env={"LEDGER_KEYS": str(cli.keys), "LEDGER_URL": None})
     assert calls["n"] == 1
