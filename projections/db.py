@@ -8,6 +8,7 @@ a second process waits, then sees the first one's position and carries on from t
 
 from __future__ import annotations
 
+import operator
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -97,13 +98,19 @@ class RawRows:
         self._convert = [(i, p) for i, p in enumerate(processors)
                          if p is not None and not isinstance(columns[i].type, LargeBinary)]
         self.key = [self.names.index(c.name) for c in t.primary_key.columns]
+        # Every table has two columns or more, so the getter gives a tuple.
+        assert len(self.names) > 1
+        self._get = operator.itemgetter(*self.names)
 
     def values(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
         """``row`` as the driver stores it."""
-        value = [row[n] for n in self.names]
+        value: tuple[Any, ...] = self._get(row)
+        if not self._convert:
+            return value
+        converted = list(value)
         for i, process in self._convert:
-            value[i] = process(value[i])
-        return tuple(value)
+            converted[i] = process(converted[i])
+        return tuple(converted)
 
     @property
     def insert_sql(self) -> str:
