@@ -47,7 +47,7 @@ from ledger.note import (
     verify_cosignature,
     verify_note_signature,
 )
-from ledger.statement import MAX_ENTRY_BYTES, Entry, parse_origin
+from ledger.statement import ACTIONS, MAX_ENTRY_BYTES, Entry, parse_origin
 from ledger.verify import Failure, RecordedEntry, Report, check_agreement
 
 BUNDLE_FORMAT = "agreement-ledger/bundle/v1"
@@ -382,6 +382,14 @@ def _entry(log_index: int, recorded_text: str, raw_entry: msgspec.Raw,
                            f"({type(exc).__name__}: {exc})") from None
     if not isinstance(agreement, str) or isinstance(seq, bool) or not isinstance(seq, int):
         raise InvalidInput("an entry's statement must name its agreement and its seq")
+    # Import makes each entry's stored event before its agreement's replay reads it strictly:
+    # a seq or action no statement has (Statement.from_json) cannot be one, nor be stored.
+    if not 1 <= seq < 2**53:
+        raise InvalidInput(f"the bundle's entry at log index {log_index}: statement seq must "
+                           f"be a whole number from 1")
+    if action not in ACTIONS:
+        raise InvalidInput(f"the bundle's entry at log index {log_index}: {action!r} is not "
+                           f"an action")
     if proof is not None and not isinstance(proof, list):
         raise InvalidInput(f"the proof of the bundle's entry at log index {log_index} is "
                            f"not a list of hashes")

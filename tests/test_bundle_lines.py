@@ -278,6 +278,24 @@ def mark_an_earlier_entry_last(lines: list[bytes]) -> None:
     lines[number] = dump({**row, "last": True})
 
 
+def name_no_action(lines: list[bytes]) -> None:
+    # An action no statement has: import made its stored event before the replay refused it,
+    # and crashed on it (KeyError) instead of refusing the bundle.
+    number = at(lines, SALFORD, 3)
+    row = json.loads(lines[number])
+    row["entry"]["statement"]["action"] = "bogus"
+    lines[number] = dump(row)
+
+
+def give_a_seq_beyond_any(lines: list[bytes]) -> None:
+    # A seq no statement has, too large for the event store's integer column: SQLite's driver
+    # raised OverflowError (a traceback), PostgreSQL refused the write.
+    number = at(lines, SALFORD, 3)
+    row = json.loads(lines[number])
+    row["entry"]["statement"]["seq"] = 2**63
+    lines[number] = dump(row)
+
+
 @dataclass(frozen=True)
 class Case:
     change: Edit
@@ -321,6 +339,10 @@ CASES = {
     "entry-after-the-last": Case(mark_an_earlier_entry_last, 3, "an entry follows the one the "
                                  "bundle marks as its agreement's last", "an entry follows the "
                                  "one the bundle marks as its agreement's last"),
+    "unknown-action": Case(name_no_action, 1, "'bogus' is not an action",
+                           "'bogus' is not an action"),
+    "seq-beyond-any": Case(give_a_seq_beyond_any, 1, "statement seq must be a whole number",
+                           "statement seq must be a whole number"),
 }
 
 PARAMS = [pytest.param(name, scope, id=f"{name}-{scope}")
