@@ -465,3 +465,29 @@ def test_export_in_lines_refuses_a_stored_log_whose_entries_were_moved(ledger_ur
     # The document, with its proofs, is refused too, naming the entry.
     refused = cli.run("export", "-o", str(tmp_path / "whole.json"), code=3).stderr
     assert "does not prove entry 4 of 'salford-dat-2004'" in refused
+
+
+def test_an_import_that_fails_never_removes_a_ledger_another_import_made(
+        source: Source, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two imports into the same new SQLite file: the second found no file when it began (it
+    looked before the first made it), then failed on the ledger the first committed. It must
+    not remove that ledger: it was not its own."""
+    if source.backend != "sqlite":
+        pytest.skip("a SQLite ledger file")
+    from ledger.bundle import open_bundle  # noqa: PLC0415
+    from ledger.errors import LedgerError  # noqa: PLC0415
+    from ledger.storage import Location, parse_location  # noqa: PLC0415
+    from projections.audit import import_bundle  # noqa: PLC0415
+
+    target = tmp_path / "copy.db"
+    location = parse_location(str(target))
+    first = source.cli.json("import", str(source.path("whole")), ledger=str(target))
+    assert first["entries"] == ENTRIES
+    # The second import's look at the file, taken before the first import made it.
+    kind = Location.sqlite_kind
+    looks = iter(["missing"])
+    monkeypatch.setattr(Location, "sqlite_kind", lambda self: next(looks, None) or kind(self))
+    with open_bundle(source.path("whole")) as bundle, pytest.raises(LedgerError):
+        import_bundle(location, bundle, workers=1)
+    assert target.exists()
+    assert source.cli.json("verify", ledger=str(target))["entries"] == ENTRIES
