@@ -690,18 +690,25 @@ def check_checkpoint(note: SignedNote, origin: str, operator: str, operator_key:
     operator_id = note_key_id(operator, operator_key, ED25519_KEY_TYPE)
     cosigners: list[str] = []
     ignored = 0
+    # Each key's cosignature id computed once (the first key listed of each id counts): the
+    # bundle's first line may list hundreds of thousands of keys.
+    names = {sig.name for sig in note.signatures}
+    cosigning: dict[tuple[str, bytes], bytes] = {}
+    for partner, public in keys.values():
+        if partner in names:
+            cosigning.setdefault(
+                (partner, note_key_id(partner, public, COSIGNATURE_KEY_TYPE)), public)
     for sig in note.signatures:
         if sig.name == operator and sig.key_id == operator_id:
             continue
-        known = [public for partner, public in keys.values() if partner == sig.name
-                 and note_key_id(sig.name, public, COSIGNATURE_KEY_TYPE) == sig.key_id]
-        if not known:
+        known = cosigning.get((sig.name, sig.key_id))
+        if known is None:
             # C2SP signed-note: a line under a key the verifier does not know is ignored; it
             # vouches for nothing, and fails nothing.
             ignored += 1
             continue
         try:
-            verify_cosignature(note, sig.name, known[0])
+            verify_cosignature(note, sig.name, known)
             cosigners.append(sig.name)
         except LedgerError as exc:
             fail(Failure(f"checkpoint: {exc.diagnostics()}"))

@@ -491,3 +491,40 @@ def test_an_import_that_fails_never_removes_a_ledger_another_import_made(
         import_bundle(location, bundle, workers=1)
     assert target.exists()
     assert source.cli.json("verify", ledger=str(target))["entries"] == ENTRIES
+
+
+def test_a_head_of_many_keys_and_signature_lines_is_checked_in_time_linear_in_them(
+        source: Source, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first line may hold 64 MiB: some 370,000 keys listed for one partner and a note of
+    100 signature lines under that partner's name took 40 s, every line's key id computed
+    against every key. Each key's id is computed once."""
+    import base64  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    from ledger import bundle as bundle_module  # noqa: PLC0415
+    from ledger.bundle import check_checkpoint, open_bundle  # noqa: PLC0415
+    from ledger.note import MAX_SIGNATURES, NoteSignature, SignedNote  # noqa: PLC0415
+    from ledger.verify import Report  # noqa: PLC0415
+
+    with open_bundle(source.path("whole")) as bundle:
+        head = bundle.head
+    forged = tuple(NoteSignature(COUNCIL, os.urandom(4), os.urandom(72))
+                   for _ in range(MAX_SIGNATURES - len(head.checkpoint.signatures)))
+    note = SignedNote(head.checkpoint.text, (*head.checkpoint.signatures, *forged))
+    keys = dict(head.keys)
+    for _ in range(2000):
+        public = os.urandom(32)
+        keys[base64.b16encode(os.urandom(32)).decode().lower()] = (COUNCIL, public)
+    real = bundle_module.note_key_id
+    calls = {"n": 0}
+
+    def counted(*args: Any) -> bytes:
+        calls["n"] += 1
+        return real(*args)
+
+    monkeypatch.setattr(bundle_module, "note_key_id", counted)
+    report = Report()
+    check_checkpoint(note, head.origin, head.operator, head.operator_key, keys, report)
+    assert report.ok, report.failures
+    assert f", {COUNCIL}; {len(forged)} signature lines under keys" in report.checks[0]
+    assert calls["n"] <= len(keys) + 1, calls
