@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from ledger import merkle
 from ledger.application import ENTRY_TOPICS, StoredEntry
@@ -258,8 +258,20 @@ class LogCheck:
         # transaction, and read here in one). One indexed look-up per level.
         with reading(self.log.engine) as conn:
             total = self.log.size(conn)
-            top = conn.execute(select(func.max(LogNodeRow.level))).scalar()
-            for level in range(int(top or 0) + 1):
+            # Levels 1 to bit_length - 1 hold nodes (the leaves' hashes are kept with them):
+            # a row anywhere else, or before index 0, was inserted.
+            levels = total.bit_length()
+            stray = conn.execute(
+                select(LogNodeRow.level, LogNodeRow.index)
+                .where(or_(LogNodeRow.level < 1, LogNodeRow.level >= levels,
+                           LogNodeRow.index < 0))
+                .order_by(LogNodeRow.level, LogNodeRow.index).limit(1)).first()
+            if stray is not None:
+                self._fail(f"the stored tree holds a node at level {stray[0]}, index "
+                           f"{stray[1]}, that no log of {total} entries has: it was inserted")
+                self.tree_ok = False
+                return
+            for level in range(1, levels):
                 last = conn.execute(select(func.max(LogNodeRow.index))
                                     .where(LogNodeRow.level == level)).scalar()
                 if last is not None and int(last) >= total >> level:

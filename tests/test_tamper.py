@@ -249,6 +249,19 @@ def test_an_altered_tree_node_is_named(cli: Cli, backdoor: Backdoor, level: int,
     assert cli.json("verify")["ok"] is True
 
 
+@pytest.mark.parametrize(("level", "index"), [(0, 3), (-1, 0), (1, -1), (2_000_000_000, 0)],
+                         ids=["leaf-level", "below-the-leaves", "before-the-first",
+                              "far-above-the-root"])
+def test_a_tree_node_the_tables_never_hold_is_named(cli: Cli, backdoor: Backdoor, level: int,
+                                                    index: int) -> None:
+    """Leaf hashes are kept with the leaves: a row of log_nodes at level 0 (or below it, or at
+    a negative index) was inserted, wherever it sits; so was one far above the root, which
+    verify looked for level by level, two billion look-ups."""
+    backdoor.execute('INSERT INTO log_nodes (level, "index", hash) VALUES (?, ?, ?)',
+                     [level, index, bytes(32)])
+    named(damage(cli), f"the stored tree holds a node at level {level}, index {index}")
+
+
 def test_an_altered_cosignature_in_the_store_is_named(cli: Cli, backdoor: Backdoor) -> None:
     cosigned = [r for r in backdoor.rows() if r.topic.endswith("Checkpoint.Cosigned")]
     assert len(cosigned) == 1
