@@ -258,6 +258,17 @@ class LogCheck:
         # transaction, and read here in one). One indexed look-up per level.
         with reading(self.log.engine) as conn:
             total = self.log.size(conn)
+            # The leaves are log indexes 0 to total - 1, each once (those sequenced after the
+            # snapshot too): a leaf outside them, which pass 1 takes for one sequenced later,
+            # was inserted.
+            count, first = conn.execute(
+                select(func.count(), func.min(LogLeafRow.index))).one()
+            if int(count) != total or (count and int(first) != 0):
+                self._fail(f"the stored log holds {count} leaves from index {first} to "
+                           f"{total - 1}, not log indexes 0 to {int(count) - 1}: leaves were "
+                           f"inserted")
+                self.tree_ok = False
+                return
             # Levels 1 to bit_length - 1 hold nodes (the leaves' hashes are kept with them):
             # a row anywhere else, or before index 0, was inserted.
             levels = total.bit_length()

@@ -262,6 +262,17 @@ def test_a_tree_node_the_tables_never_hold_is_named(cli: Cli, backdoor: Backdoor
     named(damage(cli), f"the stored tree holds a node at level {level}, index {index}")
 
 
+@pytest.mark.parametrize("index", [2**40, -5], ids=["far-past-the-log", "before-it"])
+def test_a_leaf_inserted_outside_the_log_is_named(cli: Cli, backdoor: Backdoor,
+                                                  index: int) -> None:
+    """A log_leaves row far past the last entry, under a notification id the event store has
+    not reached (as if sequenced after verify's snapshot), went unseen: verify said
+    "verified" while the next entry could not be sequenced after it."""
+    backdoor.execute('INSERT INTO log_leaves ("index", notification_id, reference, seq, hash) '
+                     "VALUES (?, ?, ?, ?, ?)", [index, 10**9, SALFORD, 99, bytes(32)])
+    named(damage(cli), "leaves were inserted")
+
+
 def test_an_altered_cosignature_in_the_store_is_named(cli: Cli, backdoor: Backdoor) -> None:
     cosigned = [r for r in backdoor.rows() if r.topic.endswith("Checkpoint.Cosigned")]
     assert len(cosigned) == 1
