@@ -444,7 +444,8 @@ def import_bundle(location: Location, source: BundleSource,
         # stopped import removes its own file, never one another import has filled.
         path = location.path
         staging = (path.with_name(f".{path.name}.import-{os.getpid()}")
-                   if path is not None and location.sqlite_kind() == "missing" else None)
+                   if path is not None and path.parent.is_dir()
+                   and location.sqlite_kind() == "missing" else None)
         into = location if staging is None else replace(location, path=staging)
         try:
             ledger, initialised = _empty_ledger(into, head)
