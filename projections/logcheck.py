@@ -29,7 +29,7 @@ from sqlalchemy import func, or_, select
 
 from ledger import merkle
 from ledger.application import ENTRY_TOPICS, StoredEntry
-from ledger.checkpoints import CheckpointRecord
+from ledger.checkpoints import CheckpointRecord, checkpoint_id
 from ledger.domain import agreement_id
 from ledger.errors import LedgerError
 from ledger.identity import LedgerIdentity
@@ -297,6 +297,8 @@ class LogCheck:
         """Pass 3; returns how many checkpoints were checked."""
         identity = self.log.ledger.identity
         notes: dict[UUID, SignedNote] = {}
+        #: each checkpoint's id -> its note as stored, and its cosignature lines
+        filed: dict[UUID, tuple[str, list[str]]] = {}
         checked = 0
         for _, event in self.events:
             try:
@@ -305,11 +307,38 @@ class LogCheck:
                     note = SignedNote.parse(event.note)
                     self._check_checkpoint(note, identity)
                     notes[event.originator_id] = note
+                    filed[event.originator_id] = (event.note, [])
                 elif isinstance(event, CheckpointRecord.Cosigned):
                     self._check_cosignature(event, notes.get(event.originator_id), witnesses)
+                    filed.get(event.originator_id, ("", []))[1].append(event.line)
             except LedgerError as exc:
                 self._fail(f"checkpoint: {exc.diagnostics()}")
+        for uuid, (note_text, lines) in filed.items():
+            if uuid in notes:
+                self._check_filed(uuid, notes[uuid], note_text, lines)
         return checked
+
+    def _check_filed(self, uuid: UUID, note: SignedNote, note_text: str,
+                     lines: list[str]) -> None:
+        """A checkpoint is read by its id (prove, export, cosign): its events must be filed
+        under the id of its size, and read back by it as the log of events holds them."""
+        size = Checkpoint.parse(note.text).size
+        where = f"the checkpoint of size {size}"
+        if uuid != checkpoint_id(size):
+            self._fail(f"{where} is stored under another checkpoint's id: the event store "
+                       f"was altered")
+            return
+        try:
+            record = self.log.ledger.checkpoint_record(size)
+        except LedgerError as exc:
+            self._fail(f"{where} cannot be read by its id ({exc.diagnostics()}): the event "
+                       f"store was altered")
+            return
+        # Cosignatures kept after the snapshot may follow those it holds.
+        kept = [line for _, _, line in record.cosignatures]
+        if record.note != note_text or kept[:len(lines)] != lines:
+            self._fail(f"{where} reads otherwise by its id than in the log of events (its "
+                       f"events are filed under ids that differ): the event store was altered")
 
     def _check_checkpoint(self, note: SignedNote, identity: Any) -> None:
         checkpoint = Checkpoint.parse(note.text)

@@ -273,6 +273,33 @@ def test_a_leaf_inserted_outside_the_log_is_named(cli: Cli, backdoor: Backdoor,
     named(damage(cli), "leaves were inserted")
 
 
+@pytest.mark.parametrize("edit", ["another-checkpoints-id", "upper-case", "cosignature-only"])
+def test_a_checkpoint_filed_under_another_id_is_named(cli: Cli, backdoor: Backdoor,
+                                                      edit: str) -> None:
+    """A checkpoint's events moved under another id (another checkpoint's, or on SQLite the
+    same id in upper case, which the store reads as another) still verified, while prove,
+    export and cosign, which read the checkpoint by its id, could no longer find it."""
+    from ledger.checkpoints import checkpoint_id  # noqa: PLC0415
+
+    if edit != "another-checkpoints-id" and not backdoor.sqlite:
+        pytest.skip("PostgreSQL keeps originator_id as a uuid: it has no upper case")
+    topics = ["agreement-ledger:Checkpoint.Signed", "agreement-ledger:Checkpoint.Cosigned"]
+    if edit == "cosignature-only":
+        topics = topics[1:]
+    for topic in topics:
+        if edit == "another-checkpoints-id":
+            backdoor.execute("UPDATE stored_events SET originator_id = ? WHERE topic = ?",
+                             [checkpoint_id(5), topic])
+        else:
+            backdoor.execute("UPDATE stored_events SET originator_id = upper(originator_id) "
+                             "WHERE topic = ?", [topic])
+    failures = damage(cli)
+    assert [f for f in failures if f["what"].startswith(f"the checkpoint of size {ENTRIES} ")
+            and f["what"].endswith("the event store was altered")], failures
+    if edit == "another-checkpoints-id":
+        cli.run("prove", "3", code=3)  # what verify failed to warn of
+
+
 def test_an_altered_cosignature_in_the_store_is_named(cli: Cli, backdoor: Backdoor) -> None:
     cosigned = [r for r in backdoor.rows() if r.topic.endswith("Checkpoint.Cosigned")]
     assert len(cosigned) == 1
