@@ -47,7 +47,7 @@ from ledger.note import (
     verify_cosignature,
     verify_note_signature,
 )
-from ledger.statement import MAX_ENTRY_BYTES, Entry, parse_origin
+from ledger.statement import ACTIONS, MAX_ENTRY_BYTES, Entry, parse_origin
 from ledger.verify import Failure, RecordedEntry, Report, check_agreement
 
 BUNDLE_FORMAT = "agreement-ledger/bundle/v1"
@@ -382,6 +382,14 @@ def _entry(log_index: int, recorded_text: str, raw_entry: msgspec.Raw,
                            f"({type(exc).__name__}: {exc})") from None
     if not isinstance(agreement, str) or isinstance(seq, bool) or not isinstance(seq, int):
         raise InvalidInput("an entry's statement must name its agreement and its seq")
+    # Import makes each entry's stored event before its agreement's replay reads it strictly:
+    # a seq or action no statement has (Statement.from_json) cannot be one, nor be stored.
+    if not 1 <= seq < 2**53:
+        raise InvalidInput(f"the bundle's entry at log index {log_index}: statement seq must "
+                           f"be a whole number from 1")
+    if action not in ACTIONS:
+        raise InvalidInput(f"the bundle's entry at log index {log_index}: {action!r} is not "
+                           f"an action")
     if proof is not None and not isinstance(proof, list):
         raise InvalidInput(f"the proof of the bundle's entry at log index {log_index} is "
                            f"not a list of hashes")
@@ -682,18 +690,25 @@ def check_checkpoint(note: SignedNote, origin: str, operator: str, operator_key:
     operator_id = note_key_id(operator, operator_key, ED25519_KEY_TYPE)
     cosigners: list[str] = []
     ignored = 0
+    # Each key's cosignature id computed once (the first key listed of each id counts): the
+    # bundle's first line may list hundreds of thousands of keys.
+    names = {sig.name for sig in note.signatures}
+    cosigning: dict[tuple[str, bytes], bytes] = {}
+    for partner, public in keys.values():
+        if partner in names:
+            cosigning.setdefault(
+                (partner, note_key_id(partner, public, COSIGNATURE_KEY_TYPE)), public)
     for sig in note.signatures:
         if sig.name == operator and sig.key_id == operator_id:
             continue
-        known = [public for partner, public in keys.values() if partner == sig.name
-                 and note_key_id(sig.name, public, COSIGNATURE_KEY_TYPE) == sig.key_id]
-        if not known:
+        known = cosigning.get((sig.name, sig.key_id))
+        if known is None:
             # C2SP signed-note: a line under a key the verifier does not know is ignored; it
             # vouches for nothing, and fails nothing.
             ignored += 1
             continue
         try:
-            verify_cosignature(note, sig.name, known[0])
+            verify_cosignature(note, sig.name, known)
             cosigners.append(sig.name)
         except LedgerError as exc:
             fail(Failure(f"checkpoint: {exc.diagnostics()}"))

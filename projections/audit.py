@@ -8,11 +8,12 @@ workers have said which keys each partner held.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -438,21 +439,49 @@ def import_bundle(location: Location, source: BundleSource,
             for batch in source.batches():
                 check.add(batch)
             return check.finish()
-        made = location.is_sqlite and location.sqlite_kind() == "missing"
+        # A new SQLite file is made under a name of its own beside it and put in place only
+        # once committed, never over a file another process made meanwhile: a failed or
+        # stopped import removes its own file, never one another import has filled.
+        path = location.path
+        staging = (path.with_name(f".{path.name}.import-{os.getpid()}")
+                   if path is not None and path.parent.is_dir()
+                   and location.sqlite_kind() == "missing" else None)
+        into = location if staging is None else replace(location, path=staging)
         try:
-            ledger, initialised = _empty_ledger(location, head)
+            ledger, initialised = _empty_ledger(into, head)
             try:
                 ledger.store_in_one_transaction(_checked_events(ledger, initialised, source,
                                                                 check))
             finally:
                 ledger.close()
+            if staging is not None:
+                _put_in_place(staging, location)
         except _Refused as refused:
-            _remove_made(location, made)
+            _remove_made(into, staging is not None)
             return refused.report
         except BaseException:
-            _remove_made(location, made)
+            _remove_made(into, staging is not None)
             raise
     return check.report
+
+
+def _put_in_place(staging: Path, location: Location) -> None:
+    """The ledger file an import made, linked under the name asked for, unless a file of that
+    name has appeared meanwhile (``os.link`` never replaces one)."""
+    assert location.path is not None
+    try:
+        os.link(staging, location.path)
+    except FileExistsError:
+        raise StorageError(f"{location.describe()} was created by another process while this "
+                           f"import ran; nothing was imported into it") from None
+    except OSError:
+        # A file system without hard links: renamed, once no file of that name is seen.
+        if location.path.exists():
+            raise StorageError(f"{location.describe()} was created by another process while "
+                               f"this import ran; nothing was imported into it") from None
+        staging.rename(location.path)
+        return
+    staging.unlink()
 
 
 class _Refused(Exception):

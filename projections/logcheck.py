@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from ledger import merkle
 from ledger.application import ENTRY_TOPICS, StoredEntry
-from ledger.checkpoints import CheckpointRecord
+from ledger.checkpoints import CheckpointRecord, checkpoint_id
 from ledger.domain import agreement_id
 from ledger.errors import LedgerError
 from ledger.identity import LedgerIdentity
@@ -258,8 +258,31 @@ class LogCheck:
         # transaction, and read here in one). One indexed look-up per level.
         with reading(self.log.engine) as conn:
             total = self.log.size(conn)
-            top = conn.execute(select(func.max(LogNodeRow.level))).scalar()
-            for level in range(int(top or 0) + 1):
+            # The leaves are log indexes 0 to total - 1, each once (those sequenced after the
+            # snapshot too): a leaf outside them, which pass 1 takes for one sequenced later,
+            # was inserted.
+            count, first = conn.execute(
+                select(func.count(), func.min(LogLeafRow.index))).one()
+            if int(count) != total or (count and int(first) != 0):
+                self._fail(f"the stored log holds {count} leaves from index {first} to "
+                           f"{total - 1}, not log indexes 0 to {int(count) - 1}: leaves were "
+                           f"inserted")
+                self.tree_ok = False
+                return
+            # Levels 1 to bit_length - 1 hold nodes (the leaves' hashes are kept with them):
+            # a row anywhere else, or before index 0, was inserted.
+            levels = total.bit_length()
+            stray = conn.execute(
+                select(LogNodeRow.level, LogNodeRow.index)
+                .where(or_(LogNodeRow.level < 1, LogNodeRow.level >= levels,
+                           LogNodeRow.index < 0))
+                .order_by(LogNodeRow.level, LogNodeRow.index).limit(1)).first()
+            if stray is not None:
+                self._fail(f"the stored tree holds a node at level {stray[0]}, index "
+                           f"{stray[1]}, that no log of {total} entries has: it was inserted")
+                self.tree_ok = False
+                return
+            for level in range(1, levels):
                 last = conn.execute(select(func.max(LogNodeRow.index))
                                     .where(LogNodeRow.level == level)).scalar()
                 if last is not None and int(last) >= total >> level:
@@ -274,6 +297,8 @@ class LogCheck:
         """Pass 3; returns how many checkpoints were checked."""
         identity = self.log.ledger.identity
         notes: dict[UUID, SignedNote] = {}
+        #: each checkpoint's id -> its note as stored, and its cosignature lines
+        filed: dict[UUID, tuple[str, list[str]]] = {}
         checked = 0
         for _, event in self.events:
             try:
@@ -282,11 +307,38 @@ class LogCheck:
                     note = SignedNote.parse(event.note)
                     self._check_checkpoint(note, identity)
                     notes[event.originator_id] = note
+                    filed[event.originator_id] = (event.note, [])
                 elif isinstance(event, CheckpointRecord.Cosigned):
                     self._check_cosignature(event, notes.get(event.originator_id), witnesses)
+                    filed.get(event.originator_id, ("", []))[1].append(event.line)
             except LedgerError as exc:
                 self._fail(f"checkpoint: {exc.diagnostics()}")
+        for uuid, (note_text, lines) in filed.items():
+            if uuid in notes:
+                self._check_filed(uuid, notes[uuid], note_text, lines)
         return checked
+
+    def _check_filed(self, uuid: UUID, note: SignedNote, note_text: str,
+                     lines: list[str]) -> None:
+        """A checkpoint is read by its id (prove, export, cosign): its events must be filed
+        under the id of its size, and read back by it as the log of events holds them."""
+        size = Checkpoint.parse(note.text).size
+        where = f"the checkpoint of size {size}"
+        if uuid != checkpoint_id(size):
+            self._fail(f"{where} is stored under another checkpoint's id: the event store "
+                       f"was altered")
+            return
+        try:
+            record = self.log.ledger.checkpoint_record(size)
+        except LedgerError as exc:
+            self._fail(f"{where} cannot be read by its id ({exc.diagnostics()}): the event "
+                       f"store was altered")
+            return
+        # Cosignatures kept after the snapshot may follow those it holds.
+        kept = [line for _, _, line in record.cosignatures]
+        if record.note != note_text or kept[:len(lines)] != lines:
+            self._fail(f"{where} reads otherwise by its id than in the log of events (its "
+                       f"events are filed under ids that differ): the event store was altered")
 
     def _check_checkpoint(self, note: SignedNote, identity: Any) -> None:
         checkpoint = Checkpoint.parse(note.text)

@@ -278,6 +278,24 @@ def mark_an_earlier_entry_last(lines: list[bytes]) -> None:
     lines[number] = dump({**row, "last": True})
 
 
+def name_no_action(lines: list[bytes]) -> None:
+    # An action no statement has: import made its stored event before the replay refused it,
+    # and crashed on it (KeyError) instead of refusing the bundle.
+    number = at(lines, SALFORD, 3)
+    row = json.loads(lines[number])
+    row["entry"]["statement"]["action"] = "bogus"
+    lines[number] = dump(row)
+
+
+def give_a_seq_beyond_any(lines: list[bytes]) -> None:
+    # A seq no statement has, too large for the event store's integer column: SQLite's driver
+    # raised OverflowError (a traceback), PostgreSQL refused the write.
+    number = at(lines, SALFORD, 3)
+    row = json.loads(lines[number])
+    row["entry"]["statement"]["seq"] = 2**63
+    lines[number] = dump(row)
+
+
 @dataclass(frozen=True)
 class Case:
     change: Edit
@@ -321,6 +339,10 @@ CASES = {
     "entry-after-the-last": Case(mark_an_earlier_entry_last, 3, "an entry follows the one the "
                                  "bundle marks as its agreement's last", "an entry follows the "
                                  "one the bundle marks as its agreement's last"),
+    "unknown-action": Case(name_no_action, 1, "'bogus' is not an action",
+                           "'bogus' is not an action"),
+    "seq-beyond-any": Case(give_a_seq_beyond_any, 1, "statement seq must be a whole number",
+                           "statement seq must be a whole number"),
 }
 
 PARAMS = [pytest.param(name, scope, id=f"{name}-{scope}")
@@ -443,3 +465,66 @@ def test_export_in_lines_refuses_a_stored_log_whose_entries_were_moved(ledger_ur
     # The document, with its proofs, is refused too, naming the entry.
     refused = cli.run("export", "-o", str(tmp_path / "whole.json"), code=3).stderr
     assert "does not prove entry 4 of 'salford-dat-2004'" in refused
+
+
+def test_an_import_that_fails_never_removes_a_ledger_another_import_made(
+        source: Source, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two imports into the same new SQLite file: the second found no file when it began (it
+    looked before the first made it), then failed on the ledger the first committed. It must
+    not remove that ledger: it was not its own."""
+    if source.backend != "sqlite":
+        pytest.skip("a SQLite ledger file")
+    from ledger.bundle import open_bundle  # noqa: PLC0415
+    from ledger.errors import LedgerError  # noqa: PLC0415
+    from ledger.storage import Location, parse_location  # noqa: PLC0415
+    from projections.audit import import_bundle  # noqa: PLC0415
+
+    target = tmp_path / "copy.db"
+    location = parse_location(str(target))
+    first = source.cli.json("import", str(source.path("whole")), ledger=str(target))
+    assert first["entries"] == ENTRIES
+    # The second import's look at the file, taken before the first import made it.
+    kind = Location.sqlite_kind
+    looks = iter(["missing"])
+    monkeypatch.setattr(Location, "sqlite_kind", lambda self: next(looks, None) or kind(self))
+    with open_bundle(source.path("whole")) as bundle, pytest.raises(LedgerError):
+        import_bundle(location, bundle, workers=1)
+    assert target.exists()
+    assert source.cli.json("verify", ledger=str(target))["entries"] == ENTRIES
+
+
+def test_a_head_of_many_keys_and_signature_lines_is_checked_in_time_linear_in_them(
+        source: Source, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first line may hold 64 MiB: some 370,000 keys listed for one partner and a note of
+    100 signature lines under that partner's name took 40 s, every line's key id computed
+    against every key. Each key's id is computed once."""
+    import base64  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    from ledger import bundle as bundle_module  # noqa: PLC0415
+    from ledger.bundle import check_checkpoint, open_bundle  # noqa: PLC0415
+    from ledger.note import MAX_SIGNATURES, NoteSignature, SignedNote  # noqa: PLC0415
+    from ledger.verify import Report  # noqa: PLC0415
+
+    with open_bundle(source.path("whole")) as bundle:
+        head = bundle.head
+    forged = tuple(NoteSignature(COUNCIL, os.urandom(4), os.urandom(72))
+                   for _ in range(MAX_SIGNATURES - len(head.checkpoint.signatures)))
+    note = SignedNote(head.checkpoint.text, (*head.checkpoint.signatures, *forged))
+    keys = dict(head.keys)
+    for _ in range(2000):
+        public = os.urandom(32)
+        keys[base64.b16encode(os.urandom(32)).decode().lower()] = (COUNCIL, public)
+    real = bundle_module.note_key_id
+    calls = {"n": 0}
+
+    def counted(*args: Any) -> bytes:
+        calls["n"] += 1
+        return real(*args)
+
+    monkeypatch.setattr(bundle_module, "note_key_id", counted)
+    report = Report()
+    check_checkpoint(note, head.origin, head.operator, head.operator_key, keys, report)
+    assert report.ok, report.failures
+    assert f", {COUNCIL}; {len(forged)} signature lines under keys" in report.checks[0]
+    assert calls["n"] <= len(keys) + 1, calls
