@@ -53,6 +53,7 @@ class Location:
         if self.is_sqlite:
             return {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "APPLICATION_RECORDER_TOPIC": "ledger._internal.notifications:SQLiteRecorder",
                 "SQLITE_DBNAME": str(self.path),
                 "SQLITE_LOCK_TIMEOUT": "30",
             }

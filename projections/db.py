@@ -33,8 +33,10 @@ from projections.models import RETIRED_TABLES, Base
 
 _IMMEDIATE = "ledger_immediate"
 _IDLE_SINCE = "ledger_idle_since"
-#: A PostgreSQL connection idle in the pool this long is pinged before it is used again.
-IDLE_PING_SECONDS = 10.0
+#: A PostgreSQL connection idle in the pool this long is pinged before it is used again: a
+#: server restarted since is noticed then. Within it (reads in a burst), a connection the
+#: server dropped meanwhile fails the one read that finds it so, and is replaced.
+IDLE_PING_SECONDS = 1.0
 
 
 def make_engine(location: Location) -> Engine:
@@ -57,10 +59,9 @@ def make_engine(location: Location) -> Engine:
 
     engine = create_engine(location.sqlalchemy_url(), connect_args={"connect_timeout": 5})
 
-    # A connection is pinged before use only when it has been idle in the pool long enough
-    # for the server to have closed it (a restart, an idle timeout), not at every checkout:
-    # that was a round trip for every read. One found closed is replaced (SQLAlchemy retries
-    # the checkout on DisconnectionError).
+    # A connection is pinged before use only when it has sat idle in the pool (a second), not
+    # at every checkout: that was a round trip for every read of a bulk read. One found closed
+    # is replaced (SQLAlchemy retries the checkout on DisconnectionError).
     @event.listens_for(engine, "checkin")
     def _checkin(_dbapi_connection: Any, record: Any) -> None:
         record.info[_IDLE_SINCE] = time.monotonic()

@@ -81,8 +81,8 @@ def test_a_refused_insert_is_sqlalchemys_error_and_writes_nothing(engine: Engine
 def test_a_connection_closed_while_idle_is_replaced(
         postgres_url: str, monkeypatch: pytest.MonkeyPatch, ping: bool) -> None:
     """Idle long enough, a pooled connection is pinged before use, and one the server closed
-    is replaced; used again at once it is not pinged (no round trip a read), so a read on a
-    connection closed a moment ago fails, as it would have before any ping."""
+    is replaced; used again at once it is not pinged (no round trip a read), so the one read
+    that finds it closed fails, and the next is given a new connection."""
     from ledger.storage import parse_location  # noqa: PLC0415
 
     monkeypatch.setattr(db, "IDLE_PING_SECONDS", 0.0 if ping else 3600.0)
@@ -101,6 +101,8 @@ def test_a_connection_closed_while_idle_is_replaced(
         else:
             with pytest.raises(OperationalError), engine.connect() as conn:
                 conn.execute(text("SELECT 2"))
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT pg_backend_pid()")).scalar() != pid
     finally:
         engine.dispose()
         other.dispose()

@@ -310,10 +310,6 @@ def test_an_altered_cosignature_in_the_store_is_named(cli: Cli, backdoor: Backdo
     named(damage(cli), f"checkpoint: the cosignature by {COUNCIL}")
 
 
-@pytest.mark.xfail(strict=True, reason="eventsourcing's SQLite select_notifications makes a "
-                   "UUID of every row's originator_id and raises ValueError on other text; "
-                   "verify (drafted_agreements, checkpoint_events), rebuild and catch-up read "
-                   "through it at several call sites")
 @pytest.mark.parametrize("topic", ["Agreement.Drafted", "Checkpoint.Cosigned"])
 def test_an_originator_id_that_is_no_uuid_is_named_in_one_line(cli: Cli, backdoor: Backdoor,
                                                                topic: str) -> None:

@@ -1,5 +1,6 @@
 """The notification log read as plain rows (id, topic, stored state and whose event it is),
-and a verified bundle's events written to it by COPY on PostgreSQL.
+a verified bundle's events written to it by COPY on PostgreSQL, and the SQLite recorder the
+ledger uses.
 
 eventsourcing's ``select_notifications`` builds a ``Notification`` with a ``UUID`` for every
 row; sequencing and checking the log read every entry of the ledger and need neither. This
@@ -11,8 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, NamedTuple
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+from ledger.errors import VerificationFailed
 
 
 class StateRow(NamedTuple):
@@ -84,3 +89,17 @@ def copy_events(recorder: Any, cursor: Any, events: Sequence[StoredEvent]) -> No
         for event in events:
             copy.write_row((event.originator_id, event.originator_version, event.topic,
                             event.state))
+
+
+class SQLiteRecorder(SQLiteApplicationRecorder):
+    """eventsourcing's SQLite recorder, which keeps an event's originator id as text: text that
+    is no UUID (only an edit of the file puts it there) is named as damage, in one line,
+    wherever it is read, not raised as Python's ValueError."""
+
+    def convert_originator_id(self, originator_id: str) -> UUID | str:
+        try:
+            return super().convert_originator_id(originator_id)
+        except (ValueError, TypeError, AttributeError):
+            raise VerificationFailed(
+                f"the event store holds an event whose originator id {originator_id!r} is no "
+                f"UUID: the database was altered; 'ledger verify' cannot read past it") from None
