@@ -36,9 +36,26 @@ def _peak_mb() -> float:
 
 
 def _cpu() -> float:
-    """CPU seconds of this process and of the worker processes it has waited for."""
+    """CPU seconds of this process and of the worker processes it has waited for, and of the
+    PostgreSQL server's processes on this machine (its work shares the same cores)."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
+    return time.process_time() + children.ru_utime + children.ru_stime + _server_cpu()
+
+
+def _server_cpu() -> float:
+    """CPU seconds the local PostgreSQL server's processes have used (0 without one)."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # a process that ended meanwhile
+        name, _, rest = text.partition(") ")
+        if name.endswith("(postgres"):
+            fields = rest.split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 def verify(url: str, workers: str = "0") -> dict[str, Any]:
