@@ -363,6 +363,14 @@ def handle_errors(opts: Common) -> Iterator[None]:
             traceback.print_exc()
         screen.echo(f"error: {exc.diagnostics()}", err=True)
         raise typer.Exit(exc.exit_code) from None
+    except Exception as exc:
+        refusal = _table_refusal(opts, exc)
+        if refusal is None:
+            raise
+        if opts.verbose:
+            traceback.print_exc()
+        screen.echo(f"error: {refusal.diagnostics()}", err=True)
+        raise typer.Exit(refusal.exit_code) from None
     except KeyboardInterrupt:
         if opts.landed is not None:
             if not opts.told:
@@ -372,6 +380,18 @@ def handle_errors(opts: Common) -> Iterator[None]:
             raise typer.Exit(0) from None
         typer.echo("interrupted; nothing more was written", err=True)
         raise typer.Exit(130) from None
+
+
+def _table_refusal(opts: Common, exc: Exception) -> LedgerError | None:
+    """A refusal of the ledger's database that no command turned into a LedgerError (tables
+    edited, or of another shape), in one line; None for any other error. SQLAlchemy is looked
+    for only if the command loaded it."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    if errors is None or not isinstance(exc, errors.DBAPIError):
+        return None
+    from projections.db import table_refusal  # noqa: PLC0415
+
+    return table_refusal(opts.location, exc)
 
 
 @contextmanager

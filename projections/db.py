@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
 
-from ledger.errors import NotPermitted, StorageError
+from ledger.errors import LedgerError, NotPermitted, StorageError, VerificationFailed
 from ledger.storage import Location
 from projections.models import RETIRED_TABLES, Base
 
@@ -214,6 +214,20 @@ def is_permission_error(exc: BaseException) -> bool:
     """Whether the database refused for lack of privilege (PostgreSQL SQLSTATE 42501)."""
     orig = getattr(exc, "orig", exc)
     return getattr(orig, "sqlstate", None) == "42501"
+
+
+def table_refusal(location: Location, exc: DBAPIError) -> LedgerError:
+    """What a refused read or write of the ledger's own tables means, in one line: the server
+    gone, a role without the right, or tables not as this ledger keeps them (edited, or of
+    another shape under this shape's number)."""
+    if exc.connection_invalidated:
+        return location.unreachable(exc)
+    if is_permission_error(exc):
+        return NotPermitted(f"this role may not do that ({_first_line(exc.orig or exc)})")
+    return VerificationFailed(
+        f"the ledger's tables are not as this ledger keeps them ({_first_line(exc.orig or exc)})"
+        f": they were altered, or made by another version; the owner may run 'ledger rebuild', "
+        f"then 'ledger verify'")
 
 
 def _first_line(exc: BaseException) -> str:
