@@ -257,23 +257,21 @@ class _Line(msgspec.Struct, forbid_unknown_fields=True):
     last: bool = False
 
 
-class _Document(msgspec.Struct, forbid_unknown_fields=True):
-    bundle: str
-    origin: str
-    operator: _Operator
-    checkpoint: str
-    scope: msgspec.Raw
-    keys: msgspec.Raw
-    entries: list[_Item]
-
-
 class _HeadLine(msgspec.Struct, forbid_unknown_fields=True):
+    """The members before the entries: a bundle in lines' first line."""
+
     bundle: str
     origin: str
     operator: _Operator
     checkpoint: str
     scope: msgspec.Raw
     keys: msgspec.Raw
+
+
+class _Document(_HeadLine, forbid_unknown_fields=True):
+    """A bundle as one document: the same members, and its entries."""
+
+    entries: list[_Item]
 
 
 #: A proof has at most 63 hashes (a tree of fewer than 2**63 entries): 44 characters of base64
@@ -328,7 +326,7 @@ def parse_bundle(data: bytes) -> Bundle:
     return Bundle(**vars(head_of), entries=tuple(entries))
 
 
-def _head(document: _Document | _HeadLine, keys_limit: int) -> BundleHead:
+def _head(document: _HeadLine, keys_limit: int) -> BundleHead:
     """The members before the entries, read strictly."""
     scope = _decode(_SCOPE, document.scope, "scope", MAX_SCOPE_BYTES)
     whole = scope.whole_ledger is True

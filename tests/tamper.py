@@ -178,6 +178,14 @@ class Cli:
                  "--at", "2003-07-03T11:30:00Z")
         self.run("sign", SALFORD, "--as", PROBATION, "--at", "2003-07-03T12:00:00Z")
 
+    def cosigned_salford(self) -> None:
+        """Salford (:meth:`salford`), checkpointed and cosigned by the council and the
+        probation service: what a bundle of it carries."""
+        self.salford()
+        self.run("checkpoint")
+        self.run("cosign", "--as", COUNCIL)
+        self.run("cosign", "--as", PROBATION)
+
     def payments(self) -> None:
         """The first quarter's payments into the pool (Salford seq 9 and 10, log 10 and 11)."""
         self.run("contribute", SALFORD, "--as", PCT, "--year", "2003/04", "--amount", "85435",

@@ -429,10 +429,7 @@ def guided(request: pytest.FixtureRequest,
     folder = tmp_path_factory.mktemp(f"guide-{backend}")
     with scratch_ledger(backend, folder) as url:
         cli = Cli(url, folder)
-        cli.salford()
-        cli.run("checkpoint")
-        cli.run("cosign", "--as", COUNCIL)
-        cli.run("cosign", "--as", PROBATION)
+        cli.cosigned_salford()
         cli.run("export", SALFORD, "-o", str(folder / "bundle.json"))
         yield Guided(cli, folder / "bundle.json")
 

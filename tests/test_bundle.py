@@ -65,10 +65,7 @@ def source(request: pytest.FixtureRequest,
     folder = tmp_path_factory.mktemp(f"bundles-{backend}")
     with scratch_ledger(backend, folder, "source") as url:
         cli = Cli(url, folder)
-        cli.salford()
-        cli.run("checkpoint")
-        cli.run("cosign", "--as", COUNCIL)
-        cli.run("cosign", "--as", PROBATION)
+        cli.cosigned_salford()
         cli.run("export", SALFORD, "-o", str(folder / "salford.json"))
         cli.run("export", "-o", str(folder / "whole.json"))
         yield Source(cli, backend, json.loads((folder / "salford.json").read_text("utf-8")),

@@ -27,7 +27,6 @@ from tests.tamper import (
     COUNCIL,
     ENTRIES,
     ORIGIN,
-    PROBATION,
     SALFORD,
     SALFORD_LOG,
     Backdoor,
@@ -65,10 +64,7 @@ def source(request: pytest.FixtureRequest,
     folder = tmp_path_factory.mktemp(f"lines-{backend}")
     with scratch_ledger(backend, folder, "source") as url:
         cli = Cli(url, folder)
-        cli.salford()
-        cli.run("checkpoint")
-        cli.run("cosign", "--as", COUNCIL)
-        cli.run("cosign", "--as", PROBATION)
+        cli.cosigned_salford()
         for scope, reference in (("salford", (SALFORD,)), ("whole", ())):
             for suffix in (".json", ".jsonl"):
                 cli.run("export", *reference, "-o", str(folder / f"{scope}{suffix}"))
