@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -31,8 +31,9 @@ from commands.app import app
 from ledger.application import Ledger
 from ledger.bodies import FundingLine, PartnerDetails, Terms
 from ledger.keystore import KeyStore
+from ledger.storage import parse_location
 from ledger.values import parse_year
-from tests.conftest import at
+from tests.conftest import ORIGIN, at
 from tests.keys import TEST_COST, fixed_key
 from tests.scenarios import COUNCIL, PCT, REF, Partnership
 
@@ -81,6 +82,19 @@ SALFORD_TABLE: tuple[SeedLine, ...] = (
 
 #: The "Total Funding" row as the notification prints it.
 SALFORD_PRINTED_TOTALS = {"2003/04": "2262, 440", "2004/05": "2,513,360"}
+
+
+def ledger_file(path: Path, record: Callable[[Ledger], object]) -> str:
+    """A new SQLite ledger at ``path`` (the operator's fixed key), holding what ``record``
+    records in it; its URL."""
+    url = str(path)
+    ledger = Ledger(parse_location(url), create=True)
+    try:
+        ledger.initialise(ORIGIN, "operator", fixed_key("operator").public_key)
+        record(ledger)
+    finally:
+        ledger.close()
+    return url
 
 
 def record_salford(ledger: Ledger, *, sign: bool = True) -> Partnership:

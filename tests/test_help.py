@@ -19,11 +19,7 @@ from typer.testing import CliRunner, Result
 
 import commands.cli  # noqa: F401 - registers every command on the app
 from commands.app import app
-from ledger.application import Ledger
-from ledger.storage import parse_location
-from tests.conftest import ORIGIN
-from tests.keys import fixed_key
-from tests.seeds import SALFORD, record_salford
+from tests.seeds import SALFORD, ledger_file, record_salford
 
 LEDGER = Path(sys.executable).parent / "ledger"
 
@@ -44,14 +40,7 @@ def _commands() -> Iterator[tuple[str, ...]]:
 
 @pytest.fixture(scope="module")
 def ledger_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = str(tmp_path_factory.mktemp("help") / "ledger.db")
-    ledger = Ledger(parse_location(url), create=True)
-    try:
-        ledger.initialise(ORIGIN, "operator", fixed_key("operator").public_key)
-        record_salford(ledger)
-    finally:
-        ledger.close()
-    return url
+    return ledger_file(tmp_path_factory.mktemp("help") / "ledger.db", record_salford)
 
 
 def test_version_prints_the_installed_version() -> None:

@@ -10,23 +10,14 @@ import pytest
 
 from commands.common import Common
 from ledger.application import Ledger
-from ledger.storage import parse_location
-from tests.conftest import ORIGIN
-from tests.keys import fixed_key
 from tests.scenarios import COUNCIL, PCT
-from tests.seeds import SALFORD, Cli, key_folder, record_salford
+from tests.seeds import SALFORD, Cli, key_folder, ledger_file, record_salford
 
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
     """Salford drafted and funded, not yet signed; both partners' keys in the folder."""
-    url = str(tmp_path / "ledger.db")
-    ledger = Ledger(parse_location(url), create=True)
-    try:
-        ledger.initialise(ORIGIN, "operator", fixed_key("operator").public_key)
-        record_salford(ledger, sign=False)
-    finally:
-        ledger.close()
+    url = ledger_file(tmp_path / "ledger.db", lambda ledger: record_salford(ledger, sign=False))
     return Cli(url, key_folder(tmp_path / "keys", (PCT, COUNCIL)))
 
 

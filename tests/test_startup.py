@@ -17,12 +17,10 @@ from pathlib import Path
 import pytest
 
 from commands.cli import app
-from ledger.application import Ledger
 from ledger.keystore import KeyStore
-from ledger.storage import parse_location
-from tests.conftest import ORIGIN
 from tests.keys import TEST_COST, fixed_key
 from tests.scenarios import COUNCIL, PCT, REF, funded
+from tests.seeds import ledger_file
 
 PASSPHRASE = "board-secretary-only"
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,13 +48,7 @@ NEVER_ON_SQLITE = ("psycopg", "psycopg_pool", "jinja2", "pydantic")
 @pytest.fixture
 def sqlite_ledger(tmp_path: Path) -> str:
     """A SQLite ledger with a funded agreement, and each partner's key in ``tmp_path/keys``."""
-    url = str(tmp_path / "ledger.db")
-    ledger = Ledger(parse_location(url), create=True)
-    try:
-        ledger.initialise(ORIGIN, "operator", fixed_key("operator").public_key)
-        funded(ledger)
-    finally:
-        ledger.close()
+    url = ledger_file(tmp_path / "ledger.db", funded)
     store = KeyStore(tmp_path / "keys")
     for name in (PCT, COUNCIL):
         store.create(name, PASSPHRASE.encode(), fixed_key(name), cost=TEST_COST)
