@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -62,6 +63,7 @@ from projections.audit import (
     refuse_unless_verified,
     verify_ledger,
 )
+from projections.db import table_refusal
 from projections.log import MerkleLog
 from projections.readmodels import ReadModels
 from projections.report import build_report
@@ -426,6 +428,9 @@ def make_app(location: Location, policy: Policy) -> Starlette:
                                               f"({MAX_BODY} bytes)", "kind": "too-large"}, 413)
             except LedgerError as exc:
                 return error_response(exc)
+            except DBAPIError as exc:
+                # The database refused what no route turned into one of the ledger's errors.
+                return error_response(table_refusal(location, exc))
             return answer
         return endpoint
 

@@ -20,7 +20,6 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import PersistenceError, StoredEvent
-from sqlalchemy.exc import DBAPIError
 
 from ledger import merkle
 from ledger.application import Ledger
@@ -64,7 +63,7 @@ from ledger.verify import (
 )
 from ledger.witness import Seen, WitnessState, check_may_cosign, check_operator_key
 from projections.check import ReadModelCheck
-from projections.db import default_workers, table_refusal
+from projections.db import default_workers
 from projections.log import MerkleLog, b64
 from projections.logcheck import LogCheck, Remembered
 from projections.models import AgreementRow
@@ -134,47 +133,37 @@ def verify_ledger(ledger: Ledger, reference: str | None = None,
         raise ledger.location.unreachable(exc) from None
     models = ReadModels(ledger)
     try:
-        return _verify(ledger, models, snapshot, reference, progress, workers, read_models,
-                       remembered)
-    except DBAPIError as exc:
-        raise table_refusal(ledger.location, exc) from None
+        report = Report()
+        stale = _catch_up(models, report)
+        # Read models that could not catch up are behind for every agreement in the batch
+        # that failed, intact ones included: compare them only when they are current.
+        skip = True if (stale or not read_models) else None
+        tables = _tables(ledger, models, skip)
+        if reference is not None:
+            shares: list[tuple[UUID, str | None]] = [(agreement_id(reference), reference)]
+            tree: LogCheck | None = None
+        else:
+            drafted = drafted_agreements(ledger, stop=snapshot)
+            shares = list(drafted.items())
+            tree = _log_check(models, snapshot, set(drafted), report, remembered)
+        count = workers if workers is not None else default_workers()
+        if count > 1 and len(shares) >= PARALLEL_FROM:
+            _in_parallel(ledger.location, shares, count, report, tables, tree, progress)
+        else:
+            found = verify_agreements(ledger, shares, progress, tables)
+            _add(report, found)
+            if tree is not None:
+                tree.check_log(progress)
+        report.checks.append("signatures, seq/prev chains, keys and rules of every entry")
+        if tree is not None:
+            tree.finish(report)
+        if read_models:
+            tables.flush()
+            if not tables.skip:
+                _check_read_models_not_behind(ledger, models, tables, tree, report)
+            tables.finish(report, whole_ledger=reference is None)
     finally:
         models.close()
-
-
-def _verify(ledger: Ledger, models: ReadModels, snapshot: int, reference: str | None,
-            progress: Progress | None, workers: int | None, read_models: bool,
-            remembered: Sequence[Remembered]) -> Report:
-    """:func:`verify_ledger`, its read models open."""
-    report = Report()
-    stale = _catch_up(models, report)
-    # Read models that could not catch up are behind for every agreement in the batch
-    # that failed, intact ones included: compare them only when they are current.
-    skip = True if (stale or not read_models) else None
-    tables = _tables(ledger, models, skip)
-    if reference is not None:
-        shares: list[tuple[UUID, str | None]] = [(agreement_id(reference), reference)]
-        tree: LogCheck | None = None
-    else:
-        drafted = drafted_agreements(ledger, stop=snapshot)
-        shares = list(drafted.items())
-        tree = _log_check(models, snapshot, set(drafted), report, remembered)
-    count = workers if workers is not None else default_workers()
-    if count > 1 and len(shares) >= PARALLEL_FROM:
-        _in_parallel(ledger.location, shares, count, report, tables, tree, progress)
-    else:
-        found = verify_agreements(ledger, shares, progress, tables)
-        _add(report, found)
-        if tree is not None:
-            tree.check_log(progress)
-    report.checks.append("signatures, seq/prev chains, keys and rules of every entry")
-    if tree is not None:
-        tree.finish(report)
-    if read_models:
-        tables.flush()
-        if not tables.skip:
-            _check_read_models_not_behind(ledger, models, tables, tree, report)
-        tables.finish(report, whole_ledger=reference is None)
     return report
 
 

@@ -997,3 +997,18 @@ def test_an_answer_naming_an_entry_the_agreement_does_not_hold_is_not_reported_r
     remote = _lied_to(post, get)
     with pytest.raises(VerificationFailed, match="does not hold"):
         remote.declare(REF, LINE, fixed_key(SSD), datetime(2003, 12, 16, 12, tzinfo=UTC))
+
+
+def test_tables_the_service_cannot_read_are_named_in_one_line(served: Served,
+                                                              tmp_path: Path) -> None:
+    """A refusal of the ledger's own tables (here a column dropped behind the ledger's back)
+    is answered as the damage it is, in one line, not as the server's traceback."""
+    from tests.tamper import Backdoor  # noqa: PLC0415
+
+    partner, args = SOUTHWARK[0]
+    partner_cli(served.url, tmp_path / partner, partner).run(*args, "--as", partner)
+    assert http("GET", served.url + "/v1/agreements")[0] == 200
+    Backdoor(served.ledger_url).execute("ALTER TABLE agreements DROP COLUMN head")
+    code, answer = http("GET", served.url + "/v1/agreements")
+    assert (code, answer["kind"]) == (500, "damaged")
+    assert "tables are not as this ledger keeps them" in answer["error"]
